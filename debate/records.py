@@ -1,0 +1,86 @@
+"""People-facing views of sparse-pixel debates: transcripts for storage and ASCII art for terminals."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from debate.protocols import Games
+from debate.sparse_pixel import HONEST, LIAR, NO_CLAIM
+from debate.transcript import Transcript, Turn
+
+ROLES = ["honest", "liar"]
+
+
+def games_to_transcripts(games: Games, images: np.ndarray, labels: np.ndarray, instance_ids: list[str],
+                         protocol: str, debaters: tuple[str, str], judge: str, seed: int,
+                         experiment: str | None = None) -> list[Transcript]:
+    """One transcript per game; ``images``/``labels``/``instance_ids`` are indexed by
+    ``games.image_index``. Images are stored as 0..255 so the app can redraw them."""
+    out = []
+    for g in range(len(games.honest_margin)):
+        i = int(games.image_index[g])
+        image = np.asarray(images[i])
+        pixels_uint8 = image if image.dtype == np.uint8 else np.round(image * 255).astype(np.uint8)
+        liar_claim = int(games.liar_claim[g])
+        turns = []
+        for t in range(games.actions.shape[1]):
+            row, col = (int(v) for v in games.pixels[g, t])
+            turns.append(Turn(index=t, player=int(games.players[g, t]), action=int(games.actions[g, t]),
+                              revealed={"row": row, "col": col, "value": int(pixels_uint8[row, col])},
+                              judge_probs=[float(p) for p in games.claim_probs[g, t]],
+                              judge_class_probs=[float(p) for p in games.class_probs[g, t]]))
+        logits = games.final_logits[g]
+        honest_won = bool(games.honest_margin[g] > 0)
+        label = int(labels[i])
+        if liar_claim == NO_CLAIM:
+            others = np.where(np.arange(len(logits)) == label, -np.inf, logits)
+            verdict = label if honest_won else int(np.argmax(others))
+        else:
+            verdict = label if honest_won else liar_claim
+        out.append(Transcript(
+            task="sparse_pixel", instance_id=instance_ids[i], protocol=protocol,
+            claims=[label, None if liar_claim == NO_CLAIM else liar_claim], roles=list(ROLES),
+            debaters=list(debaters), judge=judge, first_player=int(games.first_player), turns=turns,
+            winner=HONEST if honest_won else LIAR, verdict_claim=verdict, ground_truth=label,
+            seeds={"experiment_seed": seed, "seed_index": int(games.seed_index[g]) if len(games.seed_index) else 0},
+            instance={"height": int(image.shape[0]), "width": int(image.shape[1]),
+                      "pixels": pixels_uint8.reshape(-1).tolist()},
+            experiment=experiment,
+            meta={"final_logits": [float(v) for v in logits], "honest_margin": float(games.honest_margin[g])},
+        ))
+    return out
+
+
+def ascii_board(height: int, width: int, revealed: list[tuple[int, int, int]], image: np.ndarray | None = None) -> str:
+    """The board as text: ``.`` hidden, ``H``/``L`` a pixel revealed by the honest player/liar,
+    and (when ``image`` is given) hidden ink drawn faintly as ``:`` for a reader who may see it."""
+    grid = [["." for _ in range(width)] for _ in range(height)]
+    if image is not None:
+        for r in range(height):
+            for c in range(width):
+                if image[r, c] > 0:
+                    grid[r][c] = ":"
+    for row, col, player in revealed:
+        grid[row][col] = "H" if player == HONEST else "L"
+    return "\n".join("".join(line) for line in grid)
+
+
+def describe_transcript(transcript: Transcript, show_image: bool = True) -> str:
+    """Turn-by-turn text of a stored sparse-pixel debate, with the judge's belief after each turn."""
+    inst = transcript.instance
+    height, width = inst["height"], inst["width"]
+    image = np.asarray(inst["pixels"], dtype=np.uint8).reshape(height, width) if show_image else None
+    claims = ["any other class" if c is None else str(c) for c in transcript.claims]
+    lines = [f"{transcript.protocol}: honest claims {claims[HONEST]}, liar claims {claims[LIAR]} "
+             f"(true class {transcript.ground_truth}); {ROLES[transcript.first_player]} moves first."]
+    revealed = []
+    for turn in transcript.turns:
+        revealed.append((turn.revealed["row"], turn.revealed["col"], turn.player))
+        lines.append("")
+        lines.append(f"turn {turn.index + 1}: {ROLES[turn.player]} reveals pixel (row {turn.revealed['row']}, "
+                     f"col {turn.revealed['col']}) = {turn.revealed['value']}; judge belief: "
+                     f"honest {turn.judge_probs[HONEST]:.2f}, liar {turn.judge_probs[LIAR]:.2f}")
+        lines.append(ascii_board(height, width, revealed, image))
+    lines.append("")
+    lines.append(f"verdict: class {transcript.verdict_claim}; the {transcript.winner_role} player wins.")
+    return "\n".join(lines)

@@ -1,0 +1,192 @@
+"""The sparse-pixel debate game of Irving, Christiano & Amodei (2018), section 3.1.
+
+Two players argue about the class of an image the judge cannot see. They alternately reveal one
+not-yet-revealed nonzero pixel; revealed pixels are always true. After ``num_reveals`` pixels the
+judge sees two planes (which pixels are revealed, and their values) and decides.
+
+Pure, batched and ``jax.jit``-able in the style of pgx: ``init`` builds a batch of games, ``step``
+applies one action per game and is a no-op on finished games (search keeps expanding past
+terminals). Players are ids: player ``HONEST`` (0) argues the true class, player ``LIAR`` (1) a
+wrong one. Any image size and any number of classes work.
+
+The action space is a per-image list of *candidate pixels* (flat indices, brightest first). With
+``max_candidates = H * W`` every pixel of the image is a candidate and the game is exactly the
+paper's; a smaller list keeps the search tree small (the tree holds ``[batch, sims, actions]``
+arrays) at the price of leaving the dimmest pixels out of play for images with more nonzero
+pixels than candidates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+HONEST = 0
+LIAR = 1
+NUM_PLAYERS = 2
+NO_CLAIM = -1  # the liar without precommitment argues "any class but the true one"
+
+
+@struct.dataclass
+class State:
+    image: jax.Array  # [B, H, W] float32 in [0, 1]
+    label: jax.Array  # [B] int32, the true class
+    claims: jax.Array  # [B, NUM_PLAYERS] int32, claim of each player id (NO_CLAIM = uncommitted)
+    candidates: jax.Array  # [B, A] int32 flat pixel index of each action, -1 where unused
+    mask: jax.Array  # [B, H, W] float32, 1 where revealed
+    revealed_by: jax.Array  # [B, A] int32, player who revealed each candidate, -1 if hidden
+    legal_action_mask: jax.Array  # [B, A] bool
+    current_player: jax.Array  # [B] int32
+    first_player: jax.Array  # [B] int32
+    turn: jax.Array  # [B] int32, reveals made so far
+    terminated: jax.Array  # [B] bool
+
+
+@dataclass(frozen=True)
+class SparsePixelTask:
+    """Static configuration of the game; the methods are pure functions of arrays."""
+
+    num_reveals: int  # K, the total number of pixels revealed by both players
+    height: int = 28
+    width: int = 28
+    num_classes: int = 10
+    max_candidates: int | None = None  # None: every pixel is an action
+
+    name = "sparse_pixel"
+
+    def __post_init__(self):
+        if self.num_reveals < 1:
+            raise ValueError(f"num_reveals must be at least 1 (got {self.num_reveals}).")
+        if self.num_classes < 2:
+            raise ValueError(f"a debate needs at least 2 classes (got {self.num_classes}).")
+
+    @property
+    def num_actions(self) -> int:
+        pixels = self.height * self.width
+        return pixels if self.max_candidates is None else min(self.max_candidates, pixels)
+
+    # ------------------------------------------------------------------ game
+    def init(self, images, labels, liar_claims, first_player) -> State:
+        """A batch of games. ``images`` [B, H, W] in [0, 1] (or uint8 0..255), ``liar_claims`` [B]
+        (``NO_CLAIM`` for debate without precommitment), ``first_player`` scalar or [B]."""
+        images = _as_unit_float(images)
+        batch = images.shape[0]
+        labels = jnp.asarray(labels, jnp.int32)
+        claims = jnp.stack([labels, jnp.asarray(liar_claims, jnp.int32)], axis=1)
+        candidates = candidate_pixels(images, self.num_actions)
+        legal = candidates >= 0
+        first = jnp.broadcast_to(jnp.asarray(first_player, jnp.int32), (batch,))
+        return State(
+            image=images,
+            label=labels,
+            claims=claims,
+            candidates=candidates,
+            mask=jnp.zeros_like(images),
+            revealed_by=jnp.full(candidates.shape, -1, jnp.int32),
+            legal_action_mask=legal,
+            current_player=first,
+            first_player=first,
+            turn=jnp.zeros((batch,), jnp.int32),
+            terminated=~legal.any(axis=1),
+        )
+
+    def step(self, state: State, action) -> State:
+        """Reveal candidate ``action`` [B] for the player to move. An illegal action or a finished
+        game leaves the state unchanged (pgx convention is to punish; here search and replay only
+        ever send legal moves, and a no-op keeps ``step`` total)."""
+        action = jnp.asarray(action, jnp.int32)
+        batch_index = jnp.arange(state.turn.shape[0])
+        legal = state.legal_action_mask[batch_index, action]
+        active = legal & ~state.terminated
+        pixel = state.candidates[batch_index, action]
+        flat_mask = state.mask.reshape(state.mask.shape[0], -1)
+        flat_mask = flat_mask.at[batch_index, jnp.maximum(pixel, 0)].max(active.astype(flat_mask.dtype))
+        revealed_by = state.revealed_by.at[batch_index, action].set(
+            jnp.where(active, state.current_player, state.revealed_by[batch_index, action])
+        )
+        turn = state.turn + active
+        legal_mask = (state.candidates >= 0) & (revealed_by < 0)
+        # A game also ends when no nonzero pixel is left to reveal (tiny images, large K).
+        terminated = state.terminated | (turn >= self.num_reveals) | ~legal_mask.any(axis=1)
+        legal_mask = legal_mask & ~terminated[:, None]
+        next_player = jnp.where(active, (state.current_player + 1) % NUM_PLAYERS, state.current_player)
+        return state.replace(
+            mask=flat_mask.reshape(state.mask.shape),
+            revealed_by=revealed_by,
+            legal_action_mask=legal_mask,
+            current_player=next_player,
+            turn=turn,
+            terminated=terminated,
+        )
+
+    # ------------------------------------------------------- what the judge sees
+    def judge_view(self, state: State) -> jax.Array:
+        """[B, H, W, 2]: the mask plane and the revealed values (zero where hidden)."""
+        return jnp.stack([state.mask, state.mask * state.image], axis=-1)
+
+    def honest_margin(self, state: State, logits: jax.Array) -> jax.Array:
+        """Judge logit of the honest claim minus that of the opposing claim: the liar's class with
+        precommitment, the best other class without. Positive means the honest player wins."""
+        return claim_margin(logits, state.claims[:, HONEST], state.claims[:, LIAR])
+
+    def claim_probs(self, state: State, logits: jax.Array) -> jax.Array:
+        """[B, 2] judge probability of each player's claim: softmax over the two committed claims,
+        or p(true class) vs p(any other class) without precommitment."""
+        honest_p = jax.nn.sigmoid(self.honest_margin(state, logits))
+        probs_all = jax.nn.softmax(logits, axis=-1)
+        p_true = jnp.take_along_axis(probs_all, state.claims[:, HONEST, None], axis=1)[:, 0]
+        honest_p = jnp.where(state.claims[:, LIAR] == NO_CLAIM, p_true, honest_p)
+        return jnp.stack([honest_p, 1.0 - honest_p], axis=1)
+
+    def revealed_pixels(self, state: State) -> jax.Array:
+        """[B, A, 2] (row, col) of each candidate; used to render turns."""
+        pixel = jnp.maximum(state.candidates, 0)
+        return jnp.stack([pixel // self.width, pixel % self.width], axis=-1)
+
+
+def claim_margin(logits, honest_claim, liar_claim):
+    """logit[honest] - logit[liar]; with ``liar_claim == NO_CLAIM``, minus the best other class."""
+    num_classes = logits.shape[-1]
+    honest_logit = jnp.take_along_axis(logits, honest_claim[:, None], axis=1)[:, 0]
+    liar_logit = jnp.take_along_axis(logits, jnp.maximum(liar_claim, 0)[:, None], axis=1)[:, 0]
+    others = jnp.where(jax.nn.one_hot(honest_claim, num_classes, dtype=bool), -jnp.inf, logits)
+    best_other = others.max(axis=1)
+    return honest_logit - jnp.where(liar_claim == NO_CLAIM, best_other, liar_logit)
+
+
+def candidate_pixels(images, num_candidates: int) -> jax.Array:
+    """[B, num_candidates] flat indices of nonzero pixels, brightest first (ties by index), -1 pad."""
+    flat = images.reshape(images.shape[0], -1)
+    # Stable sort on -value keeps equal-brightness pixels in raster order, so candidates are
+    # deterministic and identical on every device.
+    order = jnp.argsort(-flat, axis=1, stable=True)[:, :num_candidates].astype(jnp.int32)
+    nonzero = jnp.take_along_axis(flat, order, axis=1) > 0
+    return jnp.where(nonzero, order, -1)
+
+
+def random_nonzero_mask(key, images, num_pixels: int) -> jax.Array:
+    """[B, H, W] float mask of ``num_pixels`` distinct nonzero pixels chosen uniformly per image
+    (all nonzero pixels where an image has fewer). The judge-alone condition and judge training."""
+    images = _as_unit_float(images)
+    flat = images.reshape(images.shape[0], -1)
+    scores = jnp.where(flat > 0, jax.random.uniform(key, flat.shape), -1.0)
+    _, top = jax.lax.top_k(scores, num_pixels)
+    chosen = jnp.take_along_axis(scores, top, axis=1) >= 0
+    mask = jnp.zeros_like(flat).at[jnp.arange(flat.shape[0])[:, None], top].max(chosen.astype(flat.dtype))
+    return mask.reshape(images.shape)
+
+
+def masked_view(images, mask) -> jax.Array:
+    """The judge's two planes for an arbitrary mask (no game needed)."""
+    images = _as_unit_float(images)
+    return jnp.stack([mask, mask * images], axis=-1)
+
+
+def _as_unit_float(images) -> jax.Array:
+    images = jnp.asarray(images)
+    if images.dtype == jnp.uint8:
+        return images.astype(jnp.float32) / 255.0
+    return images.astype(jnp.float32)
