@@ -186,11 +186,15 @@ def control_adversarial_lie(judge_fn, judge_params, images, labels, num_reveals,
     choose_key, eval_key = jax.random.split(key)
     rows = np.arange(len(labels))
     wins = np.zeros((len(labels), num_classes))
+    margins = np.zeros((len(labels), num_classes))
     for m in range(adversarial_masks):
         logits = random_mask_logits(judge_fn, judge_params, images, num_reveals, jax.random.fold_in(choose_key, m), mesh=mesh)
-        wins += logits >= logits[rows, labels][:, None]
-    wins[rows, labels] = -1  # the lie must be wrong
-    lies = wins.argmax(axis=1)
+        wins += logits > logits[rows, labels][:, None]
+        margins += logits - logits[rows, labels][:, None]
+    # Most wins first; among equal win counts, the largest mean margin (a number in (0, 1) added).
+    score = wins + 1.0 / (1.0 + np.exp(-margins / adversarial_masks))
+    score[rows, labels] = -np.inf  # the lie must be wrong
+    lies = score.argmax(axis=1)
     logits = random_mask_logits(judge_fn, judge_params, images, num_reveals, eval_key, mesh=mesh)
     return ConditionResult("control_precommit_adversarial_lie",
                            (logits[rows, labels] > logits[rows, lies]).astype(float),

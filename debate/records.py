@@ -72,7 +72,8 @@ def describe_transcript(transcript: Transcript, show_image: bool = True) -> str:
     image = np.asarray(inst["pixels"], dtype=np.uint8).reshape(height, width) if show_image else None
     claims = ["any other class" if c is None else str(c) for c in transcript.claims]
     lines = [f"{transcript.protocol}: honest claims {claims[HONEST]}, liar claims {claims[LIAR]} "
-             f"(true class {transcript.ground_truth}); {ROLES[transcript.first_player]} moves first."]
+             f"(true class {transcript.ground_truth}); {ROLES[transcript.first_player]} moves first.",
+             "board: H honest's pixel, L liar's pixel, : ink the judge has not seen, . blank"]
     revealed = []
     for turn in transcript.turns:
         revealed.append((turn.revealed["row"], turn.revealed["col"], turn.player))
