@@ -200,7 +200,6 @@ def play(
     first_player = HONEST if first == Player.honest else LIAR
     games = runner.play(dataset.images[index : index + 1], np.array([label]), np.array([liar_claim]),
                         first_player, jax.random.key(seed))
-    games.image_index, games.seed_index = np.array([0]), np.array([0])
     protocol = ("debate_no_precommit_" if no_precommit else "debate_precommit_") + f"{first.value}_first"
     transcript = games_to_transcripts(games, dataset.images[index : index + 1], np.array([label]),
                                       [f"{dataset.name}:{index}"], protocol, (debaters[0].name, debaters[1].name),

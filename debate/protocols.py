@@ -89,8 +89,9 @@ class DebateRunner:
         self.simulations_played = 0
 
     def play(self, images: np.ndarray, labels: np.ndarray, liar_claims: np.ndarray, first_player: int,
-             key: jax.Array, progress=None) -> Games:
-        """Play one game per row; rows are padded to whole batches and the padding dropped."""
+             key: jax.Array, progress=None, image_index=None, seed_index=None) -> Games:
+        """Play one game per row; rows are padded to whole batches and the padding dropped.
+        ``image_index``/``seed_index`` label the rows (default: row number / 0)."""
         num_games = len(labels)
         records = []
         for chunk_index, start in enumerate(range(0, num_games, self.batch_size)):
@@ -103,7 +104,9 @@ class DebateRunner:
             if progress is not None:
                 progress(len(index))
         merged = {k: np.concatenate([r[k] for r in records]) for k in records[0]}
-        return Games(image_index=np.zeros(0, int), liar_claim=np.asarray(liar_claims), seed_index=np.zeros(0, int),
+        return Games(image_index=np.arange(num_games) if image_index is None else np.asarray(image_index),
+                     liar_claim=np.asarray(liar_claims),
+                     seed_index=np.zeros(num_games, int) if seed_index is None else np.asarray(seed_index),
                      first_player=first_player, **merged)
 
 
@@ -124,8 +127,8 @@ def precommit_debate(runner: DebateRunner, images, labels, first_player: int, se
     image_index = np.repeat(np.arange(num_images), (num_classes - 1) * seeds_per_lie)
     liar_claim = np.repeat(lies.reshape(-1), seeds_per_lie)
     seed_index = np.tile(np.arange(seeds_per_lie), num_images * (num_classes - 1))
-    games = runner.play(images[image_index], labels[image_index], liar_claim, first_player, key, progress)
-    games.image_index, games.seed_index, games.liar_claim = image_index, seed_index, liar_claim
+    games = runner.play(images[image_index], labels[image_index], liar_claim, first_player, key, progress,
+                        image_index, seed_index)
     # honest wins an (image, seed) only if it beats every lie.
     won = games.honest_won.reshape(num_images, num_classes - 1, seeds_per_lie).all(axis=1)
     name = "debate_precommit_" + ("honest_first" if first_player == HONEST else "liar_first")
@@ -138,8 +141,8 @@ def no_precommit_debate(runner: DebateRunner, images, labels, first_player: int,
     image_index = np.repeat(np.arange(num_images), seeds)
     seed_index = np.tile(np.arange(seeds), num_images)
     liar_claim = np.full(len(image_index), NO_CLAIM)
-    games = runner.play(images[image_index], labels[image_index], liar_claim, first_player, key, progress)
-    games.image_index, games.seed_index, games.liar_claim = image_index, seed_index, liar_claim
+    games = runner.play(images[image_index], labels[image_index], liar_claim, first_player, key, progress,
+                        image_index, seed_index)
     name = "debate_no_precommit_" + ("honest_first" if first_player == HONEST else "liar_first")
     return ConditionResult(name, games.honest_won.reshape(num_images, seeds).mean(axis=1), games)
 

@@ -42,7 +42,7 @@ def games_to_transcripts(games: Games, images: np.ndarray, labels: np.ndarray, i
             claims=[label, None if liar_claim == NO_CLAIM else liar_claim], roles=list(ROLES),
             debaters=list(debaters), judge=judge, first_player=int(games.first_player), turns=turns,
             winner=HONEST if honest_won else LIAR, verdict_claim=verdict, ground_truth=label,
-            seeds={"experiment_seed": seed, "seed_index": int(games.seed_index[g]) if len(games.seed_index) else 0},
+            seeds={"experiment_seed": seed, "seed_index": int(games.seed_index[g])},
             instance={"height": int(image.shape[0]), "width": int(image.shape[1]),
                       "pixels": pixels_uint8.reshape(-1).tolist()},
             experiment=experiment,

@@ -68,3 +68,12 @@ def test_mcts_plays_only_legal_distinct_nonzero_pixels(setup):
 def test_unknown_algorithm_is_refused(setup):
     with pytest.raises(ValueError, match="unknown search algorithm"):
         mcts_debater(setup[0], setup[1], 8, algorithm="alphabeta")
+
+
+def test_a_whole_batch_of_debates_compiles_once(setup):
+    task, judge_fn, params, images, labels, lies = setup
+    mcts = mcts_debater(task, judge_fn, num_simulations=8)
+    runner = DebateRunner(task, judge_fn, params, mcts, random_debater(), batch_size=16)
+    games = runner.play(images[:40], labels[:40], lies[:40], HONEST, jax.random.key(0))  # 3 chunks, one padded
+    assert games.actions.shape == (40, K)
+    assert runner._play[HONEST]._cache_size() == 1
