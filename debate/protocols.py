@@ -73,7 +73,18 @@ class ConditionResult:
         return float(np.mean(self.honest_wins))
 
     def row(self) -> dict:
-        return {"condition": self.condition, "accuracy": self.accuracy, "n": int(self.honest_wins.shape[0])}
+        n = int(self.honest_wins.shape[0])
+        return {"condition": self.condition, "accuracy": self.accuracy, "n": n,
+                "ci95": list(wilson_interval(self.accuracy, n))}
+
+
+def wilson_interval(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion observed on n images."""
+    if n == 0:
+        return (0.0, 1.0)
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (round(float(centre - half), 4), round(float(centre + half), 4))
 
 
 class DebateRunner:

@@ -210,7 +210,7 @@ def _jsonable(x):
 def results_table(results: dict) -> str:
     """Markdown: one row per condition, a column per K (ours and the paper's)."""
     ks = list(results["by_k"])
-    header = "| condition | " + " | ".join(f"K={k} ours | K={k} paper" for k in ks) + " |"
+    header = "| condition | " + " | ".join(f"K={k} ours [95% CI] | K={k} paper" for k in ks) + " |"
     lines = [header, "|" + "---|" * (1 + 2 * len(ks))]
     for condition in protocols.CONDITIONS:
         cells, present = [], False
@@ -218,7 +218,8 @@ def results_table(results: dict) -> str:
             row = next((r for r in results["by_k"][k]["rows"] if r["condition"] == condition), None)
             present |= row is not None
             paper = PAPER_TABLE2.get(int(k), {}).get(condition)
-            cells.append(f"{row['accuracy'] * 100:.1f}% (n={row['n']})" if row else "-")
+            cells.append(f"{row['accuracy'] * 100:.1f}% [{row['ci95'][0] * 100:.0f}, {row['ci95'][1] * 100:.0f}]"
+                         if row else "-")
             cells.append(f"{paper * 100:.1f}%" if paper is not None else "-")
         if present:
             lines.append(f"| {condition} | " + " | ".join(cells) + " |")
@@ -242,10 +243,12 @@ def write_results(results: dict, out_dir: Path) -> None:
     cfg = results["config"]
     md = [f"# Irving et al. 2018 sparse-pixel debate: reproduction", "",
           f"{cfg['images']} test images, {cfg['simulations']} simulations per move ({cfg['algorithm']}), "
-          f"{cfg['seeds_per_lie']} seed(s) per lie; {results['data']}.", "", results_table(results), ""]
+          f"{cfg['seeds_per_lie']} seed(s) per lie; {results['data']}. Accuracy is the share of images "
+          "the honest player wins (judge correct); brackets: 95% Wilson interval over images.", "",
+          results_table(results), ""]
     for k, by_k in results["by_k"].items():
         md.append(f"K={k}: {by_k['games']} debates in {by_k['debate_seconds']} s, "
-                  f"{by_k['simulations_per_second']} simulations/s; judge: {by_k['judge']['checkpoint']} "
+                  f"{by_k['simulations_per_second']} simulations/s end to end (compiles included); judge: {by_k['judge']['checkpoint']} "
                   f"({by_k['judge']['train']['steps']} training steps).")
     md.append(f"\nTotal wall time {results['wall_seconds']} s; code {results['provenance']['code_version']}.")
     (out_dir / "results.md").write_text("\n".join(md) + "\n")
@@ -263,16 +266,17 @@ def _plot(results: dict, path: Path) -> None:
     for ax, k in zip(axes[0], ks):
         rows = results["by_k"][k]["rows"]
         names = [r["condition"].replace("debate_", "").replace("control_precommit_", "control_") for r in rows]
-        ours = [r["accuracy"] * 100 for r in rows]
+        ours = np.array([r["accuracy"] * 100 for r in rows])
+        errors = np.abs(np.array([[r["ci95"][0] * 100, r["ci95"][1] * 100] for r in rows]).T - ours)
         paper = [(PAPER_TABLE2.get(int(k), {}).get(r["condition"]) or np.nan) * 100 for r in rows]
         x = np.arange(len(rows))
-        ax.bar(x - 0.2, ours, 0.4, label="this reproduction")
+        ax.bar(x - 0.2, ours, 0.4, yerr=errors, capsize=2, label="this reproduction (95% CI)")
         ax.bar(x + 0.2, paper, 0.4, label="Irving et al. 2018")
         ax.set_xticks(x, names, rotation=35, ha="right", fontsize=8)
         ax.set_ylim(0, 100)
         ax.set_ylabel("honest wins / judge correct (%)")
         ax.set_title(f"K = {k} pixels")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
