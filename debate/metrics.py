@@ -1,0 +1,167 @@
+"""Analytics for human judging studies: accuracy, calibration and agreement between annotators.
+
+Pure numpy, scikit-learn and krippendorff; no JAX. Bad input (wrong shape or length, a probability
+outside [0, 1], an outcome that is not 0/1) raises ``ValueError`` with one sentence.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+
+import krippendorff
+import numpy as np
+from sklearn.metrics import brier_score_loss, cohen_kappa_score
+
+Z_95 = 1.959963984540054  # standard normal quantile at 0.975
+
+
+# ------------------------------------------------------------------ validation
+def _outcomes(correct, name: str = "correct") -> np.ndarray:
+    arr = np.asarray(correct)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of outcomes (got shape {arr.shape}).")
+    if arr.size == 0:
+        raise ValueError(f"{name} must hold at least one outcome.")
+    if arr.dtype != bool:
+        try:
+            as_float = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must hold booleans or 0/1 values.") from None
+        bad = ~np.isin(as_float, (0.0, 1.0))
+        if bad.any():
+            raise ValueError(f"{name} must hold booleans or 0/1 values (got {arr[bad][0]!r}).")
+    return arr.astype(bool)
+
+
+def _probabilities(prob, correct, name: str = "prob") -> tuple[np.ndarray, np.ndarray]:
+    try:
+        p = np.asarray(prob, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a 1-D sequence of numbers in [0, 1].") from None
+    if p.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of probabilities (got shape {p.shape}).")
+    y = _outcomes(correct)
+    if p.shape != y.shape:
+        raise ValueError(f"{name} and correct must have the same length (got {p.size} and {y.size}).")
+    bad = ~((p >= 0.0) & (p <= 1.0))  # also catches NaN
+    if bad.any():
+        raise ValueError(f"{name} must lie in [0, 1] (got {p[bad][0]!r}).")
+    return p, y
+
+
+def _ratings(ratings) -> np.ndarray:
+    try:
+        r = np.asarray(ratings, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("ratings must be numeric codes (annotators x items) with NaN for missing.") from None
+    if r.ndim != 2:
+        raise ValueError(f"ratings must be a 2-D array of annotators x items (got shape {r.shape}).")
+    if r.shape[0] < 2 or r.shape[1] < 1:
+        raise ValueError(f"ratings need at least 2 annotators and 1 item (got shape {r.shape}).")
+    if np.isinf(r).any():
+        raise ValueError("ratings must be finite codes or NaN for missing.")
+    return r
+
+
+# ------------------------------------------------------------------ accuracy
+def accuracy_with_ci(correct) -> dict:
+    """Accuracy with its 95% Wilson score interval: ``{accuracy, n, ci_low, ci_high}``."""
+    y = _outcomes(correct)
+    n = y.size
+    acc = float(y.mean())
+    z2 = Z_95**2
+    centre = (acc + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z_95 * math.sqrt(acc * (1 - acc) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    # At 0 or n successes the bound is exactly 0 or 1; computed, it can miss by one rounding step.
+    low = 0.0 if acc == 0.0 else max(0.0, centre - half)
+    high = 1.0 if acc == 1.0 else min(1.0, centre + half)
+    return {"accuracy": acc, "n": int(n), "ci_low": low, "ci_high": high}
+
+
+# ------------------------------------------------------------------ calibration
+def brier_score(prob_correct, correct) -> float:
+    """Mean squared error between the stated probability of being right and the 0/1 outcome."""
+    p, y = _probabilities(prob_correct, correct, "prob_correct")
+    return float(brier_score_loss(y.astype(int), p, pos_label=1))
+
+
+def _bins(p: np.ndarray, num_bins: int) -> np.ndarray:
+    if int(num_bins) != num_bins or num_bins < 1:
+        raise ValueError(f"num_bins must be a positive integer (got {num_bins!r}).")
+    # Equal-width bins [k/B, (k+1)/B), the last one closed so that 1.0 falls in it.
+    return np.minimum((p * num_bins).astype(int), int(num_bins) - 1)
+
+
+def expected_calibration_error(prob, correct, num_bins: int = 10) -> float:
+    """ECE: sum over equal-width bins of (bin count / n) * |accuracy - mean confidence|."""
+    p, y = _probabilities(prob, correct)
+    b = _bins(p, num_bins)
+    gap = np.abs(np.bincount(b, y, minlength=num_bins) - np.bincount(b, p, minlength=num_bins))
+    return float(gap.sum() / p.size)  # |sum(y) - sum(p)| / n_b * n_b / n, per bin
+
+
+def reliability_curve(prob, correct, num_bins: int = 10) -> list[dict]:
+    """Per non-empty bin: ``{bin_low, bin_high, mean_confidence, accuracy, count}``."""
+    p, y = _probabilities(prob, correct)
+    b = _bins(p, num_bins)
+    rows = []
+    for k in range(int(num_bins)):
+        inside = b == k
+        if inside.any():
+            rows.append({
+                "bin_low": k / num_bins,
+                "bin_high": (k + 1) / num_bins,
+                "mean_confidence": float(p[inside].mean()),
+                "accuracy": float(y[inside].mean()),
+                "count": int(inside.sum()),
+            })
+    return rows
+
+
+# ------------------------------------------------------------------ agreement
+def krippendorff_alpha_nominal(ratings) -> float:
+    """Krippendorff's alpha for nominal codes; ``ratings`` is annotators x items, NaN = missing."""
+    r = _ratings(ratings)
+    values = r[~np.isnan(r)]
+    if np.unique(values).size < 2:
+        raise ValueError("Krippendorff's alpha needs at least two distinct codes among the ratings.")
+    pairable = (~np.isnan(r)).sum(axis=0) >= 2
+    if not pairable.any():
+        raise ValueError("Krippendorff's alpha needs at least one item rated by two annotators.")
+    return float(krippendorff.alpha(reliability_data=r, level_of_measurement="nominal"))
+
+
+def cohen_kappa(a, b) -> float:
+    """Cohen's kappa between two annotators' labels of the same items (NaN when undefined, e.g. both
+    gave one and the same label throughout)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError(f"a and b must be 1-D label sequences (got shapes {a.shape} and {b.shape}).")
+    if a.size != b.size:
+        raise ValueError(f"a and b must label the same items (got {a.size} and {b.size} labels).")
+    if a.size == 0:
+        raise ValueError("a and b must hold at least one label each.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kappa = cohen_kappa_score(a, b)
+    return float(kappa)
+
+
+def pairwise_kappas(ratings, annotator_names) -> list[dict]:
+    """Cohen's kappa for every pair of annotators over the items both rated:
+    ``[{a, b, kappa, n_items}]`` in annotator order; pairs sharing fewer than 2 items are skipped."""
+    r = _ratings(ratings)
+    names = list(annotator_names)
+    if len(names) != r.shape[0]:
+        raise ValueError(f"annotator_names must name each of the {r.shape[0]} annotators (got {len(names)} names).")
+    rated = ~np.isnan(r)
+    out = []
+    for i, j in itertools.combinations(range(r.shape[0]), 2):
+        shared = rated[i] & rated[j]
+        n = int(shared.sum())
+        if n < 2:
+            continue
+        out.append({"a": names[i], "b": names[j], "kappa": cohen_kappa(r[i, shared], r[j, shared]), "n_items": n})
+    return out
