@@ -214,11 +214,11 @@ def play(
 @reproduce_app.command("irving2018")
 @clear_errors
 def reproduce_irving2018(
-    pixels: List[int] = typer.Option([6, 4], help="K values to run, e.g. --pixels 6 --pixels 4."),
+    pixels: List[int] = typer.Option([6, 4], help="K values to run, e.g. --pixels 6 4."),
     images: int = typer.Option(200, min=1, help="Debate on the first N test images."),
     simulations: int = typer.Option(256, min=1, help="MCTS simulations per move (the paper: 10,000 rollouts)."),
     seeds_per_lie: int = typer.Option(1, min=1, help="Games per (image, lie); the paper used 3."),
-    judge: Optional[List[Path]] = typer.Option(None, help="Trained judge checkpoint per K, in the order of --pixels (else trained)."),
+    judge: Optional[List[Path]] = typer.Option(None, help="Trained judge checkpoint per K, in the order of --pixels, e.g. --judge j6 j4 (else trained)."),
     judge_steps: Optional[int] = typer.Option(None, min=1, help="Training batches per judge (default: the paper's 30k for K=6, 50k for K=4)."),
     architecture: Architecture = typer.Option(Architecture.paper, help="Judge architecture when training one."),
     data: Data = typer.Option(Data.mnist, help="Test images (mnist: the official test split)."),
@@ -260,8 +260,28 @@ def export(
     typer.echo(f"wrote {count} transcripts to {out}")
 
 
+MULTI_VALUE_OPTIONS = ("--pixels", "--judge")
+
+
+def expand_multi_value_options(argv: list[str]) -> list[str]:
+    """Let ``--pixels 6 4`` mean ``--pixels 6 --pixels 4`` (click options take one value each)."""
+    out, current = [], None
+    for token in argv:
+        if token in MULTI_VALUE_OPTIONS:
+            current = token
+            out.append(token)
+            continue
+        if current and not token.startswith("-") and out[-1] != current:
+            out.extend([current, token])
+            continue
+        if token.startswith("-"):
+            current = None
+        out.append(token)
+    return out
+
+
 def main():
-    app()
+    app(args=expand_multi_value_options(sys.argv[1:]), prog_name="debate")
 
 
 if __name__ == "__main__":

@@ -318,3 +318,13 @@ def test_default_database_comes_from_debate_db(played, isolated_db, tmp_path):
     assert "wrote 0 transcripts" in result.stdout
     assert out.read_text() == ""
     assert isolated_db.exists()
+
+
+def test_multi_value_options_expand():
+    from debate.cli import expand_multi_value_options
+
+    argv = ["reproduce", "irving2018", "--pixels", "6", "4", "--images", "3", "--judge", "a", "b", "--out", "o"]
+    assert expand_multi_value_options(argv) == [
+        "reproduce", "irving2018", "--pixels", "6", "--pixels", "4", "--images", "3",
+        "--judge", "a", "--judge", "b", "--out", "o"]
+    assert expand_multi_value_options(["play", "--judge", "j", "--index", "2"]) == ["play", "--judge", "j", "--index", "2"]
