@@ -230,7 +230,7 @@ def test_sqlite_pragmas(store, db_url):
     con = sqlite3.connect(path)
     try:
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert con.execute("SELECT value FROM schema_meta WHERE key='schema_version'").fetchone()[0] == "1"
+        assert con.execute("SELECT value FROM schema_meta WHERE key='schema_version'").fetchone()[0] == str(STORE_SCHEMA_VERSION)
     finally:
         con.close()
 
