@@ -69,15 +69,22 @@ def _ratings(ratings) -> np.ndarray:
 def accuracy_with_ci(correct) -> dict:
     """Accuracy with its 95% Wilson score interval: ``{accuracy, n, ci_low, ci_high}``."""
     y = _outcomes(correct)
-    n = y.size
     acc = float(y.mean())
+    low, high = wilson_interval(acc, y.size)
+    return {"accuracy": acc, "n": int(y.size), "ci_low": low, "ci_high": high}
+
+
+def wilson_interval(acc: float, n: int) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion ``acc`` observed over ``n`` items."""
+    if n == 0:
+        return (0.0, 1.0)
     z2 = Z_95**2
     centre = (acc + z2 / (2 * n)) / (1 + z2 / n)
     half = Z_95 * math.sqrt(acc * (1 - acc) / n + z2 / (4 * n * n)) / (1 + z2 / n)
     # At 0 or n successes the bound is exactly 0 or 1; computed, it can miss by one rounding step.
     low = 0.0 if acc == 0.0 else max(0.0, centre - half)
     high = 1.0 if acc == 1.0 else min(1.0, centre + half)
-    return {"accuracy": acc, "n": int(n), "ci_low": low, "ci_high": high}
+    return (float(low), float(high))
 
 
 # ------------------------------------------------------------------ calibration
@@ -165,3 +172,67 @@ def pairwise_kappas(ratings, annotator_names) -> list[dict]:
             continue
         out.append({"a": names[i], "b": names[j], "kappa": cohen_kappa(r[i, shared], r[j, shared]), "n_items": n})
     return out
+
+
+# ------------------------------------------------------------------ human-study tables
+# These take the rows of ``debate.storage.Store.query_judgments`` (dicts with at least
+# annotator_name, transcript_id, verdict_role, correct, confidence and the model_* fields).
+
+SIDE_CODES = {"honest": 0, "liar": 1}
+
+
+def judgment_ratings(judgments, min_annotators: int = 2) -> tuple[np.ndarray, list[str], list[str]]:
+    """Ratings matrix for agreement statistics: annotators x debates, coded by the side each person
+    chose (0 honest, 1 liar; NaN where they did not judge the debate), over the debates judged by at
+    least ``min_annotators`` people. Returns ``(ratings, annotator_names, transcript_ids)``, both
+    lists in order of first appearance. Coding the side rather than the class makes two people who
+    both chose "not 3" (without precommitment) agree whichever digit they guessed."""
+    rows = list(judgments)
+    by_item: dict[str, dict[str, int]] = {}
+    names: list[str] = []
+    for r in rows:
+        role = r["verdict_role"]
+        if role not in SIDE_CODES:
+            raise ValueError(f"verdict_role must be 'honest' or 'liar' (got {role!r}).")
+        if r["annotator_name"] not in names:
+            names.append(r["annotator_name"])
+        by_item.setdefault(r["transcript_id"], {})[r["annotator_name"]] = SIDE_CODES[role]
+    items = [t for t, votes in by_item.items() if len(votes) >= min_annotators]
+    raters = [n for n in names if any(n in by_item[t] for t in items)]
+    ratings = np.full((len(raters), len(items)), np.nan)
+    for j, t in enumerate(items):
+        for i, n in enumerate(raters):
+            if n in by_item[t]:
+                ratings[i, j] = by_item[t][n]
+    return ratings, raters, items
+
+
+def accuracy_by(judgments, key: str | None = None) -> list[dict]:
+    """Accuracy with its 95% Wilson interval over all judgments (``key`` None) or per value of
+    ``key`` (e.g. "annotator_name", "protocol"), sorted by that value:
+    ``[{group, accuracy, n, ci_low, ci_high}]``; empty input gives an empty list."""
+    groups: dict = {}
+    for r in judgments:
+        groups.setdefault("all" if key is None else r[key], []).append(bool(r["correct"]))
+    return [{"group": g, **accuracy_with_ci(v)} for g, v in sorted(groups.items(), key=lambda kv: str(kv[0]))]
+
+
+def human_vs_model(judgments) -> dict | None:
+    """People against the model judge on the same debates, over the judgments whose debate has a
+    model verdict: ``n_judgments``, ``n_debates``, ``agreement`` (share of judgments choosing the
+    same side as the model), ``human_accuracy`` (per judgment), ``model_accuracy`` (per debate) and
+    the accuracy both would have per judgment (``model_accuracy_per_judgment``), each accuracy with
+    its 95% interval as a dict from ``accuracy_with_ci``. None when no judgment has a model verdict."""
+    rows = [r for r in judgments if r.get("model_verdict_claim") is not None and r.get("model_winner_role")]
+    if not rows:
+        return None
+    agree = [r["verdict_role"] == r["model_winner_role"] for r in rows]
+    per_debate = {r["transcript_id"]: bool(r["model_correct"]) for r in rows}
+    return {
+        "n_judgments": len(rows),
+        "n_debates": len(per_debate),
+        "agreement": accuracy_with_ci(agree),
+        "human_accuracy": accuracy_with_ci([bool(r["correct"]) for r in rows]),
+        "model_accuracy": accuracy_with_ci(list(per_debate.values())),
+        "model_accuracy_per_judgment": accuracy_with_ci([bool(r["model_correct"]) for r in rows]),
+    }

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from debate.debaters import Debater, JudgeFn
+from debate.metrics import wilson_interval
 from debate.play import GameRecord, make_play_fn
 from debate.sharding import batch_mesh, replicate, round_up_batch, shard_batch
 from debate.sparse_pixel import HONEST, LIAR, NO_CLAIM, SparsePixelTask, masked_view, random_nonzero_mask
@@ -75,16 +76,7 @@ class ConditionResult:
     def row(self) -> dict:
         n = int(self.honest_wins.shape[0])
         return {"condition": self.condition, "accuracy": self.accuracy, "n": n,
-                "ci95": list(wilson_interval(self.accuracy, n))}
-
-
-def wilson_interval(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion observed on n images."""
-    if n == 0:
-        return (0.0, 1.0)
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (round(float(centre - half), 4), round(float(centre + half), 4))
+                "ci95": [round(v, 4) for v in wilson_interval(self.accuracy, n)]}
 
 
 class DebateRunner:
