@@ -50,7 +50,10 @@ def test_precommit_seeds_average_per_seed_outcomes(data):
                                         jax.random.key(1), 10)
     assert len(result.games.honest_margin) == N * 9 * 3
     np.testing.assert_array_equal(result.honest_wins, (labels == 9).astype(float))
-    assert result.row() == {"condition": "debate_precommit_honest_first", "accuracy": float(np.mean(labels == 9)), "n": N}
+    row = result.row()
+    assert row["condition"] == "debate_precommit_honest_first" and row["n"] == N
+    assert row["accuracy"] == float(np.mean(labels == 9))
+    assert row["ci95"][0] <= row["accuracy"] <= row["ci95"][1]
 
 
 def test_no_precommit_needs_the_true_class_on_top(data):
