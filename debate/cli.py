@@ -119,11 +119,18 @@ def train_judge_command(
     learning_rate: float = typer.Option(1e-4, min=0.0, help="Adam learning rate."),
     seed: int = typer.Option(0, help="Random seed."),
     checkpoint_every: int = typer.Option(1000, min=1, help="Save a checkpoint every this many steps."),
-    from_judgments: bool = typer.Option(False, "--from-judgments", help="Train on stored human judgments (not yet available)."),
+    from_judgments: bool = typer.Option(False, "--from-judgments", help="Train on stored human judgments instead of images: each judgment's revealed pixels, labelled with the person's verdict and weighted by their confidence (--pixels, --data and --data-dir are then unused)."),
+    db: Optional[str] = typer.Option(None, help=DB_HELP + " Read by --from-judgments."),
 ):
-    """Train the sparse-pixel judge with Adam on fresh random K-pixel masks; resumable."""
+    """Train the sparse-pixel judge with Adam on fresh random K-pixel masks; resumable.
+
+    With --from-judgments the judge is fitted instead to what people saw and decided in the app
+    (weighted cross-entropy), and the checkpoint is read like any other judge's.
+    """
     if from_judgments:
-        raise ValueError("--from-judgments needs the human-judgment tables of the app, which are not built yet; train on images instead.")
+        _train_judge_from_judgments(out, db, architecture.value, steps, batch_size, learning_rate, seed,
+                                    checkpoint_every)
+        return
     from debate.data import load_dataset
     from judges.sparse_cnn import JudgeConfig
     from training.judge_training import TrainConfig, judge_alone_accuracy, train_judge
@@ -139,6 +146,67 @@ def train_judge_command(
     accuracy = judge_alone_accuracy(model, dataset, pixels, seed)
     typer.echo(f"trained {summary['steps']} steps (loss {summary['final_loss']:.3f}); judge-alone accuracy on the "
                f"training images with K={pixels}: {accuracy:.3f}; checkpoint: {out.resolve()}")
+
+
+def _train_judge_from_judgments(out: Path, db: Optional[str], architecture: str, steps: int, batch_size: int,
+                                learning_rate: float, seed: int, checkpoint_every: int) -> None:
+    from judges.human_adapter import judgments_to_dataset, save_examples
+    from judges.sparse_cnn import JudgeConfig
+    from training.judge_training import TrainConfig, train_judge_on_examples
+
+    store = _store(db)
+    data = judgments_to_dataset(store)  # ValueError (exit 2) when there are none
+    height, width = data.views.shape[1:3]
+    most_pixels = int(data.views[..., 0].reshape(len(data), -1).sum(axis=1).max())
+    where = store.url.render_as_string(hide_password=True)
+    config = TrainConfig(judge=JudgeConfig(architecture=architecture, height=height, width=width,
+                                           num_classes=data.num_classes, num_reveals=max(1, most_pixels)),
+                         steps=steps, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                         checkpoint_every=min(checkpoint_every, steps),
+                         data=f"{len(data)} human judgments in {where}")
+    out.mkdir(parents=True, exist_ok=True)
+    examples = save_examples(out / "human-judgments.npz", data.views, data.labels, data.weights,
+                             judgment_ids=data.judgment_ids, transcript_ids=data.transcript_ids)
+    _, summary = train_judge_on_examples(data.views, data.labels, data.weights, config, out)
+    typer.echo(f"trained {summary['steps']} steps on {len(data)} human judgments (loss {summary['final_loss']:.3f}); "
+               f"agreement with the people's verdicts on those examples: {summary['train_accuracy']:.3f}; "
+               f"examples: {examples.resolve()}; checkpoint: {out.resolve()}")
+
+
+@app.command("app")
+@clear_errors
+def app_command(
+    db: Optional[str] = typer.Option(None, help=DB_HELP),
+    port: Optional[int] = typer.Option(None, min=1, max=65535, help="Port to serve the app on (default: Streamlit's, 8501)."),
+    headless: bool = typer.Option(False, "--headless", help="Do not open a browser window (for servers)."),
+):
+    """Start the Streamlit app: judge debates, play, browse transcripts and game trees, results, the human study.
+
+    The app reads and writes the database given by --db (passed to it as $DEBATE_DB). Stop it with Ctrl+C.
+    """
+    import importlib.util
+    import os
+    import subprocess
+
+    store = _store(db)  # a bad URL stops here with one sentence, before anything starts
+    url = store.url.render_as_string(hide_password=False)
+    store.close()
+    spec = importlib.util.find_spec("app")
+    main = Path(spec.origin).parent / "main.py" if spec and spec.origin else None
+    if main is None or not main.is_file():
+        raise OSError("the app's files are missing (app/main.py); reinstall the package with `pip install -e .`")
+    command = [sys.executable, "-m", "streamlit", "run", str(main)]
+    if port is not None:
+        command += ["--server.port", str(port)]
+    if headless:
+        command += ["--server.headless", "true"]
+    typer.echo(f"starting the app on port {port or 8501} with database {store.url.render_as_string(hide_password=True)}")
+    try:
+        code = subprocess.call(command, env={**os.environ, "DEBATE_DB": url})
+    except KeyboardInterrupt:
+        code = 0
+    if code:
+        raise typer.Exit(code=code)
 
 
 @app.command()

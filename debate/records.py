@@ -85,3 +85,46 @@ def describe_transcript(transcript: Transcript, show_image: bool = True) -> str:
     lines.append("")
     lines.append(f"verdict: class {transcript.verdict_claim}; the {transcript.winner_role} player wins.")
     return "\n".join(lines)
+
+
+def transcript_image(transcript: Transcript) -> np.ndarray:
+    """The stored image of a sparse-pixel transcript as uint8 ``[H, W]`` (0..255)."""
+    inst = transcript.instance
+    try:
+        height, width = int(inst["height"]), int(inst["width"])
+        pixels = np.asarray(inst["pixels"], dtype=np.int64)
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"transcript {transcript.id} has no stored image (instance needs height, width and "
+                         "pixels); only sparse-pixel transcripts can be drawn.") from None
+    if pixels.size != height * width or pixels.min(initial=0) < 0 or pixels.max(initial=0) > 255:
+        raise ValueError(f"transcript {transcript.id} stores {pixels.size} pixels for a {height}x{width} image "
+                         "(values must be 0..255); regenerate it.")
+    return pixels.astype(np.uint8).reshape(height, width)
+
+
+def revealed_pixels(transcript: Transcript, turns_seen: int | None = None) -> list[tuple[int, int, int, int]]:
+    """``(row, col, value, player)`` of each pixel revealed in the first ``turns_seen`` turns (all when
+    None), in turn order; ``value`` is the stored image's 0..255 value at that pixel."""
+    n = len(transcript.turns) if turns_seen is None else int(turns_seen)
+    if not 0 <= n <= len(transcript.turns):
+        raise ValueError(f"turns_seen {turns_seen} is outside 0..{len(transcript.turns)} for transcript "
+                         f"{transcript.id}.")
+    image = transcript_image(transcript)
+    out = []
+    for turn in transcript.turns[:n]:
+        row, col = int(turn.revealed["row"]), int(turn.revealed["col"])
+        if not (0 <= row < image.shape[0] and 0 <= col < image.shape[1]):
+            raise ValueError(f"turn {turn.index} of transcript {transcript.id} reveals pixel ({row}, {col}) outside "
+                             f"the {image.shape[0]}x{image.shape[1]} image; regenerate it.")
+        out.append((row, col, int(image[row, col]), int(turn.player)))
+    return out
+
+
+def transcript_judge_view(transcript: Transcript, turns_seen: int | None = None) -> np.ndarray:
+    """The judge's two planes ``[H, W, 2]`` float32 after ``turns_seen`` turns (all when None): the
+    mask of revealed pixels and their values in [0, 1], as ``sparse_pixel.masked_view`` builds them."""
+    image = transcript_image(transcript)
+    mask = np.zeros(image.shape, np.float32)
+    for row, col, _, _ in revealed_pixels(transcript, turns_seen):
+        mask[row, col] = 1.0
+    return np.stack([mask, mask * (image.astype(np.float32) / 255.0)], axis=-1)

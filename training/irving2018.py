@@ -280,3 +280,51 @@ def _plot(results: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+# ------------------------------------------------------------------ reading results back (the app)
+
+RESULTS_FILE = "results.json"
+
+
+def find_results_files(directories) -> list[Path]:
+    """Every ``results.json`` under the given directories (recursively), sorted; missing
+    directories are skipped."""
+    found: set[Path] = set()
+    for d in directories:
+        d = Path(d).expanduser()
+        if d.is_file() and d.name == RESULTS_FILE:
+            found.add(d.resolve())
+        elif d.is_dir():
+            found.update(p.resolve() for p in d.rglob(RESULTS_FILE) if p.is_file())
+    return sorted(found)
+
+
+def load_results(path: str | Path) -> dict:
+    """A ``results.json`` written by ``write_results``; one clear ValueError if it is not one."""
+    path = Path(path)
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path} could not be read as JSON ({e}); rerun the experiment that wrote it.") from None
+    by_k = results.get("by_k") if isinstance(results, dict) else None
+    if not isinstance(by_k, dict) or not all(isinstance(v, dict) and isinstance(v.get("rows"), list)
+                                             for v in by_k.values()):
+        raise ValueError(f"{path} is not a reproduction results file (it needs by_k -> K -> rows); "
+                         "point the app at the results.json of `debate reproduce` or `debate quickstart`.")
+    return results
+
+
+def results_rows(results: dict) -> list[dict]:
+    """One flat row per (K, condition): ``K, condition, accuracy, ci_low, ci_high, n, paper``."""
+    out = []
+    for k, by_k in results["by_k"].items():
+        for r in by_k["rows"]:
+            ci = r.get("ci95") or [None, None]
+            paper = r.get("paper")
+            if paper is None:
+                paper = PAPER_TABLE2.get(int(k), {}).get(r.get("condition")) if str(k).isdigit() else None
+            out.append({"K": int(k) if str(k).isdigit() else k, "condition": r.get("condition"),
+                        "accuracy": r.get("accuracy"), "ci_low": ci[0], "ci_high": ci[1], "n": r.get("n"),
+                        "paper": paper})
+    return out

@@ -176,3 +176,107 @@ def _check_compatible(dataset: ImageDataset, config: TrainConfig) -> None:
         )
     if config.steps < 1 or config.checkpoint_every < 1:
         raise ValueError(f"steps ({config.steps}) and checkpoint_every ({config.checkpoint_every}) must be at least 1.")
+
+
+# ------------------------------------------------------------------ training on fixed views
+
+
+def make_weighted_train_step(graphdef, optimizer: optax.GradientTransformation, views, labels, weights,
+                             config: TrainConfig):
+    """A jitted step on fixed judge views (e.g. what people saw): batches drawn uniformly with
+    replacement, loss = weighted mean cross-entropy ``sum(w * ce) / sum(w)`` over the batch."""
+    num_examples = views.shape[0]
+
+    @partial(jax.jit, donate_argnums=(0, 1))
+    def train_step(params, opt_state, key):
+        batch_key, dropout_key = jax.random.split(key)
+        index = jax.random.randint(batch_key, (config.batch_size,), 0, num_examples)
+        batch_weights = weights[index]
+
+        def loss_of(p):
+            logits = nnx.merge(graphdef, p)(views[index], dropout_key=dropout_key)
+            ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels[index])
+            return (batch_weights * ce).sum() / jnp.maximum(batch_weights.sum(), 1e-12)
+
+        loss, grads = jax.value_and_grad(loss_of)(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return train_step
+
+
+def train_judge_on_examples(views, labels, weights, config: TrainConfig, out_dir: str | Path,
+                            progress: bool = True, log=print) -> tuple[SparseCNN, dict]:
+    """Fit a judge to fixed examples: ``views`` [N, H, W, 2] (mask, values), integer ``labels`` [N]
+    and non-negative sample ``weights`` [N] (weighted cross-entropy, Adam). Checkpoints, config.json
+    and resuming work as in ``train_judge``, so ``load_judge(out_dir)`` reads the result. The summary
+    adds ``train_accuracy``: the weighted share of examples whose label is the judge's top class."""
+    views = np.asarray(views, np.float32)
+    labels = np.asarray(labels, np.int32)
+    weights = np.asarray(weights, np.float32)
+    n = views.shape[0] if views.ndim == 4 else -1
+    if views.ndim != 4 or views.shape[-1] != 2 or n < 1:
+        raise ValueError(f"views must be a non-empty [N, H, W, 2] array of judge views (got shape {views.shape}).")
+    if labels.shape != (n,) or weights.shape != (n,):
+        raise ValueError(f"labels and weights must have one entry per view ({n}); got shapes {labels.shape} "
+                         f"and {weights.shape}.")
+    if views.shape[1:3] != (config.judge.height, config.judge.width):
+        raise ValueError(f"the judge is configured for {config.judge.height}x{config.judge.width} images but the "
+                         f"views are {views.shape[1]}x{views.shape[2]}; build the JudgeConfig from the views.")
+    if labels.min() < 0 or labels.max() >= config.judge.num_classes:
+        raise ValueError(f"labels must be classes in 0..{config.judge.num_classes - 1} (got {labels.min()}.."
+                         f"{labels.max()}).")
+    if not np.all(np.isfinite(weights)) or weights.min() < 0 or weights.sum() <= 0:
+        raise ValueError("weights must be finite, non-negative and not all zero.")
+    if config.steps < 1 or config.checkpoint_every < 1:
+        raise ValueError(f"steps ({config.steps}) and checkpoint_every ({config.checkpoint_every}) must be at least 1.")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config_path = out_dir / CONFIG_FILE
+    if config_path.exists():
+        stored = json.loads(config_path.read_text())
+        if stored.get("train", {}).get("judge") != asdict(config.judge):
+            raise CheckpointError(
+                f"{out_dir} holds a judge with a different configuration ({stored.get('train', {}).get('judge')}); "
+                "choose another --out directory or delete that one."
+            )
+    model = make_judge(config.judge, seed=config.seed)
+    graphdef, params = nnx.split(model)
+    optimizer = optax.adam(config.learning_rate)
+    opt_state = optimizer.init(params)
+    key = jax.random.key(config.seed)
+    start = 0
+    step = latest_step(out_dir)
+    if step is not None:
+        restored = restore_pytree(out_dir, step, {"params": params, "opt_state": opt_state,
+                                                  "key": jax.random.key_data(key)})
+        params, opt_state = restored["params"], restored["opt_state"]
+        key = jax.random.wrap_key_data(restored["key"])
+        start = step
+        log(f"resuming {out_dir} from step {start}")
+    config_path.write_text(json.dumps({"kind": "sparse_pixel_judge", "train": config.to_dict()}, indent=2))
+
+    train_step = make_weighted_train_step(graphdef, optimizer, jnp.asarray(views), jnp.asarray(labels),
+                                          jnp.asarray(weights), config)
+    t0 = time.time()
+    loss = float("nan")
+    steps_done = start
+    with tqdm(total=config.steps, initial=start, desc="judge (fixed examples)", unit="step",
+              disable=not progress) as bar:
+        while steps_done < config.steps:
+            key, sub = jax.random.split(key)
+            params, opt_state, loss = train_step(params, opt_state, sub)
+            steps_done += 1
+            bar.update(1)
+            if steps_done % 100 == 0:
+                bar.set_postfix(loss=f"{float(loss):.3f}")
+            if steps_done % config.checkpoint_every == 0 or steps_done >= config.steps:
+                save_pytree(out_dir, steps_done, {"params": params, "opt_state": opt_state,
+                                                  "key": jax.random.key_data(key)})
+    model = nnx.merge(graphdef, params)
+    judge_fn, state = judge_function(model)
+    predicted = np.asarray(predict_logits(judge_fn, state, jnp.asarray(views), batch_size=min(1024, n))).argmax(-1)
+    accuracy = float((weights * (predicted == labels)).sum() / weights.sum())
+    summary = {"steps": steps_done, "final_loss": float(loss), "train_seconds": time.time() - t0,
+               "steps_this_run": steps_done - start, "examples": n, "train_accuracy": accuracy}
+    return model, summary

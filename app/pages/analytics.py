@@ -1,0 +1,157 @@
+"""Human study: accuracy, calibration and agreement of the people who judged debates, against the model judge."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app.common import get_store, short_id
+from debate import metrics
+from debate.storage import EXPORT_FORMATS, StorageError
+
+store = get_store()
+st.title("Human study")
+
+experiments = {e["id"]: e["name"] for e in store.list_experiments()}
+c1, c2 = st.columns(2)
+experiment_id = c1.selectbox("Experiment", [None, *experiments], key="a_experiment",
+                             format_func=lambda e: "all experiments" if e is None else f"{experiments[e]} ({short_id(e)})")
+all_judgments = store.query_judgments(experiment_id=experiment_id)
+protocol = c2.selectbox("Protocol", [None, *sorted({j["protocol"] for j in all_judgments})], key="a_protocol",
+                        format_func=lambda p: "all protocols" if p is None else p)
+filters = {k: v for k, v in {"experiment_id": experiment_id, "protocol": protocol}.items() if v is not None}
+judgments = [j for j in all_judgments if protocol is None or j["protocol"] == protocol]
+
+if not judgments:
+    st.info("No human judgments are stored" + (" for these filters" if filters else "") + " yet. People judge "
+            "debates on the **Judge a debate** page; the numbers appear here as soon as there is one.")
+    st.stop()
+
+n_people = len({j["annotator_id"] for j in judgments})
+n_debates = len({j["transcript_id"] for j in judgments})
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Judgments", len(judgments))
+m2.metric("Annotators", n_people)
+m3.metric("Debates judged", n_debates)
+m4.metric("Median seconds per judgment", f"{np.median([j['seconds_spent'] for j in judgments]):.0f}")
+
+
+def ci_table(rows: list[dict], group: str) -> pd.DataFrame:
+    return pd.DataFrame([{group: r["group"], "accuracy": r["accuracy"], "ci95 low": r["ci_low"],
+                          "ci95 high": r["ci_high"], "n": r["n"]} for r in rows])
+
+
+# ------------------------------------------------------------------ accuracy
+st.header("Accuracy")
+overall = metrics.accuracy_by(judgments)[0]
+st.metric("Share of judgments that chose the true claim",
+          f"{overall['accuracy']:.1%}", help=f"95% Wilson interval {overall['ci_low']:.1%} – {overall['ci_high']:.1%}, "
+                                             f"n = {overall['n']}")
+st.caption(f"95% interval: {overall['ci_low']:.1%} – {overall['ci_high']:.1%} over {overall['n']} judgments.")
+a1, a2 = st.columns(2)
+with a1:
+    st.markdown("**Per annotator**")
+    st.dataframe(ci_table(metrics.accuracy_by(judgments, "annotator_name"), "annotator"), hide_index=True)
+with a2:
+    st.markdown("**Per protocol**")
+    st.dataframe(ci_table(metrics.accuracy_by(judgments, "protocol"), "protocol"), hide_index=True)
+
+# ------------------------------------------------------------------ calibration
+st.header("Calibration")
+confidence = [j["confidence"] for j in judgments]
+correct = [j["correct"] for j in judgments]
+b1, b2 = st.columns(2)
+b1.metric("Brier score", f"{metrics.brier_score(confidence, correct):.3f}",
+          help="Mean squared gap between the stated confidence and the 0/1 outcome (lower is better).")
+b2.metric("Expected calibration error", f"{metrics.expected_calibration_error(confidence, correct):.3f}",
+          help="10 equal-width bins of confidence.")
+curve = metrics.reliability_curve(confidence, correct)
+st.markdown("**Reliability diagram**: accuracy against stated confidence (the diagonal is perfect calibration)")
+st.line_chart(pd.DataFrame({"accuracy": [r["accuracy"] for r in curve],
+                            "perfect calibration": [r["mean_confidence"] for r in curve]},
+                           index=pd.Index([round(r["mean_confidence"], 3) for r in curve], name="confidence")),
+              x_label="mean stated confidence", y_label="accuracy")
+st.dataframe(pd.DataFrame(curve), hide_index=True)
+
+# ------------------------------------------------------------------ agreement
+st.header("Agreement between annotators")
+ratings, raters, items = metrics.judgment_ratings(judgments)
+st.caption("Over the debates judged by at least two people, coding which side each person chose.")
+if not items:
+    st.info("No debate has been judged by two or more people yet, so agreement cannot be measured.")
+else:
+    try:
+        alpha = metrics.krippendorff_alpha_nominal(ratings)
+        st.metric("Krippendorff's alpha (nominal)", f"{alpha:.3f}")
+        st.caption(f"{len(items)} debates, {len(raters)} annotators.")
+    except ValueError as e:
+        st.info(f"Krippendorff's alpha is not defined here: {e}")
+    kappas = metrics.pairwise_kappas(ratings, raters)
+    if kappas:
+        st.markdown("**Cohen's kappa per pair of annotators** (over the debates both judged; empty = undefined)")
+        st.dataframe(pd.DataFrame([{"annotator A": k["a"], "annotator B": k["b"],
+                                    "kappa": None if math.isnan(k["kappa"]) else k["kappa"],
+                                    "shared debates": k["n_items"]} for k in kappas]),
+                     hide_index=True)
+    else:
+        st.info("No two annotators share two or more debates yet, so Cohen's kappa cannot be computed.")
+
+# ------------------------------------------------------------------ humans vs model
+st.header("People vs the model judge")
+versus = metrics.human_vs_model(judgments)
+if versus is None:
+    st.info("None of these debates records a model verdict.")
+else:
+    v1, v2, v3 = st.columns(3)
+    v1.metric("Agreement with the model", f"{versus['agreement']['accuracy']:.1%}",
+              help="Share of judgments that chose the same side as the model judge.")
+    v2.metric("Human accuracy", f"{versus['human_accuracy']['accuracy']:.1%}")
+    v3.metric("Model accuracy", f"{versus['model_accuracy']['accuracy']:.1%}",
+              help="Over the distinct debates these judgments cover.")
+    st.dataframe(pd.DataFrame([{"who": name, "accuracy": v["accuracy"], "ci95 low": v["ci_low"],
+                                "ci95 high": v["ci_high"], "n": v["n"]}
+                               for name, v in (("people (per judgment)", versus["human_accuracy"]),
+                                               ("model (per debate)", versus["model_accuracy"]),
+                                               ("model (per judgment)", versus["model_accuracy_per_judgment"]),
+                                               ("agreement (per judgment)", versus["agreement"]))]),
+                 hide_index=True)
+    st.caption(f"{versus['n_judgments']} judgments of {versus['n_debates']} debates.")
+
+# ------------------------------------------------------------------ export
+st.header("Export")
+mime = {"jsonl": "application/jsonl", "csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
+cols = st.columns(len(EXPORT_FORMATS))
+with tempfile.TemporaryDirectory() as tmp:
+    for col, fmt in zip(cols, EXPORT_FORMATS):
+        path = Path(tmp) / f"judgments.{fmt}"
+        try:
+            store.export_judgments(path, fmt, **filters)
+        except StorageError as e:
+            col.warning(str(e))
+            continue
+        col.download_button(f"Download {fmt.upper()}", data=path.read_bytes(), file_name=f"judgments.{fmt}",
+                            mime=mime[fmt], key=f"export_{fmt}")
+
+st.subheader("Judge training data")
+st.caption("Each judgment becomes one example: the pixels the person saw (mask and values), the class they chose "
+           "as the label and their confidence as its weight. Train a judge on it with "
+           "`debate train-judge --from-judgments --out DIR`.")
+out_path = st.text_input("Write to", value=os.path.join("debate-results", "human-judge-data.npz"), key="training_data_path")
+if st.button("Make judge training data", key="make_training_data"):
+    from judges.human_adapter import judgments_to_dataset, save_examples
+
+    try:
+        data = judgments_to_dataset(store, **filters)
+        written = save_examples(out_path, data.views, data.labels, data.weights,
+                                judgment_ids=np.asarray(data.judgment_ids), transcript_ids=np.asarray(data.transcript_ids))
+    except (ValueError, OSError) as e:
+        st.error(str(e))
+    else:
+        st.success(f"Wrote {len(data)} examples ({data.views.shape[1]}x{data.views.shape[2]} images, "
+                   f"{data.num_classes} classes) to {written.resolve()}.")

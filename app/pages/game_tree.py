@@ -1,0 +1,189 @@
+"""Game-tree page: the search tree behind one AI move, as a graph and a table of the root's children.
+
+The move is either the live game's last AI move (``st.session_state["live_last_search"]``, set by
+the Play page) or a move of a stored transcript, whose position is rebuilt by replaying the
+transcript and searched again with the same judge (the checkpoint directory recorded in the
+transcript's ``judge`` field). Runs inside the app or alone: ``streamlit run app/pages/game_tree.py``.
+Environment: ``DEBATE_DB`` and ``DEBATE_APP_JUDGE`` as on the Play page.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from debate import live
+from debate.tree import graph_to_dot
+
+SOURCE_LIVE = "The live game's last AI move"
+SOURCE_STORED = "A move of a stored transcript"
+SNAPSHOT_KEY = "tree_snapshot"  # (request tuple, SearchSnapshot) of the last stored-transcript search
+RECENT = 50
+
+
+@st.cache_resource(show_spinner=False)
+def get_store(url: str | None):
+    from debate.storage import Store
+
+    return Store(url)
+
+
+@st.cache_resource(show_spinner="Loading the judge (on a fresh machine a small one is trained first, under a minute)...")
+def get_judge(checkpoint: str | None):
+    return live.load_app_judge(checkpoint)
+
+
+def recent_transcripts(store, limit: int = RECENT) -> list[dict]:
+    """The newest transcripts (id, protocol, debaters, time), newest first, without reading bodies."""
+    import sqlalchemy as sa
+
+    from debate.storage import transcripts
+
+    stmt = (sa.select(transcripts.c.id, transcripts.c.protocol, transcripts.c.honest_debater,
+                      transcripts.c.liar_debater, transcripts.c.created_at, transcripts.c.num_turns)
+            .where(transcripts.c.task == "sparse_pixel")
+            .order_by(transcripts.c.created_at.desc(), transcripts.c.id.desc()).limit(limit))
+    with store.engine.connect() as conn:
+        conn.execution_options(debate_readonly=True)  # a plain read transaction, as Store's own reads
+        return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def find_transcript(store, text: str):
+    """A transcript by full id, or by a unique id prefix of at least 6 characters; None if absent."""
+    import sqlalchemy as sa
+
+    from debate.storage import transcripts
+
+    text = text.strip()
+    found = store.get_transcript(text)
+    if found is not None or len(text) < 6:
+        return found
+    stmt = sa.select(transcripts.c.id).where(transcripts.c.id.like(text + "%")).limit(2)
+    with store.engine.connect() as conn:
+        conn.execution_options(debate_readonly=True)
+        ids = list(conn.execute(stmt).scalars())
+    return store.get_transcript(ids[0]) if len(ids) == 1 else None
+
+
+def judge_for(transcript) -> live.AppJudge | None:
+    """The judge a transcript was played with, or None (after saying why) when it is not here."""
+    from training.checkpoints import CheckpointError
+
+    app_checkpoint = os.environ.get(live.APP_JUDGE_ENV) or None
+    try:
+        app_judge = get_judge(app_checkpoint)
+        if app_judge.name == transcript.judge:
+            return app_judge
+    except (CheckpointError, ValueError):
+        pass
+    path = Path(transcript.judge).expanduser() if transcript.judge else None
+    if path is None or not path.is_dir():
+        st.error(f"The judge of this transcript ({transcript.judge or 'unnamed'}) is not available: it is not a "
+                 "checkpoint directory on this machine, so its search cannot be re-run. Copy the checkpoint "
+                 "to that path or pick another transcript.")
+        return None
+    try:
+        return get_judge(str(path))
+    except (CheckpointError, ValueError) as e:
+        st.error(f"The judge of this transcript could not be loaded: {e}")
+        return None
+
+
+def stored_snapshot() -> live.SearchSnapshot | None:
+    from debate.storage import StorageError
+
+    try:
+        store = get_store(os.environ.get("DEBATE_DB") or None)
+        recent = recent_transcripts(store)
+    except StorageError as e:
+        st.error(f"The database could not be read: {e}")
+        return None
+    if not recent:
+        st.info("No sparse-pixel transcripts are stored yet: play a game on the Play page first.")
+        return None
+    labels = {r["id"]: f"{r['id'][:8]}  {r['protocol']}  honest {r['honest_debater']} vs liar {r['liar_debater']}"
+                       f"  ({r['created_at'][:19].replace('T', ' ')})" for r in recent}
+    default_id = st.session_state.get(live.SESSION_LAST_TRANSCRIPT_KEY)
+    ids = list(labels)
+    index = ids.index(default_id) if default_id in labels else 0
+    choice = st.selectbox(f"Transcript (the {len(ids)} newest; the latest first)", ids, index=index,
+                          format_func=labels.get, key="tree_transcript")
+    typed = st.text_input("... or a transcript id (or its first 6+ characters)", key="tree_id").strip()
+    transcript = find_transcript(store, typed) if typed else store.get_transcript(choice)
+    if transcript is None:
+        st.error(f"No stored transcript has the id {typed!r}; check it on the Transcripts page.")
+        return None
+    if not transcript.turns:
+        st.info("This transcript has no moves (it is not a debate).")
+        return None
+    judge = judge_for(transcript)
+    if judge is None:
+        return None
+
+    turns = transcript.turns
+    ai_moves = [t.index for t in turns if not transcript.debaters[t.player].startswith("human:")]
+    c1, c2 = st.columns(2)
+    move = c1.number_input(f"Move to search (1..{len(turns)})", min_value=1, max_value=len(turns),
+                           value=(ai_moves[0] if ai_moves else 0) + 1, key=f"tree_move_{transcript.id}")
+    mover = turns[move - 1].player
+    parsed = live.parse_mcts_name(transcript.debaters[mover])
+    sims = c2.number_input("Search simulations", min_value=1, max_value=4096, value=parsed[1] if parsed else 64,
+                           key=f"tree_sims_{transcript.id}",
+                           help="The mover's own setting when it was an MCTS debater; a human mover gets 64.")
+    request = (transcript.id, int(move), int(sims), judge.name)
+    cached = st.session_state.get(SNAPSHOT_KEY)
+    if cached is not None and cached[0] == request:
+        return cached[1]
+    try:
+        with st.spinner("Replaying the transcript and searching that position..."):
+            snapshot = live.search_transcript_position(judge, transcript, int(move) - 1, simulations=int(sims))
+    except ValueError as e:
+        st.error(f"This move cannot be searched again: {e}")
+        return None
+    st.session_state[SNAPSHOT_KEY] = (request, snapshot)
+    return snapshot
+
+
+def show_snapshot(snapshot: live.SearchSnapshot) -> None:
+    role = live.ROLES[snapshot.root_player]
+    text = (f"Position after {snapshot.turn} move(s); the {role} player to move. {snapshot.debater} picks pixel "
+            f"{snapshot.action_label(snapshot.action)}")
+    if snapshot.played_action is not None:
+        text += f"; the game played {snapshot.action_label(snapshot.played_action)}"
+    st.markdown(text + ".")
+    plies_left = max(1, snapshot.num_reveals - snapshot.turn)
+    c1, c2 = st.columns(2)
+    if plies_left > 1:
+        depth = c1.slider("Depth limit (plies below the root)", 1, plies_left, min(2, plies_left), key="tree_depth")
+    else:
+        depth = 1
+        c1.markdown("Depth: 1 ply (the last move of the game).")
+    nodes = c2.slider("Node cap", 5, 500, 60, step=5, key="tree_nodes")
+    graph = snapshot.to_graph(max_depth=int(depth), max_nodes=int(nodes))
+    st.graphviz_chart(graph_to_dot(graph), width="stretch")
+    total = graph.graph.get("total_nodes", len(graph))
+    st.caption(f"Showing {len(graph)} of {total} expanded nodes. Each box: the pixel revealed, visits N, value V "
+               "for the player to move there, prior P; edges: q for the player who moved. Red: the most "
+               "visited line.")
+    st.markdown("**The root's children** (most visited first; q for the player to move at the root)")
+    st.dataframe(snapshot.root_children(), hide_index=True, width="stretch")
+
+
+def main() -> None:
+    st.title("Game tree")
+    st.write("The Monte Carlo tree search behind one AI move: which pixels it tried, how often, and what "
+             "the judge made of them.")
+    live_snapshot = st.session_state.get(live.SESSION_LAST_SEARCH_KEY)
+    sources = [SOURCE_STORED] if live_snapshot is None else [SOURCE_LIVE, SOURCE_STORED]
+    source = st.radio("Search of", sources, key="tree_source", horizontal=True)
+    if source == SOURCE_LIVE:
+        show_snapshot(live_snapshot)
+        return
+    snapshot = stored_snapshot()
+    if snapshot is not None:
+        show_snapshot(snapshot)
+
+
+main()

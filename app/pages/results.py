@@ -1,0 +1,94 @@
+"""Results of reproductions: every results.json under the chosen folders, and a comparison across runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from app.common import default_results_dirs
+from training.irving2018 import find_results_files, load_results, results_rows
+
+st.title("Results")
+st.caption("Runs of `debate reproduce irving2018` and `debate quickstart` (their results.json). Accuracy is the "
+           "share of images the honest side wins; ci95 is the 95% Wilson interval.")
+
+dirs_text = st.text_input(f"Folders to search (separated by {os.pathsep!r}; or set DEBATE_RESULTS_DIRS)",
+                          value=os.pathsep.join(default_results_dirs()), key="results_dirs")
+dirs = [d.strip() for d in dirs_text.split(os.pathsep) if d.strip()]
+files = find_results_files(dirs)
+if not files:
+    st.info("No results.json found under " + ", ".join(f"`{d}`" for d in dirs) + ". Run `debate quickstart` "
+            "(writes ./debate-results/quickstart) or `debate reproduce irving2018`, or change the folders above.")
+    st.stop()
+
+
+def run_label(path: Path) -> str:
+    for d in dirs:
+        try:
+            return str(path.relative_to(Path(d).expanduser().resolve()).parent) or path.parent.name
+        except ValueError:
+            continue
+    return str(path.parent)
+
+
+runs, all_rows = {}, []
+for path in files:
+    label = run_label(path)
+    if label in (".", ""):
+        label = path.parent.name
+    try:
+        results = load_results(path)
+    except ValueError as e:
+        st.warning(str(e))
+        continue
+    runs[label] = (path, results)
+    all_rows += [{"run": label, **row} for row in results_rows(results)]
+if not runs:
+    st.stop()
+
+st.subheader(f"{len(runs)} run(s)")
+for label, (path, results) in runs.items():
+    with st.expander(f"{label} — {results.get('experiment', '')}", expanded=len(runs) == 1):
+        cfg = results.get("config", {})
+        summary = {k: cfg.get(k) for k in ("pixels", "images", "simulations", "algorithm", "seeds_per_lie",
+                                            "judge_architecture", "judge_steps", "dataset", "seed") if k in cfg}
+        st.markdown(" · ".join(f"**{k}** {v}" for k, v in summary.items()))
+        if results.get("data"):
+            st.caption(results["data"])
+        st.caption(f"{path} · wall time {results.get('wall_seconds', '?')} s · code "
+                   f"{results.get('provenance', {}).get('code_version', '?')}")
+        rows = results_rows(results)
+        st.dataframe(pd.DataFrame([{"K": r["K"], "condition": r["condition"], "accuracy": r["accuracy"],
+                                    "ci95": f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]" if r["ci_low"] is not None
+                                    else "", "n": r["n"], "paper": r["paper"]} for r in rows]),
+                     hide_index=True, width="stretch")
+        for k, by_k in results["by_k"].items():
+            extra = [f"K={k}"]
+            for name, field in (("precommit mean", "precommit_mean"), ("no-precommit mean", "no_precommit_mean")):
+                if by_k.get(field) is not None:
+                    extra.append(f"{name} {by_k[field]:.3f}")
+            if by_k.get("simulations_per_second"):
+                extra.append(f"{by_k['simulations_per_second']} simulations/s")
+            st.caption(" · ".join(extra))
+        png = path.with_name("results.png")
+        if png.is_file():
+            st.image(str(png))
+
+if len(runs) >= 2:
+    st.subheader("Comparison across runs")
+    frame = pd.DataFrame(all_rows)
+    frame["K / condition"] = "K=" + frame["K"].astype(str) + " " + frame["condition"].astype(str)
+    shared = frame.groupby("K / condition")["run"].nunique()
+    conditions = sorted(shared[shared >= 2].index)
+    if not conditions:
+        st.info("No condition appears in two runs.")
+    else:
+        picked = st.multiselect("Conditions", conditions, default=conditions, key="compare_conditions")
+        pivot = frame[frame["K / condition"].isin(picked)].pivot_table(index="K / condition", columns="run",
+                                                                       values="accuracy", aggfunc="first")
+        st.dataframe(pivot, width="stretch")
+        if not pivot.empty:
+            st.bar_chart(pivot, stack=False, y_label="accuracy")

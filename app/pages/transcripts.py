@@ -1,0 +1,138 @@
+"""Browse stored debates: filter, search, open one and replay it turn by turn (researcher view)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app.common import COLORS, board_image, claim_text, db_url, get_store, short_id, swatch, transcript_index
+
+ANY = "any"
+OUTCOMES = {ANY: None, "honest won": "honest", "liar won": "liar"}
+
+store = get_store()
+st.title("Transcripts")
+
+index = transcript_index(db_url())
+if not index:
+    st.info("No debates are stored in this database yet. Play some with `debate quickstart`, `debate play` or "
+            "`debate reproduce irving2018`, or on the Play page.")
+    st.stop()
+
+judgments = store.query_judgments()
+judged_by: dict[str, set[str]] = {}
+n_judgments: dict[str, int] = {}
+for j in judgments:
+    judged_by.setdefault(j["transcript_id"], set()).add(j["annotator_name"])
+    n_judgments[j["transcript_id"]] = n_judgments.get(j["transcript_id"], 0) + 1
+experiments = {e["id"]: e["name"] for e in store.list_experiments()}
+
+
+def options(field: str) -> list:
+    return [ANY, *sorted({r[field] for r in index if r[field] is not None})]
+
+
+with st.container(border=True):
+    c1, c2, c3 = st.columns(3)
+    experiment = c1.selectbox("Experiment", [ANY, *sorted({r["experiment_id"] for r in index if r["experiment_id"]})],
+                              key="f_experiment",
+                              format_func=lambda e: e if e == ANY else f"{experiments.get(e, '?')} ({short_id(e)})")
+    task = c2.selectbox("Task", options("task"), key="f_task")
+    protocol = c3.selectbox("Protocol", options("protocol"), key="f_protocol")
+    c4, c5, c6 = st.columns(3)
+    debaters = sorted({d for r in index for d in (r["honest_debater"], r["liar_debater"]) if d})
+    debater = c4.selectbox("Debater (either side)", [ANY, *debaters], key="f_debater")
+    outcome = c5.selectbox("Outcome", list(OUTCOMES), key="f_outcome")
+    annotator = c6.selectbox("Judged by", [ANY, *sorted({j["annotator_name"] for j in judgments})], key="f_annotator")
+    search = st.text_input("Search instance id or transcript id", key="f_search", placeholder="e.g. mnist-test:17")
+
+rows = index
+if experiment != ANY:
+    rows = [r for r in rows if r["experiment_id"] == experiment]
+if task != ANY:
+    rows = [r for r in rows if r["task"] == task]
+if protocol != ANY:
+    rows = [r for r in rows if r["protocol"] == protocol]
+if debater != ANY:
+    rows = [r for r in rows if debater in (r["honest_debater"], r["liar_debater"])]
+if OUTCOMES[outcome] is not None:
+    rows = [r for r in rows if r["winner_role"] == OUTCOMES[outcome]]
+if annotator != ANY:
+    rows = [r for r in rows if annotator in judged_by.get(r["id"], ())]
+if search.strip():
+    needle = search.strip().lower()
+    rows = [r for r in rows if needle in r["instance_id"].lower() or needle in r["id"].lower()]
+
+st.caption(f"{len(rows)} of {len(index)} debates match.")
+table = pd.DataFrame([{
+    "id": r["id"], "instance": r["instance_id"], "experiment": experiments.get(r["experiment_id"], ""),
+    "protocol": r["protocol"], "claims (honest, liar)": r["claims"], "true class": r["ground_truth"],
+    "winner": r["winner_role"], "honest debater": r["honest_debater"], "liar debater": r["liar_debater"],
+    "turns": r["turns"], "human judgments": n_judgments.get(r["id"], 0), "created": r["created_at"][:19],
+} for r in rows])
+st.dataframe(table, hide_index=True, width="stretch")
+if not rows:
+    st.info("No stored debate matches these filters.")
+    st.stop()
+
+MAX_OPTIONS = 1000
+if len(rows) > MAX_OPTIONS:
+    st.caption(f"The list below holds the first {MAX_OPTIONS} matches: narrow the filters or search to reach others.")
+labels = {r["id"]: f"{r['instance_id']} · {r['protocol']} · {short_id(r['id'])}" for r in rows[:MAX_OPTIONS]}
+chosen = st.selectbox("Open a debate", list(labels), index=None, key="open_transcript", format_func=labels.get,
+                      placeholder="choose a debate from the table to replay it")
+if chosen is None:
+    st.stop()
+
+t = store.get_transcript(chosen)
+if t is None:
+    st.warning("That debate is no longer in the database.")
+    st.stop()
+st.subheader(f"Debate {short_id(t.id)}: {t.instance_id}")
+roles = {p: r for p, r in enumerate(t.roles)}
+st.markdown(
+    f"Protocol **{t.protocol}**, true class **{t.ground_truth}**; "
+    + ", ".join(f"{roles[p]} ({t.debaters[p]}) claims **{claim_text(t, p)}**" for p in range(len(t.claims)))
+    + f"; {roles[t.first_player]} moves first. Verdict: class **{t.verdict_claim}**, "
+      f"the **{t.winner_role or 'nobody'}** wins. Judge: `{t.judge}`."
+)
+if not t.turns:
+    st.info("This debate has no turns (no debate was played).")
+    st.stop()
+if t.task != "sparse_pixel":
+    st.info(f"Replaying {t.task} debates is not supported here yet.")
+    st.stop()
+
+n = len(t.turns)
+turn = st.slider("Turn", min_value=0, max_value=n, value=n, key="replay_turn")
+ghost = st.checkbox("Show the hidden image faintly", value=True, key="replay_ghost")
+board_col, info_col = st.columns([3, 2])
+with board_col:
+    st.image(board_image(t, turn, ghost=ghost), caption=f"After {turn} of {n} turns")
+    st.markdown(" · ".join(swatch(COLORS[p], f"{roles[p]}") for p in range(min(2, len(t.roles)))),
+                unsafe_allow_html=True)
+with info_col:
+    for tr in t.turns[:turn]:
+        r = tr.revealed
+        st.markdown(swatch(COLORS[tr.player % 2], f"Turn {tr.index + 1}: {roles[tr.player]} reveals row {r.get('row')}, "
+                           f"column {r.get('col')} = {r.get('value')}; judge: "
+                           + ", ".join(f"{roles[p]} {q:.2f}" for p, q in enumerate(tr.judge_probs))),
+                    unsafe_allow_html=True)
+
+st.markdown("**The judge's belief after each turn** (probability of each side's claim)")
+belief = pd.DataFrame([tr.judge_probs for tr in t.turns], columns=[f"{roles[p]} ({claim_text(t, p)})"
+                                                                    for p in range(len(t.claims))],
+                      index=pd.Index(range(1, n + 1), name="turn"))
+st.line_chart(belief, x_label="turn", y_label="judge probability")
+
+st.markdown("**Human judgments of this debate**")
+received = store.query_judgments(transcript_id=t.id)
+if received:
+    st.dataframe(pd.DataFrame([{
+        "annotator": j["annotator_name"], "verdict": j["verdict_claim"], "side": j["verdict_role"],
+        "correct": j["correct"], "confidence": j["confidence"], "turns seen": j["turns_seen"],
+        "seconds": round(j["seconds_spent"], 1), "side order": j["side_order"], "explanation": j["explanation"],
+        "when": j["created_at"][:19],
+    } for j in received]), hide_index=True, width="stretch")
+else:
+    st.caption("No human has judged this debate yet.")

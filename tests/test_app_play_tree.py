@@ -1,0 +1,165 @@
+"""The app's Play and Game-tree pages, driven headlessly with streamlit's AppTest."""
+
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from debate import live
+from debate.sparse_pixel import HONEST
+from debate.storage import Store
+
+PLAY = "../app/pages/play.py"  # relative to this file (AppTest.from_file)
+TREE = "../app/pages/game_tree.py"
+TIMEOUT = 120
+
+
+@pytest.fixture(scope="module")
+def judge_dir(tmp_path_factory):
+    """A tiny judge checkpoint (30 steps), trained once for this module, so no test trains the default judge."""
+    directory = tmp_path_factory.mktemp("app-judge")
+    live.train_default_judge(directory, steps=30)
+    return directory
+
+
+@pytest.fixture
+def db_url(tmp_path, judge_dir, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    monkeypatch.setenv("DEBATE_DB", url)
+    monkeypatch.setenv(live.APP_JUDGE_ENV, str(judge_dir))
+    st.cache_resource.clear()
+    yield url
+    st.cache_resource.clear()
+
+
+def start_game(at: AppTest, k=2, sims=8, index=0, role="honest", first="honest") -> live.LiveDebate:
+    at.run()
+    assert not at.exception, at.exception
+    at.number_input(key="play_k").set_value(k)
+    at.number_input(key="play_sims").set_value(sims)
+    at.number_input(key="play_index").set_value(index)
+    at.radio(key="play_role").set_value(role)
+    at.radio(key="play_first").set_value(first)
+    at.button(key="play_new").click().run()
+    assert not at.exception, at.exception
+    return at.session_state[live.SESSION_GAME_KEY]
+
+
+def reveal(at: AppTest, row: int, col: int) -> None:
+    at.number_input(key="play_row").set_value(row)
+    at.number_input(key="play_col").set_value(col)
+    at.button(key="play_reveal").click().run()
+    assert not at.exception, at.exception
+
+
+def test_play_a_whole_game_as_the_honest_player(judge_dir, db_url):
+    at = AppTest.from_file(PLAY, default_timeout=TIMEOUT)
+    game = start_game(at)
+    assert game.human_role == "honest" and game.task.num_reveals == 2 and game.is_human_turn()
+    assert len(at.get("image")) == 2  # the full image and the judge's view
+    row, col = game.legal_pixels()[0]
+    reveal(at, row, col)
+    game = at.session_state[live.SESSION_GAME_KEY]
+    assert game.finished and [t.player for t in game.history] == [HONEST, 1]
+    assert (game.history[0].row, game.history[0].col) == (row, col)
+    assert not at.error
+    assert any("Stored transcript" in s.value and game.id in s.value for s in at.success)
+    stored = Store(db_url).query_transcripts()
+    assert len(stored) == 1
+    t = stored[0]
+    assert t.id == game.id and t.experiment is None
+    assert t.debater_of_role("honest") == "human:player" and t.debater_of_role("liar") == "mcts-gumbel-8"
+    assert t.protocol == "debate_precommit_honest_first" and len(t.turns) == 2
+    assert t.turns[0].revealed["row"] == row and t.turns[0].revealed["col"] == col
+    assert t.judge == game.judge_name == str(judge_dir.resolve())  # the Game-tree page reloads it from there
+    assert at.session_state[live.SESSION_LAST_TRANSCRIPT_KEY] == t.id
+    assert at.session_state[live.SESSION_LAST_SEARCH_KEY].turn == 1
+    # a rerun does not store it twice
+    at.run()
+    assert Store(db_url).count_transcripts() == 1
+
+
+def test_an_illegal_pixel_shows_an_error_and_stores_nothing(db_url):
+    at = AppTest.from_file(PLAY, default_timeout=TIMEOUT)
+    game = start_game(at)
+    zero = tuple(int(v) for v in np.argwhere(game.image == 0)[0])
+    reveal(at, *zero)
+    assert any("blank" in e.value for e in at.error), [e.value for e in at.error]
+    game = at.session_state[live.SESSION_GAME_KEY]
+    assert game.turn == 0 and game.is_human_turn()
+    assert Store(db_url).count_transcripts() == 0
+    # the error goes away with the next (legal) move
+    reveal(at, *game.legal_pixels()[0])
+    assert not at.error
+
+
+def test_ai_first_and_watch_mode(db_url):
+    at = AppTest.from_file(PLAY, default_timeout=TIMEOUT)
+    game = start_game(at, role="liar", first="honest")
+    assert game.turn == 1 and game.is_human_turn()  # the AI (honest) moved first
+    at.radio(key="play_mode").set_value("Watch / judge an AI-vs-AI debate").run()
+    at.button(key="play_new").click().run()
+    game = at.session_state[live.SESSION_GAME_KEY]
+    assert game.human_player is None and game.turn == 0
+    at.button(key="play_next").click().run()
+    assert not at.exception, at.exception
+    assert game.turn == 1 and Store(db_url).count_transcripts() == 0
+    at.button(key="play_next").click().run()
+    assert game.finished and Store(db_url).count_transcripts() == 1
+    assert Store(db_url).query_transcripts()[0].meta["mode"] == "ai-vs-ai"
+
+
+def stored_game(judge_dir, db_url, judge_name=None):
+    judge = live.load_app_judge(str(judge_dir))
+    task = judge.make_task(3)
+    game = live.LiveDebate(task, judge.judge_fn, judge.params, judge.load_images().images[1], 1, liar_claim=7,
+                           human_role=None, ai_debater=live.cached_mcts_debater(task, judge.judge_fn, 8),
+                           instance_id="sklearn-digits:1", judge_name=judge_name or judge.name)
+    while not game.finished:
+        game.ai_move()
+    Store(db_url).add_transcript(game.to_transcript())
+    return game
+
+
+def test_game_tree_of_a_stored_transcript(judge_dir, db_url):
+    game = stored_game(judge_dir, db_url)
+    at = AppTest.from_file(TREE, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    charts = at.get("graphviz_chart")
+    assert len(charts) == 1
+    spec = charts[0].proto.spec
+    assert spec.startswith("digraph search_tree") and 'n0 [label="root' in spec
+    assert "N=9" in spec  # the root of an 8-simulation search
+    table = at.dataframe[0].value
+    assert list(table.columns)[:4] == ["action", "pixel", "visits", "q"]
+    assert table["visits"].is_monotonic_decreasing and table["visits"].sum() == 8
+    # move 2 is searched again from the replayed position and picks the move the game played
+    at.number_input(key=f"tree_move_{game.id}").set_value(2).run()
+    assert not at.exception and not at.error
+    snap = at.session_state["tree_snapshot"][1]
+    assert snap.turn == 1 and snap.action == snap.played_action == game.history[1].action
+    at.slider(key="tree_nodes").set_value(5).run()
+    assert "showing 5 of" in at.get("graphviz_chart")[0].proto.spec
+
+
+def test_game_tree_says_when_the_judge_is_missing(judge_dir, db_url):
+    stored_game(judge_dir, db_url, judge_name="/nowhere/judge-checkpoint")
+    at = AppTest.from_file(TREE, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    assert any("not available" in e.value for e in at.error)
+    assert not at.get("graphviz_chart")
+
+
+def test_game_tree_of_the_live_games_last_search(judge_dir, db_url):
+    judge = live.load_app_judge(str(judge_dir))
+    task = judge.make_task(2)
+    game = live.LiveDebate(task, judge.judge_fn, judge.params, judge.load_images().images[2], 2, liar_claim=3,
+                           human_role="liar", ai_debater=live.cached_mcts_debater(task, judge.judge_fn, 8))
+    game.ai_move()
+    at = AppTest.from_file(TREE, default_timeout=TIMEOUT)
+    at.session_state[live.SESSION_LAST_SEARCH_KEY] = game.last_search_snapshot()
+    at.run()
+    assert not at.exception, at.exception
+    assert at.radio(key="tree_source").value == "The live game's last AI move"
+    assert 'n0 [label="root' in at.get("graphviz_chart")[0].proto.spec

@@ -1,0 +1,140 @@
+"""judges.human_adapter (stored human judgments -> judge training data) and `train-judge --from-judgments`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from debate.cli import app
+from debate.storage import Store
+from debate.transcript import Transcript, Turn
+from judges.human_adapter import judgments_to_dataset, judgments_to_examples, load_examples, save_examples
+
+
+def digit_transcript(image: np.ndarray, label: int, index: int, *, lie: int | None, n_turns: int = 4,
+                     experiment: str | None = None) -> Transcript:
+    """A debate on one 8x8 digit (0..255): the players alternately reveal its brightest pixels."""
+    order = np.argsort(-image.reshape(-1), kind="stable")[:n_turns]
+    turns = [Turn(i, i % 2, int(a), {"row": int(a) // 8, "col": int(a) % 8, "value": int(image.reshape(-1)[a])},
+                  [0.7, 0.3], [0.05] * 9 + [0.55]) for i, a in enumerate(order)]
+    return Transcript(task="sparse_pixel", instance_id=f"sklearn-digits:{index}",
+                      protocol="debate_precommit_honest_first" if lie is not None else "debate_no_precommit_honest_first",
+                      claims=[label, lie], roles=["honest", "liar"], debaters=["mcts", "mcts"], judge="j",
+                      first_player=0, turns=turns, winner=0, verdict_claim=label, ground_truth=label,
+                      seeds={}, instance={"height": 8, "width": 8, "pixels": image.reshape(-1).tolist()},
+                      experiment=experiment)
+
+
+@pytest.fixture
+def url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'h.db'}"
+
+
+@pytest.fixture
+def seeded(url, digits):
+    """Three debates on sklearn digits and four judgments by two people."""
+    store = Store(url)
+    exp = store.create_experiment("human-study", "debate", {})
+    images = digits.images[:3]
+    labels = [int(v) for v in digits.labels[:3]]
+    ts = [digit_transcript(images[0], labels[0], 0, lie=(labels[0] + 1) % 10, experiment=exp),
+          digit_transcript(images[1], labels[1], 1, lie=(labels[1] + 2) % 10, experiment=exp),
+          digit_transcript(images[2], labels[2], 2, lie=None)]
+    store.add_transcripts(ts)
+    alice = store.get_or_create_annotator("alice")["id"]
+    bob = store.get_or_create_annotator("bob")["id"]
+    plan = [  # (transcript, annotator, verdict, confidence, turns_seen)
+        (0, alice, labels[0], 0.9, 4),
+        (1, alice, ts[1].claims[1], 0.6, 2),  # chose the liar after two turns
+        (0, bob, ts[0].claims[1], 0.55, 1),
+        (2, bob, 7 if labels[2] != 7 else 8, 0.7, 3),  # "not <honest>", naming a digit
+    ]
+    for i, who, verdict, conf, seen in plan:
+        store.add_judgment(ts[i].id, who, int(verdict), conf, "why", "honest-left", 3.0, seen)
+    yield store, ts, plan, images, exp
+    store.close()
+
+
+def test_examples_have_exactly_the_pixels_people_saw(seeded):
+    store, ts, plan, images, exp = seeded
+    data = judgments_to_dataset(store)
+    views, labels, weights = judgments_to_examples(store)
+    assert views.dtype == np.float32 and labels.dtype == np.int32 and weights.dtype == np.float32
+    assert views.shape == (4, 8, 8, 2) and len(data) == 4 and data.num_classes == 10
+    np.testing.assert_array_equal(views, data.views)
+    for n, (i, _, verdict, conf, seen) in enumerate(plan):
+        expected_mask = np.zeros((8, 8), np.float32)
+        for turn in ts[i].turns[:seen]:
+            expected_mask[turn.revealed["row"], turn.revealed["col"]] = 1.0
+        np.testing.assert_array_equal(views[n, ..., 0], expected_mask)
+        assert views[n, ..., 0].sum() == seen
+        np.testing.assert_allclose(views[n, ..., 1], expected_mask * images[i] / 255.0, rtol=0, atol=1e-7)
+        assert labels[n] == verdict and weights[n] == pytest.approx(conf)
+        assert data.transcript_ids[n] == ts[i].id
+    # filters are query_judgments' arguments
+    only_exp = judgments_to_dataset(store, experiment_id=exp)
+    assert len(only_exp) == 3 and ts[2].id not in only_exp.transcript_ids
+    alice = store.get_or_create_annotator("alice")["id"]
+    assert judgments_to_examples(store, annotator_id=alice)[1].tolist() == [plan[0][2], plan[1][2]]
+
+
+def test_save_and_load_examples(seeded, tmp_path):
+    store = seeded[0]
+    views, labels, weights = judgments_to_examples(store)
+    path = save_examples(tmp_path / "sub" / "ex.npz", views, labels, weights, judgment_ids=np.array(["a"] * 4))
+    got = load_examples(path)
+    for a, b in zip(got, (views, labels, weights)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"\.npz"):
+        save_examples(tmp_path / "ex.txt", views, labels, weights)
+
+
+def test_no_judgments_is_a_clear_error(url):
+    store = Store(url)
+    with pytest.raises(ValueError, match="no human judgments"):
+        judgments_to_examples(store)
+    result = CliRunner().invoke(app, ["train-judge", "--from-judgments", "--out", str(url.split("///")[1] + "-judge"),
+                                      "--db", url])
+    assert result.exit_code == 2, result.output
+    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: no human judgments"), result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_train_judge_from_judgments_writes_a_loadable_checkpoint(seeded, url, tmp_path):
+    from training.judge_training import load_judge
+
+    out = tmp_path / "human-judge"
+    args = ["train-judge", "--from-judgments", "--out", str(out), "--db", url, "--architecture", "small",
+            "--steps", "3", "--batch-size", "8", "--learning-rate", "0.001", "--checkpoint-every", "3"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "trained 3 steps on 4 human judgments" in result.stdout
+    model, config = load_judge(out)
+    assert (config.judge.architecture, config.judge.height, config.judge.width, config.judge.num_classes) == (
+        "small", 8, 8, 10)
+    assert config.judge.num_reveals == 4 and config.steps == 3 and "4 human judgments" in config.data
+    views, _, _ = judgments_to_examples(seeded[0])
+    logits = np.asarray(model(views))
+    assert logits.shape == (4, 10) and np.isfinite(logits).all()
+    assert json.loads((out / "config.json").read_text())["kind"] == "sparse_pixel_judge"
+    assert load_examples(out / "human-judgments.npz")[0].shape == (4, 8, 8, 2)
+
+
+def test_weighted_training_validates_its_input(tmp_path):
+    from judges.sparse_cnn import JudgeConfig
+    from training.judge_training import TrainConfig, train_judge_on_examples
+
+    config = TrainConfig(judge=JudgeConfig(architecture="small", height=8, width=8), steps=1, checkpoint_every=1)
+    views = np.zeros((2, 8, 8, 2), np.float32)
+    with pytest.raises(ValueError, match="one entry per view"):
+        train_judge_on_examples(views, [1], [1.0, 1.0], config, tmp_path / "a")
+    with pytest.raises(ValueError, match="not all zero"):
+        train_judge_on_examples(views, [1, 2], [0.0, 0.0], config, tmp_path / "b")
+    with pytest.raises(ValueError, match="0..9"):
+        train_judge_on_examples(views, [1, 12], [1.0, 1.0], config, tmp_path / "c")
+    with pytest.raises(ValueError, match="8x8"):
+        train_judge_on_examples(np.zeros((2, 28, 28, 2)), [1, 2], [1.0, 1.0], config, tmp_path / "d")
