@@ -90,6 +90,9 @@ MAX_ANNOTATOR_NAME_CHARS = 64
 DEFAULT_ASSIGNMENT_TTL_S = 1800.0
 
 
+_PG_WRITE_LOCK_KEY = 0x6465626174655F77  # serialises Store writes on PostgreSQL ("debate_w")
+
+
 class StorageError(RuntimeError):
     """The database could not be opened, read or written."""
 
@@ -439,6 +442,10 @@ class Store:
         self._check_pid()
         try:
             with self.engine.begin() as conn:
+                if self.url.get_backend_name() == "postgresql":
+                    # One writer at a time until commit, like SQLite's BEGIN IMMEDIATE: makes
+                    # read-then-reserve (assignments) and table creation atomic across processes.
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_WRITE_LOCK_KEY})")
                 yield conn
         except (StorageError, TranscriptError):
             raise
