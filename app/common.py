@@ -17,11 +17,27 @@ from debate.transcript import Transcript
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-#: Colours of the two debaters on the board (matplotlib's tab:blue and tab:orange).
-COLORS = [(31, 119, 180), (255, 127, 14)]
-COLOR_NAMES = ["blue", "orange"]
-HIDDEN = (150, 150, 158)
+#: The colours of the two roles, used on every page that shows who is honest (boards, charts, legends):
+#: matplotlib's tab:blue for the honest debater and tab:red for the liar.
+ROLE_COLORS = {"honest": (31, 119, 180), "liar": (214, 39, 40)}
+#: The colours of "Debater A" and "Debater B" where the roles are hidden (the judging page, the Play
+#: page while a person judges): tab:purple and tab:orange, neither of them a role colour.
+NEUTRAL_COLORS = [(148, 103, 189), (255, 127, 14)]
+NEUTRAL_COLOR_NAMES = ["purple", "orange"]
+#: Hidden cells: a pale blue-grey tint with darker diagonal hatching, unlike any revealed (grey) pixel.
+HIDDEN = (196, 208, 232)
+HIDDEN_HATCH = (150, 166, 204)
 GRID = (120, 120, 128)
+
+
+def hex_color(color: tuple[int, int, int]) -> str:
+    """``(31, 119, 180)`` -> ``"#1f77b4"`` (for charts and HTML)."""
+    return "#{:02x}{:02x}{:02x}".format(*color)
+
+
+def role_color(role: str | None) -> tuple[int, int, int]:
+    """The colour of a role ("honest"/"liar"); grey for anything else."""
+    return ROLE_COLORS.get(role or "", (127, 127, 127))
 
 
 def db_url() -> str | None:
@@ -49,25 +65,30 @@ def board_image(transcript: Transcript, turns_shown: int, colors: list[tuple[int
                 ghost: bool = False) -> np.ndarray:
     """An enlarged RGB picture ``[H*cell, W*cell, 3]`` of the board after ``turns_shown`` turns.
 
-    Hidden pixels are hatched grey; a revealed pixel shows its true brightness (white = ink) inside a
-    thick frame in the colour of the player who revealed it (``player_colors`` maps player id to
-    colour). With ``ghost`` the hidden ink is drawn faintly (for researchers, never for judges).
+    Hidden pixels are a hatched pale blue-grey; a revealed pixel shows its true brightness (white =
+    ink) inside a thick frame in the colour of the player who revealed it (``player_colors`` maps
+    player id to colour; default: each player's role colour). With ``ghost`` the hidden ink is drawn
+    faintly, lighter than the hidden background but paler than a revealed pixel (for researchers,
+    never for judges).
     """
     image = transcript_image(transcript)
     h, w = image.shape
     if cell is None:
         cell = max(8, min(48, 560 // max(h, w)))
-    player_colors = player_colors or {p: c for p, c in enumerate(colors or COLORS)}
-    rgb = np.empty((h, w, 3), np.uint8)
+    if player_colors is None:
+        player_colors = ({p: c for p, c in enumerate(colors)} if colors else
+                         {p: role_color(r) for p, r in enumerate(transcript.roles)})
+    rgb = np.empty((h, w, 3), np.float32)
     rgb[:] = HIDDEN
-    if ghost:
+    if ghost:  # towards white with the ink, at most 40% of the way: a faint trace, not a revealed pixel
         faint = (image.astype(np.float32) / 255.0)[..., None]
-        rgb = np.round(rgb * (1 - 0.45 * faint)).astype(np.uint8)
-    big = np.kron(rgb, np.ones((cell, cell, 1), np.uint8))
-    # hidden cells are hatched so no revealed brightness can be mistaken for them
+        rgb = rgb + (255.0 - rgb) * 0.4 * faint
+    big = np.kron(np.round(rgb).astype(np.uint8), np.ones((cell, cell, 1), np.uint8))
+    # hidden cells are tinted and hatched so no revealed brightness can be mistaken for them
     yy, xx = np.indices(big.shape[:2])
-    hatch = ((yy + xx) % max(4, cell // 4)) == 0
-    big[hatch] = (big[hatch] * 0.8).astype(np.uint8)
+    hatch = ((yy + xx) % max(4, cell // 4)) < max(1, cell // 24)
+    big[hatch] = np.round(big[hatch] * (np.asarray(HIDDEN_HATCH, np.float32) / np.asarray(HIDDEN, np.float32))
+                          ).clip(0, 255).astype(np.uint8)
     # grid lines
     big[::cell, :, :] = GRID
     big[:, ::cell, :] = GRID
@@ -120,9 +141,15 @@ def shortcut(key: str) -> dict:
     return {"shortcut": key} if "shortcut" in inspect.signature(st.button).parameters else {}
 
 
-@st.cache_data(ttl=30, show_spinner=False)
 def transcript_index(url: str | None) -> list[dict]:
-    """One summary row per stored transcript (no turns, no image), oldest first; cached 30 s."""
+    """One summary row per stored transcript (no turns, no image), oldest first.
+
+    Cached per database and number of stored transcripts, so a newly stored debate shows at once."""
+    return _transcript_index(url, _store_for(url).count_transcripts())
+
+
+@st.cache_data(ttl=300, show_spinner=False, max_entries=8)
+def _transcript_index(url: str | None, count: int) -> list[dict]:
     rows = []
     for t in _store_for(url).iter_transcripts():
         rows.append({

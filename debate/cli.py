@@ -195,7 +195,9 @@ def app_command(
     main = Path(spec.origin).parent / "main.py" if spec and spec.origin else None
     if main is None or not main.is_file():
         raise OSError("the app's files are missing (app/main.py); reinstall the package with `pip install -e .`")
-    command = [sys.executable, "-m", "streamlit", "run", str(main)]
+    # viewer toolbar: no "Deploy" button or developer menu for the people judging (a command-line
+    # flag, because Streamlit reads .streamlit/config.toml from the working directory, not the app's)
+    command = [sys.executable, "-m", "streamlit", "run", str(main), "--client.toolbarMode", "viewer"]
     if port is not None:
         command += ["--server.port", str(port)]
     if headless:

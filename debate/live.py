@@ -235,12 +235,19 @@ class SearchSnapshot:
     action: int  # the move the search picks
     debater: str
     num_reveals: int = 0  # K of the game: the tree is at most K - turn plies deep
-    played_action: int | None = None  # the move actually played there (a stored transcript), if known
+    played_action: int | None = None  # candidate index of the move actually played there, if known
+    played_pixel: tuple[int, int] | None = None  # (row, col) the game revealed there (a stored transcript)
 
     def action_label(self, action: int) -> str:
         from debate.tree import pixel_action_labels
 
         return pixel_action_labels(self.candidates, self.width)(action)
+
+    def played_label(self) -> str | None:
+        """"(row, col)" of the move the game played here; None when unknown (a live game's search)."""
+        if self.played_pixel is not None:
+            return f"({self.played_pixel[0]}, {self.played_pixel[1]})"
+        return None if self.played_action is None else self.action_label(self.played_action)
 
     def to_graph(self, max_depth: int | None = None, max_nodes: int = 200) -> nx.DiGraph:
         from debate.tree import pixel_action_labels, search_tree_to_graph
@@ -251,7 +258,8 @@ class SearchSnapshot:
 
     def root_children(self) -> list[dict]:
         """The root's visited children, most visited first: action, pixel, visits, q (for the player
-        to move), prior, the search's improved policy weight, and whether it is the chosen move."""
+        to move), prior, the search's improved policy weight, whether it is the chosen move and (when
+        the game's own move there is known) whether the game played it."""
         tree = self.output.search_tree
         visits = np.asarray(tree.children_visits[0, 0])
         q = np.asarray(tree.children_rewards[0, 0] + tree.children_discounts[0, 0] * tree.children_values[0, 0])
@@ -260,18 +268,26 @@ class SearchSnapshot:
         prior /= prior.sum()
         weights = np.asarray(self.output.action_weights[0])
         rows = [{"action": int(a), "pixel": self.action_label(int(a)), "visits": int(visits[a]), "q": float(q[a]),
-                 "prior": float(prior[a]), "policy": float(weights[a]), "chosen": int(a) == self.action}
+                 "prior": float(prior[a]), "policy": float(weights[a]), "chosen": int(a) == self.action,
+                 **({} if self.played_action is None else {"played": int(a) == self.played_action})}
                 for a in np.flatnonzero(visits > 0)]
         rows.sort(key=lambda r: (-r["visits"], r["action"]))
         return rows
 
 
 def _snapshot(output, state: State, task: SparsePixelTask, action: int, debater: Debater,
-              played_action: int | None = None) -> SearchSnapshot:
+              played_action: int | None = None, played_pixel: tuple[int, int] | None = None) -> SearchSnapshot:
     return SearchSnapshot(output=jax.device_get(output), candidates=np.asarray(state.candidates[0]),
                           width=task.width, root_player=int(state.current_player[0]), turn=int(state.turn[0]),
                           action=int(action), debater=debater.name, num_reveals=task.num_reveals,
-                          played_action=played_action)
+                          played_action=played_action, played_pixel=played_pixel)
+
+
+def candidate_index(candidates, width: int, row: int, col: int) -> int | None:
+    """The action (index into one game's candidate list) that reveals pixel (row, col); None if the
+    pixel is not a candidate."""
+    matches = np.flatnonzero(np.asarray(candidates) == int(row) * int(width) + int(col))
+    return int(matches[0]) if matches.size else None
 
 
 # --------------------------------------------------------------------------- the live game
@@ -622,7 +638,13 @@ def search_transcript_position(judge: AppJudge, transcript: Transcript, move_ind
     key = jax.random.fold_in(jax.random.key(int(base_seed) if isinstance(base_seed, int) else 0), move_index)
     output = fns.search(judge.params, key, state)
     action = _action_from_search(debater, output, state.legal_action_mask)
-    return _snapshot(output, state, task, action, debater, played_action=int(transcript.turns[move_index].action))
+    # The played move is the pixel the transcript says was revealed, looked up in this position's
+    # candidate list: a turn's recorded ``action`` need not be this game's candidate index (files
+    # written by other tools record the flat pixel index, or used another candidate count).
+    revealed = transcript.turns[move_index].revealed
+    played_pixel = (int(revealed["row"]), int(revealed["col"]))
+    played_action = candidate_index(state.candidates[0], task.width, *played_pixel)
+    return _snapshot(output, state, task, action, debater, played_action=played_action, played_pixel=played_pixel)
 
 
 # --------------------------------------------------------------------------- app session keys

@@ -154,10 +154,12 @@ def graph_to_dot(graph: nx.DiGraph) -> str:
 
     One line per node (``nINDEX [label=...]``: action label, visits N, value V with 2 decimals,
     prior P) and one per edge (labelled with its q-value); the chosen line is drawn with filled
-    nodes and bold red edges. A truncated graph says so in the graph label."""
+    nodes and bold red edges. The tree grows left to right (``rankdir=LR``), so a root with many
+    children stacks them in a column and the text stays readable. A truncated graph says so in the
+    graph label."""
     lines = [
         "digraph search_tree {",
-        '  graph [rankdir=TB, fontname="Helvetica", fontsize=10];',
+        '  graph [rankdir=LR, fontname="Helvetica", fontsize=10, nodesep=0.12, ranksep=0.6];',
         '  node [shape=box, style=rounded, fontname="Helvetica", fontsize=10];',
         '  edge [fontname="Helvetica", fontsize=9, color="#7f8c8d"];',
     ]

@@ -6,6 +6,7 @@ see another test's Store. Transcripts are small hand-built 8x8 sparse-pixel deba
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -318,32 +319,33 @@ def seed_browse(store: Store) -> list[Transcript]:
 
 
 def table_ids(at: AppTest) -> list[str]:
+    """The (short, 8-character) transcript ids in the Transcripts page's table."""
     return list(at.dataframe[0].value["id"])
 
 
 def test_transcripts_filters_search_and_replay(store):
     ts_ = seed_browse(store)
     at = no_exception(page("transcripts").run())
-    assert sorted(table_ids(at)) == sorted(t.id for t in ts_)
+    assert sorted(table_ids(at)) == sorted(t.id[:8] for t in ts_)
     at.selectbox(key="f_protocol").set_value("debate_precommit_liar_first").run()
-    assert table_ids(at) == [ts_[2].id]
+    assert table_ids(at) == [ts_[2].id[:8]]
     at.selectbox(key="f_protocol").set_value("any").run()
     at.selectbox(key="f_outcome").set_value("liar won").run()
-    assert table_ids(at) == [ts_[1].id]
+    assert table_ids(at) == [ts_[1].id[:8]]
     at.selectbox(key="f_outcome").set_value("any").run()
     at.selectbox(key="f_debater").set_value("greedy").run()
-    assert table_ids(at) == [ts_[2].id]
+    assert table_ids(at) == [ts_[2].id[:8]]
     at.selectbox(key="f_debater").set_value("any").run()
     at.selectbox(key="f_annotator").set_value("alice").run()
-    assert table_ids(at) == [ts_[1].id]
+    assert table_ids(at) == [ts_[1].id[:8]]
     at.selectbox(key="f_annotator").set_value("any").run()
     at.selectbox(key="f_experiment").set_value(ts_[0].experiment or store.list_experiments()[0]["id"]).run()
-    assert sorted(table_ids(at)) == sorted([ts_[0].id, ts_[1].id])
+    assert sorted(table_ids(at)) == sorted([ts_[0].id[:8], ts_[1].id[:8]])
     at.selectbox(key="f_experiment").set_value("any").run()
     at.text_input(key="f_search").set_value("digits:2").run()
-    assert table_ids(at) == [ts_[2].id]
+    assert table_ids(at) == [ts_[2].id[:8]]
     at.text_input(key="f_search").set_value(ts_[0].id[:10]).run()
-    assert table_ids(at) == [ts_[0].id]
+    assert table_ids(at) == [ts_[0].id[:8]]
     at.text_input(key="f_search").set_value("").run()
     assert not at.get("vega_lite_chart")
 
@@ -356,6 +358,17 @@ def test_transcripts_filters_search_and_replay(store):
     at.slider(key="replay_turn").set_value(1).run()
     no_exception(at)
     assert any("After 1 of 4 turns" in (i.proto.imgs[0].caption if i.proto.imgs else "") for i in at.get("image"))
+
+
+def test_transcripts_index_shows_newly_stored_debates_at_once(store):
+    ts_ = seed_browse(store)
+    at = no_exception(page("transcripts").run())
+    assert len(table_ids(at)) == len(ts_)
+    extra = make_transcript(7, created_at=ts(7))
+    store.add_transcripts([extra])
+    no_exception(at.run())  # well within the index cache's lifetime
+    assert len(table_ids(at)) == len(ts_) + 1 and extra.id[:8] in table_ids(at)
+    assert any(f"{len(ts_) + 1} of {len(ts_) + 1} debates match" in c for c in texts(at.caption))
 
 
 def test_transcripts_empty_database():
@@ -455,14 +468,21 @@ def test_analytics_numbers_match_the_metrics_module(store, tmp_path):
     assert metric_value(at, "Brier score") == f"{metrics.brier_score(conf, correct):.3f}"
     assert metric_value(at, "Share of judgments that chose the true claim") == "62.5%"
     per_annotator = next(d.value for d in at.dataframe if "annotator" in d.value.columns)
-    assert per_annotator["accuracy"].tolist() == [0.75, 0.5]
+    assert per_annotator["accuracy"].tolist() == [75.0, 50.0]  # in percent, as the headline numbers
     ci = metrics.accuracy_with_ci([True, True, False, True])
-    assert per_annotator["ci95 low"].iloc[0] == pytest.approx(ci["ci_low"])
+    assert per_annotator["ci95 low"].iloc[0] == pytest.approx(100 * ci["ci_low"])
     # the model judge won debates 0 and 2 for the honest side (winner = i % 2)
     assert metric_value(at, "Model accuracy") == "50.0%"
     assert metric_value(at, "Agreement with the model") == f"{np.mean([1, 0, 0, 0, 1, 1, 0, 0]):.1%}"
     assert {b.key for b in at.get("download_button")} == {"export_jsonl", "export_csv", "export_parquet"}
-    assert at.get("vega_lite_chart")  # the reliability diagram
+    assert {b.proto.label for b in at.get("download_button")} == {"Download JSONL", "Download CSV",
+                                                                    "Download Parquet"}
+    charts = at.get("vega_lite_chart")  # the reliability diagram: both axes 0..1, the diagonal across
+    assert len(charts) == 1
+    spec = json.loads(charts[0].proto.spec)
+    scales = [enc[axis]["scale"]["domain"] for layer in spec["layer"] for axis in ("x", "y")
+              for enc in [layer["encoding"]] if "scale" in enc.get(axis, {})]
+    assert scales and all(d == [0, 1] for d in scales)
 
     out = tmp_path / "human.npz"
     at.text_input(key="training_data_path").set_value(str(out))
@@ -515,7 +535,8 @@ def test_app_command_help_and_launch(monkeypatch, tmp_path):
     (cmd, child_env), = calls
     assert cmd[1:4] == ["-m", "streamlit", "run"] and Path(cmd[4]).resolve() == (
         Path(__file__).parent.parent / "app" / "main.py").resolve()
-    assert cmd[5:] == ["--server.port", "8765"] and child_env["DEBATE_DB"] == url
+    assert cmd[5:7] == ["--client.toolbarMode", "viewer"]  # no "Deploy" button for the people using it
+    assert cmd[7:] == ["--server.port", "8765"] and child_env["DEBATE_DB"] == url
 
 
 def test_app_command_bad_database_url():

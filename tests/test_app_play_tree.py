@@ -143,6 +143,33 @@ def test_game_tree_of_a_stored_transcript(judge_dir, db_url):
     assert "showing 5 of" in at.get("graphviz_chart")[0].proto.spec
 
 
+def test_game_tree_names_the_played_pixel_when_the_recorded_action_is_a_flat_index(judge_dir, db_url):
+    """A transcript from another tool records each turn's action as the flat pixel index, not the
+    game's candidate index: the page still says which pixel the game played (it used to say "-")."""
+    judge = live.load_app_judge(str(judge_dir))
+    task = judge.make_task(3)
+    game = live.LiveDebate(task, judge.judge_fn, judge.params, judge.load_images().images[1], 1, liar_claim=7,
+                           human_role=None, ai_debater=live.cached_mcts_debater(task, judge.judge_fn, 8),
+                           instance_id="sklearn-digits:1", judge_name=judge.name)
+    while not game.finished:
+        game.ai_move()
+    t = game.to_transcript()
+    first = game.history[0]
+    t.turns[0].action = first.row * task.width + first.col
+    assert t.turns[0].action != first.action  # otherwise this test would prove nothing
+    Store(db_url).add_transcript(t)
+    at = AppTest.from_file(TREE, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    snap = at.session_state["tree_snapshot"][1]
+    assert snap.turn == 0 and snap.played_pixel == (first.row, first.col) and snap.played_action == first.action
+    text = next(m.value for m in at.markdown if m.value.startswith("Position after 0 move(s)"))
+    assert f"the game played **({first.row}, {first.col})**" in text and "played -" not in text
+    table = at.dataframe[0].value
+    assert table.loc[table["played"], "pixel"].tolist() == [f"({first.row}, {first.col})"]
+    assert 'rankdir=LR' in at.get("graphviz_chart")[0].proto.spec
+
+
 def test_game_tree_says_when_the_judge_is_missing(judge_dir, db_url):
     stored_game(judge_dir, db_url, judge_name="/nowhere/judge-checkpoint")
     at = AppTest.from_file(TREE, default_timeout=TIMEOUT).run()

@@ -63,11 +63,14 @@ def make_debate(seed: int, n_turns: int = N_TURNS, judge: str = "small-judge@tes
     img[1, 2:6] = 180
     img[6, 2:6] = 120 + seed
     nonzero = [(int(r), int(c)) for r, c in zip(*np.nonzero(img))]
+    # the action is the pixel's index in the game's candidate list: brightest first, ties in raster order
+    candidates = [int(i) for i in np.argsort(-img.reshape(-1).astype(int), kind="stable") if img.flat[i] > 0]
     turns = []
     for i in range(n_turns):
         r, c = nonzero[(seed + 5 * i) % len(nonzero)]
         p = 0.6 + 0.1 * i
-        turns.append(Turn(i, i % 2, r * 8 + c, {"row": r, "col": c, "value": int(img[r, c])}, [p, 1 - p], [0.1] * 10))
+        turns.append(Turn(i, i % 2, candidates.index(r * 8 + c), {"row": r, "col": c, "value": int(img[r, c])},
+                          [p, 1 - p], [0.1] * 10))
     return Transcript(
         task="sparse_pixel", instance_id=f"sklearn-digits:{seed}", protocol="debate_precommit_honest_first",
         claims=[3, 5], roles=["honest", "liar"], debaters=["mcts-64", "mcts-64"], judge=judge,
@@ -105,7 +108,7 @@ def app_server(tmp_path_factory):
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
+         "--server.fileWatcherType", "none", "--client.toolbarMode", "viewer"],  # as `debate app`
         cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -300,14 +303,38 @@ def test_two_people_judge_at_the_same_time(app_server, new_page):
 
 
 def full_page_screenshot(page, path: Path) -> None:
-    """Streamlit scrolls inside its main container, so grow the viewport to the content first."""
-    height = page.evaluate("""() => Math.max(document.body.scrollHeight,
-        ...['stMain', 'stAppViewContainer', 'stSidebarContent', 'stMainBlockContainer'].map(id => {
-            const el = document.querySelector(`[data-testid="${id}"]`);
+    """Streamlit scrolls inside its main container, so grow the viewport to the content first (once
+    its height has settled: charts are drawn after the script run ends and push the rest down)."""
+    def content_height() -> int:
+        return page.evaluate("""() => Math.max(document.body.scrollHeight,
+            ...['stMain', 'stAppViewContainer', 'stSidebarContent', 'stMainBlockContainer'].map(id => {
+                const el = document.querySelector(`[data-testid="${id}"]`);
+                return el ? el.scrollHeight : 0;
+            }))""")
+
+    def block_height() -> int:  # the page's own content, which does not stretch with the window
+        return page.evaluate("""() => {
+            const el = document.querySelector('[data-testid="stMainBlockContainer"]');
             return el ? el.scrollHeight : 0;
-        }))""")
+        }""")
+
     size = page.viewport_size
-    page.set_viewport_size({"width": size["width"], "height": min(max(size["height"], height + 40), 8000)})
+    try:  # every chart drawn (vega-embed adds its canvas or svg when done)
+        page.wait_for_function("""() => [...document.querySelectorAll(
+            '[data-testid="stVegaLiteChart"], [data-testid="stArrowVegaLiteChart"]')].every(
+            el => el.querySelector('canvas, svg') !== null)""", timeout=15_000)
+    except Exception:  # a picture of a half-drawn chart is still a picture
+        pass
+    margin = content_height() - block_height()  # what surrounds the content (header, padding)
+    heights = [-1]
+    for _ in range(30):  # until the content keeps its height for a second (at most ~15 s)
+        heights.append(block_height())
+        if heights[-1] == heights[-2] == heights[-3]:
+            break
+        if heights[-1] != heights[-2]:
+            page.set_viewport_size({"width": size["width"],
+                                    "height": min(max(size["height"], heights[-1] + margin + 40), 8000)})
+        page.wait_for_timeout(500)
     page.mouse.move(size["width"] - 5, 5)  # no hover tooltip in the picture
     page.wait_for_timeout(300)
     wait_idle(page)

@@ -7,6 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -42,9 +43,19 @@ m3.metric("Debates judged", n_debates)
 m4.metric("Median seconds per judgment", f"{np.median([j['seconds_spent'] for j in judgments]):.0f}")
 
 
+PERCENT_COLUMNS = ("accuracy", "ci95 low", "ci95 high")
+#: Shares shown as percentages with one decimal, like the headline numbers (the values are 0..100).
+PERCENT = {c: st.column_config.NumberColumn(c, format="%.1f%%") for c in PERCENT_COLUMNS}
+
+
+def pct(value: float | None) -> float | None:
+    return None if value is None else 100.0 * value
+
+
 def ci_table(rows: list[dict], group: str) -> pd.DataFrame:
-    return pd.DataFrame([{group: r["group"], "accuracy": r["accuracy"], "ci95 low": r["ci_low"],
-                          "ci95 high": r["ci_high"], "n": r["n"]} for r in rows])
+    """Accuracy with its 95% interval per group, in percent (0..100)."""
+    return pd.DataFrame([{group: r["group"], "accuracy": pct(r["accuracy"]), "ci95 low": pct(r["ci_low"]),
+                          "ci95 high": pct(r["ci_high"]), "n": r["n"]} for r in rows])
 
 
 # ------------------------------------------------------------------ accuracy
@@ -57,10 +68,12 @@ st.caption(f"95% interval: {overall['ci_low']:.1%} – {overall['ci_high']:.1%} 
 a1, a2 = st.columns(2)
 with a1:
     st.markdown("**Per annotator**")
-    st.dataframe(ci_table(metrics.accuracy_by(judgments, "annotator_name"), "annotator"), hide_index=True)
+    st.dataframe(ci_table(metrics.accuracy_by(judgments, "annotator_name"), "annotator"), hide_index=True,
+                 column_config=PERCENT)
 with a2:
     st.markdown("**Per protocol**")
-    st.dataframe(ci_table(metrics.accuracy_by(judgments, "protocol"), "protocol"), hide_index=True)
+    st.dataframe(ci_table(metrics.accuracy_by(judgments, "protocol"), "protocol"), hide_index=True,
+                 column_config=PERCENT)
 
 # ------------------------------------------------------------------ calibration
 st.header("Calibration")
@@ -72,12 +85,29 @@ b1.metric("Brier score", f"{metrics.brier_score(confidence, correct):.3f}",
 b2.metric("Expected calibration error", f"{metrics.expected_calibration_error(confidence, correct):.3f}",
           help="10 equal-width bins of confidence.")
 curve = metrics.reliability_curve(confidence, correct)
-st.markdown("**Reliability diagram**: accuracy against stated confidence (the diagonal is perfect calibration)")
-st.line_chart(pd.DataFrame({"accuracy": [r["accuracy"] for r in curve],
-                            "perfect calibration": [r["mean_confidence"] for r in curve]},
-                           index=pd.Index([round(r["mean_confidence"], 3) for r in curve], name="confidence")),
-              x_label="mean stated confidence", y_label="accuracy")
-st.dataframe(pd.DataFrame(curve), hide_index=True)
+st.markdown("**Reliability diagram**: accuracy against stated confidence, per confidence bin (the dashed "
+            "diagonal is perfect calibration; a bigger dot is a bin with more judgments)")
+points = pd.DataFrame([{"mean stated confidence": r["mean_confidence"], "accuracy": r["accuracy"],
+                        "judgments": r["count"]} for r in curve])
+unit = alt.Scale(domain=[0, 1], nice=False)
+axis = alt.Axis(format="%", values=[i / 10 for i in range(11)])
+diagonal = alt.Chart(pd.DataFrame({"x": [0.0, 1.0], "y": [0.0, 1.0]})).mark_line(
+    strokeDash=[5, 4], color="#7f7f7f").encode(x=alt.X("x:Q", scale=unit, axis=axis, title="mean stated confidence"),
+                                                y=alt.Y("y:Q", scale=unit, axis=axis, title="accuracy"))
+observed = alt.Chart(points).mark_line(point=alt.OverlayMarkDef(filled=True), color="#1f77b4").encode(
+    x=alt.X("mean stated confidence:Q", scale=unit), y=alt.Y("accuracy:Q", scale=unit),
+    tooltip=[alt.Tooltip("mean stated confidence:Q", format=".1%"), alt.Tooltip("accuracy:Q", format=".1%"),
+             "judgments:Q"])
+sized = alt.Chart(points).mark_circle(color="#1f77b4", opacity=0.35).encode(
+    x=alt.X("mean stated confidence:Q", scale=unit), y=alt.Y("accuracy:Q", scale=unit),
+    size=alt.Size("judgments:Q", legend=None, scale=alt.Scale(range=[60, 600])))
+c_plot, c_table = st.columns([3, 2])
+c_plot.altair_chart((diagonal + sized + observed).properties(height=420), width="stretch")
+c_table.dataframe(pd.DataFrame([{"confidence bin": f"{r['bin_low']:.0%}–{r['bin_high']:.0%}",
+                                 "mean confidence": pct(r["mean_confidence"]), "accuracy": pct(r["accuracy"]),
+                                 "judgments": r["count"]} for r in curve]),
+                  hide_index=True, column_config={c: st.column_config.NumberColumn(c, format="%.1f%%")
+                                                  for c in ("mean confidence", "accuracy")})
 
 # ------------------------------------------------------------------ agreement
 st.header("Agreement between annotators")
@@ -114,18 +144,19 @@ else:
     v2.metric("Human accuracy", f"{versus['human_accuracy']['accuracy']:.1%}")
     v3.metric("Model accuracy", f"{versus['model_accuracy']['accuracy']:.1%}",
               help="Over the distinct debates these judgments cover.")
-    st.dataframe(pd.DataFrame([{"who": name, "accuracy": v["accuracy"], "ci95 low": v["ci_low"],
-                                "ci95 high": v["ci_high"], "n": v["n"]}
+    st.dataframe(pd.DataFrame([{"who": name, "accuracy": pct(v["accuracy"]), "ci95 low": pct(v["ci_low"]),
+                                "ci95 high": pct(v["ci_high"]), "n": v["n"]}
                                for name, v in (("people (per judgment)", versus["human_accuracy"]),
                                                ("model (per debate)", versus["model_accuracy"]),
                                                ("model (per judgment)", versus["model_accuracy_per_judgment"]),
                                                ("agreement (per judgment)", versus["agreement"]))]),
-                 hide_index=True)
+                 hide_index=True, column_config=PERCENT)
     st.caption(f"{versus['n_judgments']} judgments of {versus['n_debates']} debates.")
 
 # ------------------------------------------------------------------ export
 st.header("Export")
 mime = {"jsonl": "application/jsonl", "csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
+FORMAT_NAMES = {"jsonl": "JSONL", "csv": "CSV", "parquet": "Parquet"}
 cols = st.columns(len(EXPORT_FORMATS))
 with tempfile.TemporaryDirectory() as tmp:
     for col, fmt in zip(cols, EXPORT_FORMATS):
@@ -135,7 +166,7 @@ with tempfile.TemporaryDirectory() as tmp:
         except StorageError as e:
             col.warning(str(e))
             continue
-        col.download_button(f"Download {fmt.upper()}", data=path.read_bytes(), file_name=f"judgments.{fmt}",
+        col.download_button(f"Download {FORMAT_NAMES.get(fmt, fmt.upper())}", data=path.read_bytes(), file_name=f"judgments.{fmt}",
                             mime=mime[fmt], key=f"export_{fmt}")
 
 st.subheader("Judge training data")

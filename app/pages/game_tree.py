@@ -21,6 +21,8 @@ SOURCE_LIVE = "The live game's last AI move"
 SOURCE_STORED = "A move of a stored transcript"
 SNAPSHOT_KEY = "tree_snapshot"  # (request tuple, SearchSnapshot) of the last stored-transcript search
 RECENT = 50
+DEFAULT_NODE_CAP = 25  # a left-to-right tree of this many boxes stays readable at the page's width
+MAX_NATURAL_RANKS = 4  # columns of boxes (root + plies) that fit the page at their natural size
 
 
 @st.cache_resource(show_spinner=False)
@@ -148,10 +150,13 @@ def stored_snapshot() -> live.SearchSnapshot | None:
 
 def show_snapshot(snapshot: live.SearchSnapshot) -> None:
     role = live.ROLES[snapshot.root_player]
+    picked = snapshot.action_label(snapshot.action)
     text = (f"Position after {snapshot.turn} move(s); the {role} player to move. {snapshot.debater} picks pixel "
-            f"{snapshot.action_label(snapshot.action)}")
-    if snapshot.played_action is not None:
-        text += f"; the game played {snapshot.action_label(snapshot.played_action)}"
+            f"**{picked}**")
+    played = snapshot.played_label()
+    if played is not None:
+        text += (f"; the game played **{played}** too" if played == picked
+                 else f"; the game played **{played}**")
     st.markdown(text + ".")
     plies_left = max(1, snapshot.num_reveals - snapshot.turn)
     c1, c2 = st.columns(2)
@@ -160,14 +165,18 @@ def show_snapshot(snapshot: live.SearchSnapshot) -> None:
     else:
         depth = 1
         c1.markdown("Depth: 1 ply (the last move of the game).")
-    nodes = c2.slider("Node cap", 5, 500, 60, step=5, key="tree_nodes")
+    nodes = c2.slider("Node cap", 5, 500, DEFAULT_NODE_CAP, step=5, key="tree_nodes",
+                      help="The most visited nodes are kept; more nodes make the boxes smaller.")
     graph = snapshot.to_graph(max_depth=int(depth), max_nodes=int(nodes))
-    st.graphviz_chart(graph_to_dot(graph), width="stretch")
+    # Drawn at its natural size (10 pt text) while it fits the page; a deeper tree is shrunk to the page width.
+    ranks = 1 + max((d for _, d in graph.nodes(data="depth")), default=0)
+    st.graphviz_chart(graph_to_dot(graph), width="content" if ranks <= MAX_NATURAL_RANKS else "stretch")
     total = graph.graph.get("total_nodes", len(graph))
-    st.caption(f"Showing {len(graph)} of {total} expanded nodes. Each box: the pixel revealed, visits N, value V "
-               "for the player to move there, prior P; edges: q for the player who moved. Red: the most "
-               "visited line.")
-    st.markdown("**The root's children** (most visited first; q for the player to move at the root)")
+    st.caption(f"Showing {len(graph)} of {total} expanded nodes, the root on the left. Each box: the pixel (row, "
+               "column) revealed, visits N, value V for the player to move there, prior P; edges: q for the player "
+               "who moved. Red: the most visited line.")
+    st.markdown("**The root's children** (most visited first; q for the player to move at the root"
+                + ("; played: the move the game made" if snapshot.played_action is not None else "") + ")")
     st.dataframe(snapshot.root_children(), hide_index=True, width="stretch")
 
 

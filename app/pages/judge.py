@@ -12,7 +12,7 @@ import time
 
 import streamlit as st
 
-from app.common import (COLOR_NAMES, COLORS, board_image, claim_text, db_url, get_store, num_classes, short_id,
+from app.common import (NEUTRAL_COLOR_NAMES, NEUTRAL_COLORS, board_image, claim_text, db_url, get_store, num_classes, short_id,
                         shortcut, swatch, transcript_index)
 from debate.storage import SIDE_ORDERS, StorageError
 
@@ -163,8 +163,8 @@ if honest is None or liar is None:
     st.stop()
 left_player, right_player = (honest, liar) if a["side_order"] == "honest-left" else (liar, honest)
 letter = {left_player: "A", right_player: "B"}
-color = {left_player: COLORS[0], right_player: COLORS[1]}
-color_name = {left_player: COLOR_NAMES[0], right_player: COLOR_NAMES[1]}
+color = {left_player: NEUTRAL_COLORS[0], right_player: NEUTRAL_COLORS[1]}
+color_name = {left_player: NEUTRAL_COLOR_NAMES[0], right_player: NEUTRAL_COLOR_NAMES[1]}
 n_turns, shown = len(t.turns), a["turns_shown"]
 
 st.subheader(f"Debate {short_id(t.id)}")
@@ -177,8 +177,9 @@ st.caption(f"Debater {letter[t.first_player]} moves first; {n_turns} pixels are 
 board_col, log_col = st.columns([3, 2])
 with board_col:
     st.image(board_image(t, shown, player_colors=color),
-             caption=f"After {shown} of {n_turns} turns. Hatched grey: not revealed; a framed square is a revealed "
-                     "pixel (white = ink) in the colour of the debater who revealed it.")
+             caption=f"After {shown} of {n_turns} turns. Hatched blue-grey: not revealed yet. A framed square is a "
+                     "revealed pixel, shown in its true grey (white = ink, dark = faint ink), framed in the colour "
+                     "of the debater who revealed it.")
 with log_col:
     st.button("Next turn", key="next_turn", on_click=next_turn, disabled=shown >= n_turns, type="primary",
               help="Reveal the next pixel (keyboard: N).", **shortcut("n"))
@@ -206,6 +207,7 @@ if shown >= 1:
                          other, index=None, key="guess", placeholder="pick a digit")
         st.slider("How confident are you that the claim you chose is right? (%)", min_value=5, max_value=95,
                   value=50, step=5, key="confidence", help="50% is not allowed: pick a side.")
+        st.caption(NOT_ALLOWED_50 + ".")
         st.text_area("Why? (required)", key="explanation", max_chars=2000,
                      placeholder="e.g. the revealed pixels at the top form a closed loop")
         st.form_submit_button("Submit judgment", type="primary", on_click=submit, args=(annotator,),

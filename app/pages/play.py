@@ -17,6 +17,8 @@ import os
 import numpy as np
 import streamlit as st
 
+from app.common import NEUTRAL_COLORS as _NEUTRAL_RGB
+from app.common import HIDDEN, ROLE_COLORS, hex_color
 from debate import live
 from debate.sparse_pixel import HONEST, LIAR, NO_CLAIM
 
@@ -24,8 +26,8 @@ MODE_PLAY = "Play against the AI"
 MODE_WATCH = "Watch / judge an AI-vs-AI debate"
 LIE_RANDOM = "a random wrong class"
 LIE_NONE = "no precommitment (any other class)"
-SIDE_COLORS = {HONEST: "#1f77b4", LIAR: "#d62728"}  # blue honest, red liar
-NEUTRAL_COLORS = ("#8e44ad", "#e67e22")  # first mover, second mover, when the roles are hidden
+SIDE_COLORS = {HONEST: hex_color(ROLE_COLORS["honest"]), LIAR: hex_color(ROLE_COLORS["liar"])}  # as on every page
+NEUTRAL_COLORS = tuple(hex_color(c) for c in _NEUTRAL_RGB)  # first mover, second mover, when the roles are hidden
 ERROR_KEY = "play_error"
 STORED_FOR_KEY = "play_stored_for"
 STEPS_KEY = "play_steps_requested"
@@ -58,7 +60,7 @@ def get_images(dataset: str):
 
 def board_figure(image: np.ndarray, revealed: list[tuple[int, int, int]], show_hidden: bool, colors: dict,
                  title: str):
-    """The board as a matplotlib figure: ink dark on white; hidden pixels light blue when the
+    """The board as a matplotlib figure: ink dark on white; hidden pixels pale blue-grey when the
     viewer may not see them; each revealed pixel framed in its revealer's colour with its turn number."""
     import matplotlib
 
@@ -70,7 +72,7 @@ def board_figure(image: np.ndarray, revealed: list[tuple[int, int, int]], show_h
     ink = 1.0 - image.astype(np.float32) / 255.0
     rgb = np.repeat(ink[..., None], 3, axis=2)
     if not show_hidden:
-        rgb[:] = (0.86, 0.90, 0.97)
+        rgb[:] = np.asarray(HIDDEN, np.float32) / 255.0  # the hidden tint of the other pages' boards
         for row, col, _ in revealed:
             rgb[row, col] = ink[row, col]
     size = 3.6 if h <= 8 else 4.6

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app.common import COLORS, board_image, claim_text, db_url, get_store, short_id, swatch, transcript_index
+from app.common import (board_image, claim_text, db_url, get_store, hex_color, role_color, short_id, swatch,
+                        transcript_index)
 
 ANY = "any"
 OUTCOMES = {ANY: None, "honest won": "honest", "liar won": "liar"}
@@ -64,13 +66,22 @@ if search.strip():
     rows = [r for r in rows if needle in r["instance_id"].lower() or needle in r["id"].lower()]
 
 st.caption(f"{len(rows)} of {len(index)} debates match.")
-table = pd.DataFrame([{
-    "id": r["id"], "instance": r["instance_id"], "experiment": experiments.get(r["experiment_id"], ""),
-    "protocol": r["protocol"], "claims (honest, liar)": r["claims"], "true class": r["ground_truth"],
-    "winner": r["winner_role"], "honest debater": r["honest_debater"], "liar debater": r["liar_debater"],
-    "turns": r["turns"], "human judgments": n_judgments.get(r["id"], 0), "created": r["created_at"][:19],
+show_experiment = any(r["experiment_id"] for r in rows)
+table = pd.DataFrame([{  # narrow columns so the table fits the page (the honest claim is the true class)
+    "id": short_id(r["id"]), "instance": r["instance_id"],
+    **({"experiment": experiments.get(r["experiment_id"], "")} if show_experiment else {}),
+    "protocol": r["protocol"], "claims": r["claims"], "winner": r["winner_role"],
+    "debaters": f"{r['honest_debater']} / {r['liar_debater']}", "turns": r["turns"],
+    "judged": n_judgments.get(r["id"], 0), "created": r["created_at"][:16].replace("T", " "),
 } for r in rows])
-st.dataframe(table, hide_index=True, width="stretch")
+st.dataframe(table, hide_index=True, width="stretch", column_config={
+    "id": st.column_config.TextColumn("id", help="The first 8 characters of the transcript id (search takes more)."),
+    "claims": st.column_config.TextColumn("claims", help="The honest claim (the true class), the liar's claim; "
+                                                         "- = no precommitment."),
+    "debaters": st.column_config.TextColumn("debaters", help="The honest debater / the liar."),
+    "judged": st.column_config.NumberColumn("judged", help="How many human judgments this debate received."),
+    "created": st.column_config.TextColumn("created", help="When the debate was stored (UTC)."),
+})
 if not rows:
     st.info("No stored debate matches these filters.")
     st.stop()
@@ -108,22 +119,31 @@ turn = st.slider("Turn", min_value=0, max_value=n, value=n, key="replay_turn")
 ghost = st.checkbox("Show the hidden image faintly", value=True, key="replay_ghost")
 board_col, info_col = st.columns([3, 2])
 with board_col:
-    st.image(board_image(t, turn, ghost=ghost), caption=f"After {turn} of {n} turns")
-    st.markdown(" · ".join(swatch(COLORS[p], f"{roles[p]}") for p in range(min(2, len(t.roles)))),
+    st.image(board_image(t, turn, ghost=ghost),
+             caption=f"After {turn} of {n} turns. Framed: the revealed pixels (white = ink); hatched blue-grey: hidden"
+                     + (", with the hidden ink drawn faintly in lighter blue." if ghost else "."))
+    st.markdown(" · ".join(swatch(role_color(roles[p]), f"{roles[p]}") for p in range(min(2, len(t.roles)))),
                 unsafe_allow_html=True)
 with info_col:
     for tr in t.turns[:turn]:
         r = tr.revealed
-        st.markdown(swatch(COLORS[tr.player % 2], f"Turn {tr.index + 1}: {roles[tr.player]} reveals row {r.get('row')}, "
+        st.markdown(swatch(role_color(roles[tr.player]), f"Turn {tr.index + 1}: {roles[tr.player]} reveals row {r.get('row')}, "
                            f"column {r.get('col')} = {r.get('value')}; judge: "
                            + ", ".join(f"{roles[p]} {q:.2f}" for p, q in enumerate(tr.judge_probs))),
                     unsafe_allow_html=True)
 
 st.markdown("**The judge's belief after each turn** (probability of each side's claim)")
-belief = pd.DataFrame([tr.judge_probs for tr in t.turns], columns=[f"{roles[p]} ({claim_text(t, p)})"
-                                                                    for p in range(len(t.claims))],
-                      index=pd.Index(range(1, n + 1), name="turn"))
-st.line_chart(belief, x_label="turn", y_label="judge probability")
+series = [f"{roles[p]} ({claim_text(t, p)})" for p in range(len(t.claims))]
+belief = pd.DataFrame([{"turn": tr.index + 1, "side": series[p], "probability": q}
+                       for tr in t.turns for p, q in enumerate(tr.judge_probs) if p < len(series)])
+colors = alt.Scale(domain=series, range=[hex_color(role_color(roles[p])) for p in range(len(series))])
+st.altair_chart(
+    alt.Chart(belief).mark_line(point=True).encode(
+        x=alt.X("turn:Q", title="turn", scale=alt.Scale(domain=[1, max(n, 2)]), axis=alt.Axis(tickMinStep=1)),
+        y=alt.Y("probability:Q", title="judge probability", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("side:N", scale=colors, title=None, legend=alt.Legend(orient="bottom")),
+        tooltip=["turn", "side", alt.Tooltip("probability:Q", format=".3f")]),
+    width="stretch")
 
 st.markdown("**Human judgments of this debate**")
 received = store.query_judgments(transcript_id=t.id)
