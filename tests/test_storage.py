@@ -322,7 +322,7 @@ def test_not_a_database_message(tmp_path):
 def test_unreachable_server_message():
     pytest.importorskip("psycopg2")
     with pytest.raises(StorageError) as ei:
-        Store("postgresql://user:secret@127.0.0.1:1/db?connect_timeout=1")
+        Store("postgresql+psycopg2://user:secret@127.0.0.1:1/db?connect_timeout=1")
     assert "secret" not in str(ei.value)
     assert "server is running" in str(ei.value)
 
