@@ -86,10 +86,18 @@ def greedy_debater(task: SparsePixelTask, judge_fn: JudgeFn) -> Debater:
     return Debater("greedy", select)
 
 
-def make_recurrent_fn(task: SparsePixelTask, judge_fn: JudgeFn):
-    """mctx dynamics for a debate: the embedding is the game state itself (a perfect model)."""
+def make_recurrent_fn(task: SparsePixelTask, judge_fn: JudgeFn, compact: bool = False):
+    """mctx dynamics for a debate: the embedding is the game state itself (a perfect model).
+
+    With ``compact`` the tree stores only the moving part of each state and ``params`` is
+    ``(judge_params, root_state)``: the image and candidates live once per game instead of once
+    per node, which keeps mctx's per-simulation bookkeeping small (measured with a free judge at
+    batch 64: 2.6 ms per simulation at 256 simulations with full states in the tree)."""
 
     def recurrent_fn(params, key, action, state):
+        if compact:
+            params, root = params
+            state = task.merge_static(root, state)
         next_state = task.step(state, action)
         margin = task.honest_margin(next_state, judge_fn(params, task.judge_view(next_state)))
         just_ended = next_state.terminated & ~state.terminated
@@ -102,7 +110,7 @@ def make_recurrent_fn(task: SparsePixelTask, judge_fn: JudgeFn):
             prior_logits=_masked_logits(next_state.legal_action_mask),
             value=jnp.where(next_state.terminated, 0.0, value),
         )
-        return output, next_state
+        return output, (task.split_static(next_state)[1] if compact else next_state)
 
     return recurrent_fn
 
@@ -114,6 +122,7 @@ def mcts_debater(
     algorithm: str = "gumbel",
     max_num_considered_actions: int | None = None,
     gumbel_scale: float = 0.0,
+    compact_tree: bool = True,
 ) -> Debater:
     """Monte Carlo tree search through mctx with the judge as the leaf evaluator and a uniform
     prior over legal pixels. ``gumbel`` (default) is Gumbel MuZero's sequential halving;
@@ -128,16 +137,16 @@ def mcts_debater(
         raise ValueError(f"unknown search algorithm {algorithm!r}; choose one of {', '.join(SEARCH_ALGORITHMS)}.")
     if num_simulations < 1:
         raise ValueError(f"num_simulations must be at least 1 (got {num_simulations}).")
-    recurrent_fn = make_recurrent_fn(task, judge_fn)
+    recurrent_fn = make_recurrent_fn(task, judge_fn, compact_tree)
 
     def search(params, key, state):
         root = mctx.RootFnOutput(
             prior_logits=_masked_logits(state.legal_action_mask),
             value=judge_value(task, judge_fn, params, state),
-            embedding=state,
+            embedding=task.split_static(state)[1] if compact_tree else state,
         )
         common = dict(
-            params=params,
+            params=(params, state) if compact_tree else params,
             rng_key=key,
             root=root,
             recurrent_fn=recurrent_fn,

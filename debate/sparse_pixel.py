@@ -122,6 +122,29 @@ class SparsePixelTask:
             terminated=terminated,
         )
 
+    # ------------------------------------------- compact states for search trees
+    def split_static(self, state: State) -> tuple[State, tuple]:
+        """Split into the parts fixed for a game (image, claims, candidates) and the small part
+        that moves change. A search tree stores one state per node; storing only the moving part
+        keeps its bookkeeping from growing with the image size (see ``merge_static``)."""
+        # int8 player ids: a quarter of the bytes per node (at most 127 players).
+        moving = (state.revealed_by.astype(jnp.int8), state.current_player, state.turn, state.terminated)
+        return state, moving
+
+    def merge_static(self, static: State, moving: tuple) -> State:
+        """The full state from ``static`` (any state of the same games) and a moving part."""
+        revealed_by, current_player, turn, terminated = moving
+        revealed_by = revealed_by.astype(jnp.int32)
+        revealed = revealed_by >= 0
+        batch = revealed.shape[0]
+        flat = jnp.zeros((batch, self.height * self.width), jnp.float32)
+        flat = flat.at[jnp.arange(batch)[:, None], jnp.maximum(static.candidates, 0)].max(
+            (revealed & (static.candidates >= 0)).astype(jnp.float32))
+        legal = (static.candidates >= 0) & ~revealed & ~terminated[:, None]
+        return static.replace(mask=flat.reshape(static.mask.shape), revealed_by=revealed_by,
+                              legal_action_mask=legal, current_player=current_player, turn=turn,
+                              terminated=terminated)
+
     # ------------------------------------------------------- what the judge sees
     def judge_view(self, state: State) -> jax.Array:
         """[B, H, W, 2]: the mask plane and the revealed values (zero where hidden)."""

