@@ -51,6 +51,14 @@ def _store_for(url: str | None) -> Store:
     return Store(url)
 
 
+@st.cache_resource(show_spinner="Loading the judge (on a fresh machine a small one is trained first, under a minute)...")
+def get_judge(checkpoint: str | None):
+    """The judge for live play and re-searched trees, cached per checkpoint (None: the app's default)."""
+    from debate import live
+
+    return live.load_app_judge(checkpoint)
+
+
 def get_store() -> Store:
     """The Store for ``$DEBATE_DB``, cached per URL; stops the page with a clear error if unusable."""
     try:

@@ -82,8 +82,25 @@ def train_judge(dataset: ImageDataset, config: TrainConfig, out_dir: str | Path,
                 log=print) -> tuple[SparseCNN, dict]:
     """Train (or resume) a judge in ``out_dir``; returns the model and a summary dict."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     _check_compatible(dataset, config)
+    graphdef, optimizer, params, opt_state, key, start = _open_run(config, out_dir, log)
+
+    images = jnp.asarray(dataset.images)
+    labels = jnp.asarray(dataset.labels)
+    train_step = make_train_step(graphdef, optimizer, images, labels, config)
+    t0 = time.time()
+    params, loss, steps_done = _run_steps(train_step, params, opt_state, key, start, config, out_dir,
+                                          f"judge K={config.judge.num_reveals}", progress)
+    model = nnx.merge(graphdef, params)
+    summary = {"steps": steps_done, "final_loss": float(loss), "train_seconds": time.time() - t0,
+               "steps_this_run": steps_done - start}
+    return model, summary
+
+
+def _open_run(config: TrainConfig, out_dir: Path, log):
+    """A fresh model and optimizer, or the latest checkpoint in ``out_dir``; writes config.json.
+    Refuses a directory that holds a judge of another configuration."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     config_path = out_dir / CONFIG_FILE
     if config_path.exists():
         stored = json.loads(config_path.read_text())
@@ -100,21 +117,22 @@ def train_judge(dataset: ImageDataset, config: TrainConfig, out_dir: str | Path,
     start = 0
     step = latest_step(out_dir)
     if step is not None:
-        restored = restore_pytree(out_dir, step, {"params": params, "opt_state": opt_state, "key": jax.random.key_data(key)})
+        restored = restore_pytree(out_dir, step, {"params": params, "opt_state": opt_state,
+                                                  "key": jax.random.key_data(key)})
         params, opt_state = restored["params"], restored["opt_state"]
         key = jax.random.wrap_key_data(restored["key"])
         start = step
         log(f"resuming {out_dir} from step {start}")
     config_path.write_text(json.dumps({"kind": "sparse_pixel_judge", "train": config.to_dict()}, indent=2))
+    return graphdef, optimizer, params, opt_state, key, start
 
-    images = jnp.asarray(dataset.images)
-    labels = jnp.asarray(dataset.labels)
-    train_step = make_train_step(graphdef, optimizer, images, labels, config)
-    t0 = time.time()
+
+def _run_steps(train_step, params, opt_state, key, start: int, config: TrainConfig, out_dir: Path,
+               desc: str, progress: bool):
+    """Steps ``start`` .. ``config.steps`` with a progress bar and checkpoints."""
     loss = float("nan")
     steps_done = start
-    with tqdm(total=config.steps, initial=start, desc=f"judge K={config.judge.num_reveals}", unit="step",
-              disable=not progress) as bar:
+    with tqdm(total=config.steps, initial=start, desc=desc, unit="step", disable=not progress) as bar:
         while steps_done < config.steps:
             key, sub = jax.random.split(key)
             params, opt_state, loss = train_step(params, opt_state, sub)
@@ -125,10 +143,7 @@ def train_judge(dataset: ImageDataset, config: TrainConfig, out_dir: str | Path,
             if steps_done % config.checkpoint_every == 0 or steps_done >= config.steps:
                 save_pytree(out_dir, steps_done, {"params": params, "opt_state": opt_state,
                                                   "key": jax.random.key_data(key)})
-    model = nnx.merge(graphdef, params)
-    summary = {"steps": steps_done, "final_loss": float(loss), "train_seconds": time.time() - t0,
-               "steps_this_run": steps_done - start}
-    return model, summary
+    return params, loss, steps_done
 
 
 def load_judge(checkpoint_dir: str | Path) -> tuple[SparseCNN, TrainConfig]:
@@ -231,48 +246,13 @@ def train_judge_on_examples(views, labels, weights, config: TrainConfig, out_dir
     if config.steps < 1 or config.checkpoint_every < 1:
         raise ValueError(f"steps ({config.steps}) and checkpoint_every ({config.checkpoint_every}) must be at least 1.")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    config_path = out_dir / CONFIG_FILE
-    if config_path.exists():
-        stored = json.loads(config_path.read_text())
-        if stored.get("train", {}).get("judge") != asdict(config.judge):
-            raise CheckpointError(
-                f"{out_dir} holds a judge with a different configuration ({stored.get('train', {}).get('judge')}); "
-                "choose another --out directory or delete that one."
-            )
-    model = make_judge(config.judge, seed=config.seed)
-    graphdef, params = nnx.split(model)
-    optimizer = optax.adam(config.learning_rate)
-    opt_state = optimizer.init(params)
-    key = jax.random.key(config.seed)
-    start = 0
-    step = latest_step(out_dir)
-    if step is not None:
-        restored = restore_pytree(out_dir, step, {"params": params, "opt_state": opt_state,
-                                                  "key": jax.random.key_data(key)})
-        params, opt_state = restored["params"], restored["opt_state"]
-        key = jax.random.wrap_key_data(restored["key"])
-        start = step
-        log(f"resuming {out_dir} from step {start}")
-    config_path.write_text(json.dumps({"kind": "sparse_pixel_judge", "train": config.to_dict()}, indent=2))
+    graphdef, optimizer, params, opt_state, key, start = _open_run(config, out_dir, log)
 
     train_step = make_weighted_train_step(graphdef, optimizer, jnp.asarray(views), jnp.asarray(labels),
                                           jnp.asarray(weights), config)
     t0 = time.time()
-    loss = float("nan")
-    steps_done = start
-    with tqdm(total=config.steps, initial=start, desc="judge (fixed examples)", unit="step",
-              disable=not progress) as bar:
-        while steps_done < config.steps:
-            key, sub = jax.random.split(key)
-            params, opt_state, loss = train_step(params, opt_state, sub)
-            steps_done += 1
-            bar.update(1)
-            if steps_done % 100 == 0:
-                bar.set_postfix(loss=f"{float(loss):.3f}")
-            if steps_done % config.checkpoint_every == 0 or steps_done >= config.steps:
-                save_pytree(out_dir, steps_done, {"params": params, "opt_state": opt_state,
-                                                  "key": jax.random.key_data(key)})
+    params, loss, steps_done = _run_steps(train_step, params, opt_state, key, start, config, out_dir,
+                                          "judge (fixed examples)", progress)
     model = nnx.merge(graphdef, params)
     judge_fn, state = judge_function(model)
     predicted = np.asarray(predict_logits(judge_fn, state, jnp.asarray(views), batch_size=min(1024, n))).argmax(-1)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from app.common import get_judge, get_store
+
 from debate import live
 from debate.tree import graph_to_dot
 
@@ -23,18 +25,6 @@ SNAPSHOT_KEY = "tree_snapshot"  # (request tuple, SearchSnapshot) of the last st
 RECENT = 50
 DEFAULT_NODE_CAP = 25  # a left-to-right tree of this many boxes stays readable at the page's width
 MAX_NATURAL_RANKS = 4  # columns of boxes (root + plies) that fit the page at their natural size
-
-
-@st.cache_resource(show_spinner=False)
-def get_store(url: str | None):
-    from debate.storage import Store
-
-    return Store(url)
-
-
-@st.cache_resource(show_spinner="Loading the judge (on a fresh machine a small one is trained first, under a minute)...")
-def get_judge(checkpoint: str | None):
-    return live.load_app_judge(checkpoint)
 
 
 def recent_transcripts(store, limit: int = RECENT) -> list[dict]:
@@ -97,7 +87,7 @@ def stored_snapshot() -> live.SearchSnapshot | None:
     from debate.storage import StorageError
 
     try:
-        store = get_store(os.environ.get("DEBATE_DB") or None)
+        store = get_store()
         recent = recent_transcripts(store)
     except StorageError as e:
         st.error(f"The database could not be read: {e}")

@@ -17,6 +17,8 @@ import os
 import numpy as np
 import streamlit as st
 
+from app.common import get_judge, get_store
+
 from app.common import NEUTRAL_COLORS as _NEUTRAL_RGB
 from app.common import HIDDEN, ROLE_COLORS, hex_color
 from debate import live
@@ -34,18 +36,6 @@ STEPS_KEY = "play_steps_requested"
 
 
 # ----------------------------------------------------------------------------- cached resources
-
-
-@st.cache_resource(show_spinner=False)
-def get_store(url: str | None):
-    from debate.storage import Store
-
-    return Store(url)
-
-
-@st.cache_resource(show_spinner="Loading the judge (on a fresh machine a small one is trained first, under a minute)...")
-def get_judge(checkpoint: str | None):
-    return live.load_app_judge(checkpoint)
 
 
 @st.cache_resource(show_spinner="Loading the images...")
@@ -247,7 +237,7 @@ def store_result(game: live.LiveDebate) -> None:
         from debate.storage import StorageError
 
         try:
-            store = get_store(os.environ.get("DEBATE_DB") or None)
+            store = get_store()
             store.add_transcripts([game.to_transcript()], skip_existing=True)
         except (StorageError, ValueError) as e:
             st.error(f"The transcript could not be stored: {e}")
