@@ -33,7 +33,7 @@ CHROMIUM = os.environ.get("DEBATE_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SERVER_START_TIMEOUT_S = 60
-TIMEOUT_MS = 30_000  # one Streamlit rerun on a busy 2-core machine
+TIMEOUT_MS = 60_000  # one Streamlit rerun on a busy 2-core machine
 N_TURNS = 2
 PAGES = [  # sidebar link, title of the page
     ("Judge a debate", "Judge a debate"),
@@ -189,9 +189,12 @@ def button(page, text: str):
 def create_profile(page, name: str) -> None:
     from playwright.sync_api import expect
 
+    wait_idle(page)  # the first render may still be running: its elements are inert until it ends
     name_box = page.get_by_label("Your name", exact=True)
     if not name_box.is_visible():  # the expander starts closed once some profile exists
         page.get_by_test_id("stExpander").filter(has_text="Create a profile").locator("summary").click()
+        wait_idle(page)
+    expect(name_box).to_be_editable()
     name_box.fill(name)
     name_box.press("Enter")
     wait_idle(page)
