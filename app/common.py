@@ -51,7 +51,7 @@ def _store_for(url: str | None) -> Store:
     return Store(url)
 
 
-@st.cache_resource(show_spinner="Loading the judge (on a fresh machine a small one is trained first and cached)...")
+@st.cache_resource(show_spinner="Loading the judge (on a fresh machine a small one is trained first: about 10 s, then cached)...")
 def get_judge(checkpoint: str | None):
     """The judge for live play and re-searched trees, cached per checkpoint (None: the app's default)."""
     from debate import live
