@@ -10,6 +10,7 @@ import sqlite3
 import threading
 
 import pytest
+from db_urls import db_url  # noqa: F401  (the fixture: these tests run on SQLite and PostgreSQL)
 
 from debate.storage import (
     CONFIDENCE_LEVELS,
@@ -68,7 +69,8 @@ def judge(store: Store, t: Transcript, annotator_id: str, verdict=None, **kw) ->
 
 
 @pytest.fixture
-def db_url(tmp_path) -> str:
+def sqlite_url(tmp_path) -> str:
+    """For the tests about SQLite files themselves (the others run on both backends via db_url)."""
     return f"sqlite:///{tmp_path / 'debate.db'}"
 
 
@@ -222,6 +224,7 @@ def test_reservations_lapse(tmp_path):
     ({"transcript_id": ""}, "transcript_id must be a non-empty string id"),
 ])
 def test_bad_judgment_writes_nothing(store, kwargs, message):
+    kwargs = dict(kwargs)  # the parameter dict is shared by both backends' runs
     t = make_transcript(1)  # claims 1 (honest) and 4 (liar)
     store.add_transcript(t)
     ann = store.get_or_create_annotator("ann")["id"]
@@ -412,8 +415,9 @@ def test_migrates_version_1_database(tmp_path):
         assert s.schema_version == 2 and s.count_transcripts() == 5 and s.count_judgments() == 1
 
 
-def test_rows_from_version_1_code_are_still_assignable(store, db_url):
+def test_rows_from_version_1_code_are_still_assignable(sqlite_url):
     """A version-1 process that opened the file before the migration writes num_turns = NULL."""
+    db_url, store = sqlite_url, Store(sqlite_url)
     t = make_transcript(1)
     empty = make_transcript(2, n_turns=0)
     store.add_transcripts([t, empty])
