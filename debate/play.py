@@ -27,10 +27,6 @@ class GameRecord:
     final_logits: jax.Array  # [B, classes]
     honest_margin: jax.Array  # [B] logit(honest claim) - logit(opposing claim) on the final mask
 
-    @property
-    def honest_won(self) -> jax.Array:
-        return self.honest_margin > 0
-
 
 def make_play_fn(task: SparsePixelTask, judge_fn: JudgeFn, honest: Debater, liar: Debater, first_player: int):
     """Both debaters move alternately, ``first_player`` (HONEST or LIAR) first, for K turns."""

@@ -114,9 +114,8 @@ class DebateRunner:
 
 
 def _record_arrays(task: SparsePixelTask, record: GameRecord) -> dict:
-    pixel_of_action = jnp.take_along_axis(record.final.candidates, record.actions, axis=1)
-    pixels = jnp.stack([pixel_of_action // task.width, pixel_of_action % task.width], axis=-1)
-    return {"actions": record.actions, "players": record.players, "pixels": pixels,
+    return {"actions": record.actions, "players": record.players,
+            "pixels": task.action_pixels(record.final, record.actions),
             "claim_probs": record.claim_probs, "class_probs": record.class_probs,
             "final_logits": record.final_logits, "honest_margin": record.honest_margin}
 

@@ -164,9 +164,9 @@ class SparsePixelTask:
         honest_p = jnp.where(state.claims[:, LIAR] == NO_CLAIM, p_true, honest_p)
         return jnp.stack([honest_p, 1.0 - honest_p], axis=1)
 
-    def revealed_pixels(self, state: State) -> jax.Array:
-        """[B, A, 2] (row, col) of each candidate; used to render turns."""
-        pixel = jnp.maximum(state.candidates, 0)
+    def action_pixels(self, state: State, actions: jax.Array) -> jax.Array:
+        """(row, col) of candidate ``actions`` [B, T] of each game: [B, T, 2]; renders turns."""
+        pixel = jnp.take_along_axis(jnp.maximum(state.candidates, 0), actions, axis=1)
         return jnp.stack([pixel // self.width, pixel % self.width], axis=-1)
 
 
