@@ -38,6 +38,8 @@ import csv
 import json
 import math
 import os
+import sqlite3
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -259,6 +261,23 @@ def _reason(e: BaseException) -> str:
     return msg[0] if msg else type(e).__name__
 
 
+def _enable_wal(cur) -> None:
+    """Switch a new file to WAL. The switch needs a moment of exclusive access and SQLite answers
+    "database is locked" at once (no busy wait) when another connection is opening the same new
+    file, so retry for up to the busy timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if cur.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() == "wal":
+                return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise
+        if time.monotonic() > deadline:
+            return  # left to the write that follows, which reports the lock clearly
+        time.sleep(0.02)
+
+
 def _install_sqlite_events(engine: Engine, *, wal: bool) -> None:
     """Documented SQLAlchemy pysqlite recipe plus our PRAGMAs.
 
@@ -275,7 +294,7 @@ def _install_sqlite_events(engine: Engine, *, wal: bool) -> None:
             cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA foreign_keys = ON")
             if wal:
-                cur.execute("PRAGMA journal_mode = WAL")
+                _enable_wal(cur)
         finally:
             cur.close()
 
