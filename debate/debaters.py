@@ -20,6 +20,9 @@ import mctx
 
 from debate.sparse_pixel import HONEST, SparsePixelTask, State
 
+# A leaf evaluator for search: (judge_params, state) -> value in [-1, 1] for the honest player.
+ValueFn = Callable[[Any, Any], jax.Array]
+
 JudgeFn = Callable[[Any, jax.Array], jax.Array]  # (params, judge view) -> logits [B, classes]
 
 SEARCH_ALGORITHMS = ("gumbel", "muzero")
@@ -31,14 +34,6 @@ class Debater:
     select: Callable[[Any, jax.Array, State], jax.Array]  # (judge_params, key, state) -> action [B]
     # Tree of the last search, for the game-tree view; None for debaters that do not search.
     search: Callable[[Any, jax.Array, State], mctx.PolicyOutput] | None = None
-
-
-def judge_value(task: SparsePixelTask, judge_fn: JudgeFn, params, state: State) -> jax.Array:
-    """Soft value in [-1, 1] for the player to move: tanh(margin / 2) = 2 p - 1, where p is the
-    judge's two-way probability that the honest claim beats the opposing one."""
-    margin = task.honest_margin(state, judge_fn(params, task.judge_view(state)))
-    honest_value = jnp.tanh(margin / 2.0)
-    return jnp.where(state.current_player == HONEST, honest_value, -honest_value)
 
 
 def honest_outcome(margin: jax.Array) -> jax.Array:
@@ -86,13 +81,27 @@ def greedy_debater(task: SparsePixelTask, judge_fn: JudgeFn) -> Debater:
     return Debater("greedy", select)
 
 
-def make_recurrent_fn(task: SparsePixelTask, judge_fn: JudgeFn, compact: bool = False):
+def judge_leaf_value(task, judge_fn: JudgeFn) -> ValueFn:
+    """The default leaf evaluator: the judge's soft verdict on the current state, honest view."""
+
+    def value_fn(params, state):
+        return jnp.tanh(task.honest_margin(state, judge_fn(params, task.judge_view(state))) / 2.0)
+
+    return value_fn
+
+
+def make_recurrent_fn(task: SparsePixelTask, judge_fn: JudgeFn, compact: bool = False,
+                      leaf_value_fn: ValueFn | None = None):
     """mctx dynamics for a debate: the embedding is the game state itself (a perfect model).
 
     With ``compact`` the tree stores only the moving part of each state and ``params`` is
     ``(judge_params, root_state)``: the image and candidates live once per game instead of once
     per node, which keeps mctx's per-simulation bookkeeping small (measured with a free judge at
-    batch 64: 2.6 ms per simulation at 256 simulations with full states in the tree)."""
+    batch 64: 2.6 ms per simulation at 256 simulations with full states in the tree).
+
+    ``leaf_value_fn`` replaces the judge's verdict as the value of non-terminal states (for
+    example a debater's own knowledge, when the judge only speaks at the end)."""
+    leaf_value_fn = leaf_value_fn or judge_leaf_value(task, judge_fn)
 
     def recurrent_fn(params, key, action, state):
         if compact:
@@ -102,7 +111,7 @@ def make_recurrent_fn(task: SparsePixelTask, judge_fn: JudgeFn, compact: bool = 
         margin = task.honest_margin(next_state, judge_fn(params, task.judge_view(next_state)))
         just_ended = next_state.terminated & ~state.terminated
         mover_outcome = jnp.where(state.current_player == HONEST, 1.0, -1.0) * terminal_reward(margin)
-        honest_value = jnp.tanh(margin / 2.0)
+        honest_value = leaf_value_fn(params, next_state)
         value = jnp.where(next_state.current_player == HONEST, honest_value, -honest_value)
         output = mctx.RecurrentFnOutput(
             reward=jnp.where(just_ended, mover_outcome, 0.0),
@@ -123,6 +132,8 @@ def mcts_debater(
     max_num_considered_actions: int | None = None,
     gumbel_scale: float = 0.0,
     compact_tree: bool = True,
+    leaf_value_fn: ValueFn | None = None,
+    name: str | None = None,
 ) -> Debater:
     """Monte Carlo tree search through mctx with the judge as the leaf evaluator and a uniform
     prior over legal pixels. ``gumbel`` (default) is Gumbel MuZero's sequential halving;
@@ -137,12 +148,14 @@ def mcts_debater(
         raise ValueError(f"unknown search algorithm {algorithm!r}; choose one of {', '.join(SEARCH_ALGORITHMS)}.")
     if num_simulations < 1:
         raise ValueError(f"num_simulations must be at least 1 (got {num_simulations}).")
-    recurrent_fn = make_recurrent_fn(task, judge_fn, compact_tree)
+    recurrent_fn = make_recurrent_fn(task, judge_fn, compact_tree, leaf_value_fn)
+    root_value_fn = leaf_value_fn or judge_leaf_value(task, judge_fn)
 
     def search(params, key, state):
+        honest_value = root_value_fn(params, state)
         root = mctx.RootFnOutput(
             prior_logits=_masked_logits(state.legal_action_mask),
-            value=judge_value(task, judge_fn, params, state),
+            value=jnp.where(state.current_player == HONEST, honest_value, -honest_value),
             embedding=task.split_static(state)[1] if compact_tree else state,
         )
         common = dict(
@@ -152,7 +165,7 @@ def mcts_debater(
             recurrent_fn=recurrent_fn,
             num_simulations=num_simulations,
             invalid_actions=~state.legal_action_mask,
-            max_depth=task.num_reveals,
+            max_depth=task.num_turns,
         )
         if algorithm == "gumbel":
             considered = max_num_considered_actions or task.num_actions
@@ -173,7 +186,7 @@ def mcts_debater(
         visits = _masked_logits(state.legal_action_mask, output.action_weights)
         return jnp.argmax(visits, axis=1).astype(jnp.int32)
 
-    return Debater(f"mcts-{algorithm}-{num_simulations}", select, search)
+    return Debater(name or f"mcts-{algorithm}-{num_simulations}", select, search)
 
 
 def make_debater(kind: str, task: SparsePixelTask, judge_fn: JudgeFn, num_simulations: int = 64,

@@ -46,8 +46,8 @@ def make_play_fn(task: SparsePixelTask, judge_fn: JudgeFn, honest: Debater, liar
             out = (action, mover, task.claim_probs(state, logits), jax.nn.softmax(logits, axis=-1))
             return state, out
 
-        turns = jnp.arange(task.num_reveals)
-        keys = jax.random.split(key, task.num_reveals)
+        turns = jnp.arange(task.num_turns)
+        keys = jax.random.split(key, task.num_turns)
         final, (actions, players, claim_probs, class_probs) = jax.lax.scan(one_turn, state, (turns, keys))
         logits = judge_fn(judge_params, task.judge_view(final))
         return GameRecord(

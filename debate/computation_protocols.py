@@ -1,0 +1,228 @@
+"""Experiment conditions for the ``computation`` task: bisection debate and its baselines.
+
+- ``debate``: claimer and challenger bisect the computation; the judge checks one step. Played
+  with the honest player as claimer and with the liar as claimer (the pixel task's "who moves
+  first"); the honest-win rate of each and their mean.
+- ``judge_alone``: the judge is shown a claimed final value with its claimed trace and reads
+  ``reads`` steps chosen at random; it accepts the claim when every step it reads checks out. Half
+  the claims are true (the real trace); half are lies whose trace is right except at one step, the
+  lie that random spot checks find least often. Accuracy: accept the truth, reject the lie.
+- ``consultancy``: one consultant, honest or lying (half each), shows the judge ``reads`` steps
+  of its trace that it chooses; a lying consultant shows only steps it got right. Same decision
+  rule as judge alone.
+
+Debaters for the task besides the generic ones (random, MCTS): ``expert_debater`` plays from full
+knowledge of the computation, which is optimal against an exact checker: the claimer states the
+value consistent with the agreed start (for a liar: its lie stays in one half), the challenger
+disputes a half whose end values disagree with the computation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from debate.computation import HONEST, LEFT, LIAR, RIGHT, ComputationTask, State, midpoint
+from debate.debaters import Debater, JudgeFn, ValueFn, mcts_debater
+from debate.metrics import wilson_interval
+from debate.play import make_play_fn
+from debate.sharding import batch_mesh, replicate, round_up_batch, shard_batch
+
+
+# ------------------------------------------------------------------------------ debaters
+def expert_debater(task: ComputationTask) -> Debater:
+    """Plays from knowledge of the whole computation. As claimer it states the value reached from
+    the agreed start (the truth, for an honest claimer); a lying claimer thereby keeps its lie in
+    the right half, or (at random, half the time) states the value that runs forward to its own
+    end value, keeping the lie in the left half. As challenger it disputes the left half when the
+    claimer's midpoint disagrees with the computation from the agreed start, else the right."""
+
+    def select(params, key, state: State):
+        mid = midpoint(state.lo, state.hi)
+        forward = task.run_from(state, state.lo, state.v_lo, mid)
+        backward = task.run_back(state, state.hi, state.v_hi, mid)
+        use_backward = jax.random.bernoulli(key, 0.5, state.lo.shape) & (state.current_player == LIAR)
+        claim = jnp.where(use_backward, backward, forward)
+        dispute = jnp.where(forward != state.pending, LEFT, RIGHT)
+        return jnp.where(state.pending < 0, claim, dispute).astype(jnp.int32)
+
+    return Debater("expert", select)
+
+
+def expert_leaf_value(task: ComputationTask, scale: float = 0.8) -> ValueFn:
+    """A debater's own estimate of a position (honest view): the claimer wins when its interval
+    is consistent with the computation, as it would against an exact checker. ``scale < 1`` keeps
+    real verdicts above estimates in search."""
+
+    def value_fn(params, state):
+        claimer_value = jnp.where(task.claimer_consistent(state), scale, -scale)
+        return jnp.where(state.claimer == HONEST, claimer_value, -claimer_value)
+
+    return value_fn
+
+
+def make_computation_debater(kind: str, task: ComputationTask, judge_fn: JudgeFn, num_simulations: int = 64) -> Debater:
+    """``random``, ``expert``, ``mcts`` (the judge is the only evaluator: it speaks at the last
+    step) or ``mcts-expert`` (leaf values from the debater's knowledge of the computation)."""
+    from debate.debaters import random_debater
+
+    if kind == "random":
+        return random_debater()
+    if kind == "expert":
+        return expert_debater(task)
+    if kind == "mcts":
+        return mcts_debater(task, judge_fn, num_simulations)
+    if kind == "mcts-expert":
+        return mcts_debater(task, judge_fn, num_simulations, leaf_value_fn=expert_leaf_value(task),
+                            name=f"mcts-expert-{num_simulations}")
+    raise ValueError(f"unknown debater {kind!r} for the computation task; choose random, expert, mcts or mcts-expert.")
+
+
+# ------------------------------------------------------------------------------ debates
+@dataclass
+class ComputationGames:
+    """Numpy results of a batch of bisection debates (one row per game)."""
+
+    seeds: np.ndarray  # [G] instance seeds
+    liar_claim: np.ndarray  # [G]
+    truth: np.ndarray  # [G]
+    claimer: int
+    actions: np.ndarray  # [G, 2 rounds]
+    players: np.ndarray  # [G, 2 rounds]
+    claim_probs: np.ndarray  # [G, 2 rounds, 2]
+    num_moves: np.ndarray  # [G] moves actually played (shorter branches end early when T is not 2^n)
+    checked_view: np.ndarray  # [G, 6] the step the judge checked
+    final_logits: np.ndarray  # [G, 2]
+    honest_margin: np.ndarray  # [G]
+
+    @property
+    def honest_won(self) -> np.ndarray:
+        return self.honest_margin > 0
+
+
+def random_lies(task: ComputationTask, seeds, key) -> np.ndarray:
+    """One uniformly random wrong final value per instance."""
+    state = task.init(jnp.asarray(seeds, jnp.uint32))
+    offset = jax.random.randint(key, (len(seeds),), 1, task.modulus)
+    return np.asarray((task.truth(state) + offset) % task.modulus)
+
+
+class ComputationDebateRunner:
+    """Plays batches of bisection debates, padded to whole batches and sharded over devices."""
+
+    def __init__(self, task: ComputationTask, judge_fn: JudgeFn, judge_params: Any, honest: Debater,
+                 liar: Debater, batch_size: int = 256, mesh=None):
+        self.task, self.judge_fn, self.honest, self.liar = task, judge_fn, honest, liar
+        self.mesh = mesh or batch_mesh()
+        self.batch_size = round_up_batch(batch_size, self.mesh)
+        self.judge_params = replicate(judge_params, self.mesh)
+        self._play = {c: make_play_fn(task, judge_fn, honest, liar, c) for c in (HONEST, LIAR)}
+
+    def play(self, seeds, liar_claims, claimer: int, key) -> ComputationGames:
+        seeds, liar_claims = np.asarray(seeds, np.uint32), np.asarray(liar_claims, np.int32)
+        rows = []
+        for chunk_index, start in enumerate(range(0, len(seeds), self.batch_size)):
+            index = np.arange(start, min(start + self.batch_size, len(seeds)))
+            padded = np.concatenate([index, np.full(self.batch_size - len(index), index[0])])
+            state = shard_batch(self.task.init(seeds[padded], liar_claims[padded], claimer), self.mesh)
+            record = self._play[claimer](self.judge_params, jax.random.fold_in(key, chunk_index), state)
+            final = record.final
+            arrays = {"actions": record.actions, "players": record.players, "claim_probs": record.claim_probs,
+                      "num_moves": final.turn, "checked_view": self.task.judge_view(final),
+                      "final_logits": record.final_logits, "honest_margin": record.honest_margin,
+                      "truth": self.task.truth(final)}
+            rows.append({k: np.asarray(v)[: len(index)] for k, v in arrays.items()})
+        merged = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
+        return ComputationGames(seeds=seeds, liar_claim=liar_claims, claimer=claimer, **merged)
+
+
+@dataclass
+class ComputationResult:
+    condition: str
+    correct: np.ndarray  # [instances] 1.0 where the judge ended up with the truth
+    judge_reads: int  # steps the judge read per decision
+    games: ComputationGames | None = None
+
+    @property
+    def accuracy(self) -> float:
+        return float(np.mean(self.correct))
+
+    def row(self) -> dict:
+        n = int(self.correct.shape[0])
+        return {"condition": self.condition, "accuracy": self.accuracy, "n": n, "judge_reads": self.judge_reads,
+                "ci95": [round(v, 4) for v in wilson_interval(self.accuracy, n)]}
+
+
+def debate(runner: ComputationDebateRunner, seeds, liar_claims, claimer: int, key) -> ComputationResult:
+    games = runner.play(seeds, liar_claims, claimer, key)
+    name = "debate_honest_claimer" if claimer == HONEST else "debate_liar_claimer"
+    return ComputationResult(name, games.honest_won.astype(float), 1, games)
+
+
+# ------------------------------------------------------------------------------ baselines
+def _lying_trace_values(task: ComputationTask, state: State, error_at, error_offset, positions):
+    """Values of a lying trace at ``positions`` [B, R]: right up to ``error_at``, then off by
+    ``error_offset`` at ``error_at + 1`` and computed correctly from there on."""
+    batch, reads = positions.shape
+    flat = lambda x: x.reshape(-1)
+    rep = jax.tree.map(lambda x: jnp.repeat(x, reads, axis=0), state)
+    true_values = task.true_value(rep, flat(positions))
+    bad_start = jnp.repeat((task.true_value(state, error_at + 1) + error_offset) % task.modulus, reads)
+    after = task.run_from(rep, jnp.repeat(error_at + 1, reads), bad_start, jnp.maximum(flat(positions), jnp.repeat(error_at + 1, reads)))
+    values = jnp.where(flat(positions) > jnp.repeat(error_at, reads), after, true_values)
+    return values.reshape(batch, reads)
+
+
+def _accepts(task: ComputationTask, judge_fn: JudgeFn, judge_params, state: State, positions, lying, error_at, error_offset):
+    """Whether the judge accepts every step ``positions`` [B, R] of the honest or lying trace."""
+    batch, reads = positions.shape
+    honest_lo = task.true_value(jax.tree.map(lambda x: jnp.repeat(x, reads, axis=0), state), positions.reshape(-1)).reshape(batch, reads)
+    honest_hi = task.true_value(jax.tree.map(lambda x: jnp.repeat(x, reads, axis=0), state), (positions + 1).reshape(-1)).reshape(batch, reads)
+    lie_lo = _lying_trace_values(task, state, error_at, error_offset, positions)
+    lie_hi = _lying_trace_values(task, state, error_at, error_offset, positions + 1)
+    v_lo = jnp.where(lying[:, None], lie_lo, honest_lo)
+    v_hi = jnp.where(lying[:, None], lie_hi, honest_hi)
+    opcode, operand = task.operations(state.seed[:, None], positions)
+    view = jnp.stack([jnp.ones_like(v_lo), positions, v_lo, opcode, operand, v_hi], axis=-1).reshape(-1, 6).astype(jnp.int32)
+    logits = judge_fn(judge_params, view)
+    return (logits[:, 1] > logits[:, 0]).reshape(batch, reads).all(axis=1)
+
+
+def _spot_check(task, judge_fn, judge_params, seeds, key, reads: int, consultant: bool):
+    seeds = jnp.asarray(seeds, jnp.uint32)
+    state = task.init(seeds)
+    batch = seeds.shape[0]
+    k_err, k_off, k_pos = jax.random.split(key, 3)
+    error_at = jax.random.randint(k_err, (batch,), 0, task.num_steps)
+    error_offset = jax.random.randint(k_off, (batch,), 1, task.modulus)
+    positions = jax.random.randint(k_pos, (batch, reads), 0, task.num_steps)
+    if consultant:
+        # A lying consultant never shows its wrong step: it draws from the other T - 1 steps.
+        lie_positions = jax.random.randint(k_pos, (batch, reads), 0, task.num_steps - 1)
+        lie_positions = jnp.where(lie_positions >= error_at[:, None], lie_positions + 1, lie_positions)
+    else:
+        lie_positions = positions
+    accept_truth = _accepts(task, judge_fn, judge_params, state, positions, jnp.zeros(batch, bool), error_at, error_offset)
+    accept_lie = _accepts(task, judge_fn, judge_params, state, lie_positions, jnp.ones(batch, bool), error_at, error_offset)
+    return np.asarray(accept_truth), np.asarray(accept_lie)
+
+
+def judge_alone(task: ComputationTask, judge_fn: JudgeFn, judge_params, seeds, key, reads: int = 1) -> ComputationResult:
+    """Per instance: the judge spot-checks the true trace and a one-error lying trace; correct
+    decisions (accept the truth, reject the lie) averaged, so chance is 0.5."""
+    if reads < 1:
+        raise ValueError(f"the judge must read at least 1 step (got reads={reads}).")
+    accept_truth, accept_lie = _spot_check(task, judge_fn, judge_params, seeds, key, reads, consultant=False)
+    return ComputationResult(f"judge_alone_{reads}_reads", 0.5 * accept_truth + 0.5 * ~accept_lie, reads)
+
+
+def consultancy(task: ComputationTask, judge_fn: JudgeFn, judge_params, seeds, key, reads: int = 1) -> ComputationResult:
+    """Per instance: an honest consultant and a lying one each show ``reads`` steps they choose."""
+    if reads < 1:
+        raise ValueError(f"the judge must read at least 1 step (got reads={reads}).")
+    accept_truth, accept_lie = _spot_check(task, judge_fn, judge_params, seeds, key, reads, consultant=True)
+    return ComputationResult(f"consultancy_{reads}_reads", 0.5 * accept_truth + 0.5 * ~accept_lie, reads)
