@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from debate import rendering
 from debate.records import revealed_pixels, transcript_image
 from debate.storage import StorageError, Store
 from debate.transcript import Transcript
@@ -120,12 +121,9 @@ def short_id(transcript_id: str) -> str:
 
 
 def claim_text(transcript: Transcript, player: int) -> str:
-    """What a player argues, for people: the class, or "not <honest claim>" without precommitment."""
-    claim = transcript.claims[player]
-    if claim is not None:
-        return str(claim)
-    others = [c for p, c in enumerate(transcript.claims) if p != player and c is not None]
-    return f"not {others[0]}" if others else "any class"
+    """What a player argues, for people: the class, or "not <honest claim>" without precommitment
+    (sparse pixel); "x_8 = 17" (computation). See ``debate.rendering``."""
+    return rendering.claim_text(transcript, player)
 
 
 def num_classes(transcript: Transcript, default: int = 10) -> int:

@@ -1,10 +1,15 @@
-"""People-facing views of sparse-pixel debates: transcripts for storage and ASCII art for terminals."""
+"""People-facing views of sparse-pixel debates: transcripts for storage and ASCII art for terminals.
+
+The text of a debate (``describe_transcript``, ``ascii_board``) lives in ``debate.rendering``, which
+renders every task; the names here stay for existing callers."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from debate import rendering
 from debate.protocols import Games
+from debate.rendering import ascii_board  # noqa: F401  (re-exported)
 from debate.sparse_pixel import HONEST, LIAR, NO_CLAIM
 from debate.transcript import Transcript, Turn
 
@@ -51,40 +56,10 @@ def games_to_transcripts(games: Games, images: np.ndarray, labels: np.ndarray, i
     return out
 
 
-def ascii_board(height: int, width: int, revealed: list[tuple[int, int, int]], image: np.ndarray | None = None) -> str:
-    """The board as text: ``.`` hidden, ``H``/``L`` a pixel revealed by the honest player/liar,
-    and (when ``image`` is given) hidden ink drawn faintly as ``:`` for a reader who may see it."""
-    grid = [["." for _ in range(width)] for _ in range(height)]
-    if image is not None:
-        for r in range(height):
-            for c in range(width):
-                if image[r, c] > 0:
-                    grid[r][c] = ":"
-    for row, col, player in revealed:
-        grid[row][col] = "H" if player == HONEST else "L"
-    return "\n".join("".join(line) for line in grid)
-
-
 def describe_transcript(transcript: Transcript, show_image: bool = True) -> str:
-    """Turn-by-turn text of a stored sparse-pixel debate, with the judge's belief after each turn."""
-    inst = transcript.instance
-    height, width = inst["height"], inst["width"]
-    image = np.asarray(inst["pixels"], dtype=np.uint8).reshape(height, width) if show_image else None
-    claims = ["any other class" if c is None else str(c) for c in transcript.claims]
-    lines = [f"{transcript.protocol}: honest claims {claims[HONEST]}, liar claims {claims[LIAR]} "
-             f"(true class {transcript.ground_truth}); {ROLES[transcript.first_player]} moves first.",
-             "board: H honest's pixel, L liar's pixel, : ink the judge has not seen, . blank"]
-    revealed = []
-    for turn in transcript.turns:
-        revealed.append((turn.revealed["row"], turn.revealed["col"], turn.player))
-        lines.append("")
-        lines.append(f"turn {turn.index + 1}: {ROLES[turn.player]} reveals pixel (row {turn.revealed['row']}, "
-                     f"col {turn.revealed['col']}) = {turn.revealed['value']}; judge belief: "
-                     f"honest {turn.judge_probs[HONEST]:.2f}, liar {turn.judge_probs[LIAR]:.2f}")
-        lines.append(ascii_board(height, width, revealed, image))
-    lines.append("")
-    lines.append(f"verdict: class {transcript.verdict_claim}; the {transcript.winner_role} player wins.")
-    return "\n".join(lines)
+    """Turn-by-turn text of a stored sparse-pixel debate, with the judge's belief after each turn
+    (``debate.rendering`` renders every task; this keeps the sparse-pixel signature)."""
+    return rendering.describe_transcript(transcript, show_image=show_image)
 
 
 def transcript_image(transcript: Transcript) -> np.ndarray:

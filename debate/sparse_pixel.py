@@ -18,6 +18,7 @@ pixels than candidates.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import jax
@@ -67,6 +68,11 @@ class SparsePixelTask:
     def num_actions(self) -> int:
         pixels = self.height * self.width
         return pixels if self.max_candidates is None else min(self.max_candidates, pixels)
+
+    @property
+    def num_turns(self) -> int:
+        """The most moves a game can have (task interface): one per reveal."""
+        return self.num_reveals
 
     # ------------------------------------------------------------------ game
     def init(self, images, labels, liar_claims, first_player) -> State:
@@ -144,6 +150,28 @@ class SparsePixelTask:
         return static.replace(mask=flat.reshape(static.mask.shape), revealed_by=revealed_by,
                               legal_action_mask=legal, current_player=current_player, turn=turn,
                               terminated=terminated)
+
+    # ------------------------------------------- exact game trees (debate.tree.solve_exact)
+    # Task interface for exact solving: ``num_turns``, ``state_key`` and ``tree_size_bound``.
+    def state_key(self, state: State) -> jax.Array:
+        """[B, A + 2] int32 rows that are equal exactly when two states of the same game have the same
+        future and the same verdict: which candidates are revealed (0/1 each; the order of reveals and
+        who revealed them do not matter to the judge), the player to move, and whether it is over.
+        ``debate.tree.solve_exact`` merges states with equal keys into one node."""
+        revealed = (state.revealed_by >= 0).astype(jnp.int32)
+        return jnp.concatenate(
+            [revealed, state.current_player[:, None].astype(jnp.int32), state.terminated[:, None].astype(jnp.int32)],
+            axis=1)
+
+    def tree_size_bound(self, state: State, game_index: int = 0) -> int:
+        """An upper bound (a Python int) on the distinct states of game ``game_index`` from ``state``:
+        every set of at most K' of the n legal candidates, sum over d = 0..K' of C(n, d), where K' is
+        the number of reveals left. Cheap: nothing is expanded."""
+        if bool(state.terminated[game_index]):
+            return 1
+        n = int(jnp.sum(state.legal_action_mask[game_index]))
+        left = max(0, self.num_reveals - int(state.turn[game_index]))
+        return sum(math.comb(n, d) for d in range(min(left, n) + 1))
 
     # ------------------------------------------------------- what the judge sees
     def judge_view(self, state: State) -> jax.Array:

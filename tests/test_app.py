@@ -376,6 +376,98 @@ def test_transcripts_empty_database():
     assert any("No debates are stored" in i for i in texts(at.info))
 
 
+# --------------------------------------------------------------------------- computation debates
+
+COMPUTATION_GOLDEN = Path(__file__).parent / "golden" / "computation_liar_claimer.json"
+
+
+def computation_transcript(created_at: str = "") -> Transcript:
+    """The golden computation debate (T=8, mod 31, the liar claims; expert against expert, exact
+    checker): x_0 = 13, the liar's lie is bisected down to the wrong step 2 -> 3, the honest player wins."""
+    d = json.loads(COMPUTATION_GOLDEN.read_text())
+    return Transcript.from_dict({**d, "id": "", "created_at": created_at, "experiment": None})
+
+
+def test_transcripts_page_shows_a_computation_debate(store):
+    comp = computation_transcript(ts(1))
+    store.add_transcripts([make_transcript(0, created_at=ts(0)), comp])
+    at = no_exception(page("transcripts").run())
+    at.selectbox(key="f_task").set_value("computation").run()
+    assert table_ids(at) == [comp.id[:8]]
+    at.selectbox(key="open_transcript").set_value(comp.id).run()
+    no_exception(at)
+    shown = " ".join(texts(at.markdown))
+    assert "true answer **x_8 = 1**" in shown and "liar (expert) claims **x_8 = 6**" in shown
+    assert "Verdict: **x_8 = 1**, the **honest** wins" in shown
+    assert "Start from x_0 = 13 and apply 8 steps of arithmetic mod 31" in shown
+    for line in ("Turn 1: Claimer (liar) says x_4 = 7", "Turn 2: Challenger (honest) disputes steps 0..4 (left half)",
+                 "Turn 4: Challenger (honest) disputes steps 2..4 (right half)", "Turn 5: Claimer (liar) says x_3 = 16",
+                 "Turn 6: Challenger (honest) disputes steps 2..3 (left half); judge: honest 1.00, liar 0.00"):
+        assert line in shown, line
+    assert "**Checked step 2: x_2 = 10, subtract 2 (mod 31) -> claimed x_3 = 16**" in shown
+    assert any("the step is wrong (x_3 would be 8, not 16)" in c for c in texts(at.caption))
+    assert "verdict: x_8 = 1; the honest player wins." in at.code[0].value
+    assert len(at.get("vega_lite_chart")) == 1 and not at.get("image")  # belief chart; no board for this task
+    at.slider(key="replay_turn").set_value(2).run()
+    no_exception(at)
+    shown = " ".join(texts(at.markdown))
+    assert "Turn 2:" in shown and "Turn 3:" not in shown and "Checked step" not in shown
+
+
+def test_judge_page_records_a_judgment_on_a_computation_debate(store):
+    pixel, comp = make_transcript(0, created_at=ts(0)), computation_transcript(ts(1))
+    store.add_transcripts([pixel, comp])
+    at = login(page("judge").run(), "alice")
+    assert at.selectbox(key="filter_task").options == ["sparse_pixel", "computation"]
+    assert at.session_state["assignment"]["transcript"].id == pixel.id  # sparse pixel first, as before
+    at.selectbox(key="filter_task").set_value("computation").run()
+    no_exception(at)
+    a = at.session_state["assignment"]
+    assert a["transcript"].id == comp.id and a["turns_shown"] == 0
+    side = a["side_order"]
+    honest_letter, liar_letter = ("A", "B") if side == "honest-left" else ("B", "A")
+    shown = [m.value for m in at.markdown]
+    assert any(f"{honest_letter} claims: x_8 = 1" in m for m in shown)
+    assert any(f"{liar_letter} claims: x_8 = 6" in m for m in shown)
+    assert any("Start from x_0 = 13" in m and "What is x_8?" in m for m in shown)
+    assert not at.get("image")
+    n = step_through(at)
+    assert n == 6
+    shown = [m.value for m in at.markdown]
+    assert any(f"Turn 1: Debater {liar_letter} (claimer) says x_4 = 7" in m for m in shown)
+    assert any(f"Turn 6: Debater {honest_letter} (challenger) disputes steps 2..3 (left half)" in m for m in shown)
+    assert any("What you check:** step 2: x_2 = 10, subtract 2 (mod 31) -> claimed x_3 = 16" in m for m in shown)
+    page_text = " ".join(texts(at.markdown)) + " ".join(texts(at.caption))
+    for hidden in ("honest", "liar", "debate_liar_claimer", "expert", "1.00", "0.50", "exact check", "would be"):
+        assert hidden not in page_text  # no roles, protocol, debaters, model belief or answer key
+    assert at.radio(key="verdict").options == [f"A: x_8 = {1 if side == 'honest-left' else 6}",
+                                               f"B: x_8 = {6 if side == 'honest-left' else 1}"]
+    give_verdict(at, player=0, confidence=90, explanation="10 - 2 = 8, not 16: the claimer's step is wrong")
+    assert "your judgment of debate" in " ".join(texts(at.success))
+    j, = store.query_judgments()
+    assert (j["transcript_id"], j["task"], j["annotator_name"], j["turns_seen"], j["side_order"]) == (
+        comp.id, "computation", "alice", 6, side)
+    assert (j["verdict_claim"], j["verdict_role"], j["correct"], j["confidence"]) == (1, "honest", True, 0.9)
+    assert (j["model_verdict_claim"], j["model_correct"]) == (1, True)
+    assert j["explanation"] == "10 - 2 = 8, not 16: the claimer's step is wrong"
+    assert any("No debate is waiting for you" in i for i in texts(at.info))  # the only computation debate is judged
+
+
+def test_game_tree_page_with_computation_transcripts(store, monkeypatch, tmp_path):
+    monkeypatch.setenv("DEBATE_APP_JUDGE", str(tmp_path / "no-judge"))  # never train a judge here
+    comp = computation_transcript(ts(1))
+    store.add_transcripts([comp])
+    at = no_exception(page("game_tree").run())
+    assert any("No sparse-pixel transcripts are stored yet" in i for i in texts(at.info))
+    store.add_transcripts([make_transcript(0, created_at=ts(0))])
+    at = no_exception(page("game_tree").run())
+    assert at.selectbox(key="tree_transcript").options  # only the pixel debate is offered
+    at.text_input(key="tree_id").set_value(comp.id[:10]).run()
+    no_exception(at)
+    assert any("is a computation debate: game trees are drawn for sparse-pixel debates only" in i
+               for i in texts(at.info))
+
+
 # --------------------------------------------------------------------------- results
 
 

@@ -19,6 +19,7 @@ from app.common import get_judge, get_store
 from debate import live
 from debate.tree import graph_to_dot
 
+PIXEL_TASK = "sparse_pixel"  # the only task whose searches are re-run and drawn here
 SOURCE_LIVE = "The live game's last AI move"
 SOURCE_STORED = "A move of a stored transcript"
 SNAPSHOT_KEY = "tree_snapshot"  # (request tuple, SearchSnapshot) of the last stored-transcript search
@@ -35,7 +36,7 @@ def recent_transcripts(store, limit: int = RECENT) -> list[dict]:
 
     stmt = (sa.select(transcripts.c.id, transcripts.c.protocol, transcripts.c.honest_debater,
                       transcripts.c.liar_debater, transcripts.c.created_at, transcripts.c.num_turns)
-            .where(transcripts.c.task == "sparse_pixel")
+            .where(transcripts.c.task == PIXEL_TASK)
             .order_by(transcripts.c.created_at.desc(), transcripts.c.id.desc()).limit(limit))
     with store.engine.connect() as conn:
         conn.execution_options(debate_readonly=True)  # a plain read transaction, as Store's own reads
@@ -106,6 +107,10 @@ def stored_snapshot() -> live.SearchSnapshot | None:
     transcript = find_transcript(store, typed) if typed else store.get_transcript(choice)
     if transcript is None:
         st.error(f"No stored transcript has the id {typed!r}; check it on the Transcripts page.")
+        return None
+    if transcript.task != PIXEL_TASK:
+        st.info(f"Transcript {transcript.id[:8]} is a {transcript.task} debate: game trees are drawn for "
+                "sparse-pixel debates only. Its turns are on the Transcripts page.")
         return None
     if not transcript.turns:
         st.info("This transcript has no moves (it is not a debate).")

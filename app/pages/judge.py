@@ -1,8 +1,10 @@
-"""Judge a debate: an annotator steps through a stored sparse-pixel debate and gives a verdict.
+"""Judge a debate: an annotator steps through a stored debate and gives a verdict.
 
-The person sees only what the debaters revealed, the two debaters as "Debater A" / "Debater B"
-(in a random order per assignment, recorded as side_order), never who is honest, the protocol,
-the true class or the model judge's belief.
+Any task that ``debate.rendering`` renders can be judged: sparse-pixel debates are shown as a board,
+others (e.g. computation debates) as text, turn by turn, then the evidence the judge decides on
+(for computation, the single step to check). The person sees only what the debaters revealed, the two
+debaters as "Debater A" / "Debater B" (in a random order per assignment, recorded as side_order),
+never who is honest, the protocol, the true answer or the model judge's belief.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ import streamlit as st
 
 from app.common import (NEUTRAL_COLOR_NAMES, NEUTRAL_COLORS, board_image, claim_text, db_url, get_store, num_classes, short_id,
                         shortcut, swatch, transcript_index)
+from debate import rendering
 from debate.storage import SIDE_ORDERS, StorageError
 
-TASK = "sparse_pixel"
+PIXEL_TASK = "sparse_pixel"
+EXPLANATION_HINTS = {PIXEL_TASK: "e.g. the revealed pixels at the top form a closed loop",
+                     "computation": "e.g. 13 + 8 = 21 (mod 31), not 24: the checked step is wrong"}
 FORM_KEYS = ("verdict", "confidence", "explanation", "guess")
 NOT_ALLOWED_50 = "50% is not allowed: pick a side"
 
@@ -88,8 +93,8 @@ def submit(annotator: dict) -> None:
 # ------------------------------------------------------------------ page
 
 st.title("Judge a debate")
-st.caption("Two debaters argue about which digit a hidden image shows. Each turn one of them reveals one "
-           "true pixel. One of them is telling the truth. Decide who.")
+st.caption("Two debaters argue for different answers to one question; one of them is telling the truth. "
+           "Step through what they say, then decide who.")
 if "judge_flash" in ss:
     st.success(ss.pop("judge_flash"))
 if "judge_flash_info" in ss:
@@ -118,20 +123,23 @@ annotator = by_name[choice]
 with st.expander("Assignment settings (for study organisers)"):
     target = st.number_input("Target judgments per debate", min_value=1, max_value=1000, value=3, step=1,
                              key="target", help="A debate is no longer handed out once this many people judged it.")
+    stored_tasks = {r["task"] for r in transcript_index(db_url())}
+    tasks = sorted(set(rendering.supported_tasks()) & stored_tasks, key=lambda x: (x != PIXEL_TASK, x)) or [PIXEL_TASK]
+    task = st.selectbox("Task", tasks, key="filter_task", help="Debates of this task are handed out.")
     experiments = {e["id"]: e for e in store.list_experiments()}
     experiment_id = st.selectbox("Experiment", [None, *experiments], key="filter_experiment",
                                  format_func=lambda e: "any experiment" if e is None else
                                  f"{experiments[e]['name']} ({short_id(e)}, {experiments[e]['created_at'][:10]})")
-    protocols = sorted({r["protocol"] for r in transcript_index(db_url()) if r["task"] == TASK})
+    protocols = sorted({r["protocol"] for r in transcript_index(db_url()) if r["task"] == task})
     protocol = st.selectbox("Protocol", [None, *protocols], key="filter_protocol",
                             format_func=lambda p: "any protocol" if p is None else p)
     st.caption("Careful: a protocol that names its first mover tells the judge which debater argues which side.")
 
-key = (annotator["id"], int(target), experiment_id, protocol)
+key = (annotator["id"], int(target), experiment_id, protocol, task)
 a = ss.get("assignment")
 if a is None or a["key"] != key:
     try:
-        t = store.next_assignment(annotator["id"], int(target), experiment_id=experiment_id, task=TASK,
+        t = store.next_assignment(annotator["id"], int(target), experiment_id=experiment_id, task=task,
                                   protocol=protocol)
     except StorageError as e:
         st.error(str(e))
@@ -157,6 +165,11 @@ if a is None:
         ss.pop(k, None)
 
 t = a["transcript"]
+try:
+    renderer = rendering.renderer_for(t.task)
+except rendering.UnknownTaskError as e:
+    st.error(f"Debate {short_id(t.id)} cannot be shown here: {e}")
+    st.stop()
 honest, liar = t.player_of_role("honest"), t.player_of_role("liar")
 if honest is None or liar is None:
     st.error(f"Debate {short_id(t.id)} has no honest/liar pair of debaters and cannot be judged here.")
@@ -167,29 +180,42 @@ color = {left_player: NEUTRAL_COLORS[0], right_player: NEUTRAL_COLORS[1]}
 color_name = {left_player: NEUTRAL_COLOR_NAMES[0], right_player: NEUTRAL_COLOR_NAMES[1]}
 n_turns, shown = len(t.turns), a["turns_shown"]
 
+names = {p: f"Debater {letter[p]}" for p in letter}
+
 st.subheader(f"Debate {short_id(t.id)}")
+st.caption(renderer.instructions)
+st.markdown(f"**Question:** {rendering.judge_question(t)}")
 c1, c2 = st.columns(2)
 for col, p in ((c1, left_player), (c2, right_player)):
     col.markdown(swatch(color[p], f"**{letter[p]} claims: {claim_text(t, p)}**"), unsafe_allow_html=True)
-    col.caption(f"Debater {letter[p]} ({color_name[p]} frame)")
-st.caption(f"Debater {letter[t.first_player]} moves first; {n_turns} pixels are revealed in total.")
+    col.caption(f"Debater {letter[p]} ({color_name[p]} {'frame' if t.task == PIXEL_TASK else 'mark'})")
 
-board_col, log_col = st.columns([3, 2])
-with board_col:
-    st.image(board_image(t, shown, player_colors=color),
-             caption=f"After {shown} of {n_turns} turns. Hatched blue-grey: not revealed yet. A framed square is a "
-                     "revealed pixel, shown in its true grey (white = ink, dark = faint ink), framed in the colour "
-                     "of the debater who revealed it.")
-with log_col:
+
+def turn_log() -> None:
     st.button("Next turn", key="next_turn", on_click=next_turn, disabled=shown >= n_turns, type="primary",
-              help="Reveal the next pixel (keyboard: N).", **shortcut("n"))
+              help="Show the next turn (keyboard: N).", **shortcut("n"))
     for turn in t.turns[:shown]:
-        r = turn.revealed
-        st.markdown(swatch(color[turn.player], f"Turn {turn.index + 1}: Debater {letter[turn.player]} revealed "
-                           f"row {r['row']}, column {r['col']} (brightness {int(r['value'])}/255)"),
+        st.markdown(swatch(color[turn.player], f"Turn {turn.index + 1}: {rendering.turn_text(t, turn, names=names)}"),
                     unsafe_allow_html=True)
     if shown == 0:
-        st.info("Press **Next turn** to see the first pixel.")
+        st.info("Press **Next turn** to see the first turn.")
+
+
+if t.task == PIXEL_TASK:
+    st.caption(f"Debater {letter[t.first_player]} moves first; {n_turns} pixels are revealed in total.")
+    board_col, log_col = st.columns([3, 2])
+    with board_col:
+        st.image(board_image(t, shown, player_colors=color),
+                 caption=f"After {shown} of {n_turns} turns. Hatched blue-grey: not revealed yet. A framed square is a "
+                         "revealed pixel, shown in its true grey (white = ink, dark = faint ink), framed in the colour "
+                         "of the debater who revealed it.")
+    with log_col:
+        turn_log()
+else:
+    st.caption(f"Debater {letter[t.first_player]} moves first; the debate has {n_turns} turns.")
+    turn_log()
+    if shown >= n_turns:
+        st.markdown(f"**What you check:** {rendering.final_evidence(t)}")
 
 if shown >= 1:
     st.divider()
@@ -209,7 +235,7 @@ if shown >= 1:
                   value=50, step=5, key="confidence", help="50% is not allowed: pick a side.")
         st.caption(NOT_ALLOWED_50 + ".")
         st.text_area("Why? (required)", key="explanation", max_chars=2000,
-                     placeholder="e.g. the revealed pixels at the top form a closed loop")
+                     placeholder=EXPLANATION_HINTS.get(t.task, "e.g. why this claim is the true one"))
         st.form_submit_button("Submit judgment", type="primary", on_click=submit, args=(annotator,),
                               help="Keyboard: Ctrl+Enter.", **shortcut("ctrl+enter"))
     if "judge_error" in ss:

@@ -1,4 +1,9 @@
-"""Browse stored debates: filter, search, open one and replay it turn by turn (researcher view)."""
+"""Browse stored debates: filter, search, open one and replay it turn by turn (researcher view).
+
+Sparse-pixel debates replay on a board; every other task that ``debate.rendering`` knows (e.g.
+computation) replays as text: each turn, the evidence the judge decided on and what an exact check
+of it says.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import streamlit as st
 
 from app.common import (board_image, claim_text, db_url, get_store, hex_color, role_color, short_id, swatch,
                         transcript_index)
+from debate import rendering
 
 ANY = "any"
 OUTCOMES = {ANY: None, "honest won": "honest", "liar won": "liar"}
@@ -101,36 +107,54 @@ if t is None:
     st.stop()
 st.subheader(f"Debate {short_id(t.id)}: {t.instance_id}")
 roles = {p: r for p, r in enumerate(t.roles)}
+try:
+    rendering.renderer_for(t.task)
+except rendering.UnknownTaskError as e:
+    st.info(f"This debate cannot be replayed here: {e}")
+    st.stop()
 st.markdown(
-    f"Protocol **{t.protocol}**, true class **{t.ground_truth}**; "
+    f"Protocol **{t.protocol}**, true answer **{rendering.value_text(t, t.ground_truth)}**; "
     + ", ".join(f"{roles[p]} ({t.debaters[p]}) claims **{claim_text(t, p)}**" for p in range(len(t.claims)))
-    + f"; {roles[t.first_player]} moves first. Verdict: class **{t.verdict_claim}**, "
+    + f"; {roles[t.first_player]} moves first. Verdict: **{rendering.value_text(t, t.verdict_claim)}**, "
       f"the **{t.winner_role or 'nobody'}** wins. Judge: `{t.judge}`."
 )
 if not t.turns:
     st.info("This debate has no turns (no debate was played).")
     st.stop()
-if t.task != "sparse_pixel":
-    st.info(f"Replaying {t.task} debates is not supported here yet.")
-    st.stop()
 
 n = len(t.turns)
 turn = st.slider("Turn", min_value=0, max_value=n, value=n, key="replay_turn")
-ghost = st.checkbox("Show the hidden image faintly", value=True, key="replay_ghost")
-board_col, info_col = st.columns([3, 2])
-with board_col:
-    st.image(board_image(t, turn, ghost=ghost),
-             caption=f"After {turn} of {n} turns. Framed: the revealed pixels (white = ink); hatched blue-grey: hidden"
-                     + (", with the hidden ink drawn faintly in lighter blue." if ghost else "."))
-    st.markdown(" · ".join(swatch(role_color(roles[p]), f"{roles[p]}") for p in range(min(2, len(t.roles)))),
-                unsafe_allow_html=True)
-with info_col:
-    for tr in t.turns[:turn]:
-        r = tr.revealed
-        st.markdown(swatch(role_color(roles[tr.player]), f"Turn {tr.index + 1}: {roles[tr.player]} reveals row {r.get('row')}, "
-                           f"column {r.get('col')} = {r.get('value')}; judge: "
+
+
+def turn_lines(turns) -> None:
+    for tr in turns:
+        st.markdown(swatch(role_color(roles[tr.player]), f"Turn {tr.index + 1}: {rendering.turn_text(t, tr)}; judge: "
                            + ", ".join(f"{roles[p]} {q:.2f}" for p, q in enumerate(tr.judge_probs))),
                     unsafe_allow_html=True)
+
+
+if t.task == "sparse_pixel":
+    ghost = st.checkbox("Show the hidden image faintly", value=True, key="replay_ghost")
+    board_col, info_col = st.columns([3, 2])
+    with board_col:
+        st.image(board_image(t, turn, ghost=ghost),
+                 caption=f"After {turn} of {n} turns. Framed: the revealed pixels (white = ink); hatched blue-grey: hidden"
+                         + (", with the hidden ink drawn faintly in lighter blue." if ghost else "."))
+        st.markdown(" · ".join(swatch(role_color(roles[p]), f"{roles[p]}") for p in range(min(2, len(t.roles)))),
+                    unsafe_allow_html=True)
+    with info_col:
+        turn_lines(t.turns[:turn])
+else:
+    st.markdown(f"**Question:** {rendering.judge_question(t)}")
+    st.caption(f"After {turn} of {n} turns.")
+    turn_lines(t.turns[:turn])
+    if turn >= n:
+        st.markdown(f"**Checked {rendering.final_evidence(t)}**")
+        check = rendering.evidence_check(t)
+        if check:
+            st.caption(f"Exact check: {check}.")
+    with st.expander("The whole debate as text"):
+        st.code(rendering.describe_transcript(t), language=None)
 
 st.markdown("**The judge's belief after each turn** (probability of each side's claim)")
 series = [f"{roles[p]} ({claim_text(t, p)})" for p in range(len(t.claims))]
