@@ -281,6 +281,95 @@ def play(
         typer.echo(f"stored transcript {transcript.id} in {db_store.url.render_as_string(hide_password=True)}")
 
 
+class ComputationDebater(str, Enum):
+    expert = "expert"
+    mcts = "mcts"
+    mcts_expert = "mcts-expert"
+    random = "random"
+
+
+class Checker(str, Enum):
+    exact = "exact"
+    noisy = "noisy"
+    learned = "learned"
+
+
+@app.command()
+@clear_errors
+def computation(
+    steps: int = typer.Option(1024, help="T, the length of each computation (2 .. 2^24)."),
+    modulus: int = typer.Option(31, help="The prime modulus p (also the claimer's number of possible moves)."),
+    operators: str = typer.Option("affine", help="Operator set: sum, add_sub or affine (add, subtract, multiply)."),
+    instances: int = typer.Option(100, min=1, help="Computations to debate; each is debated with the honest player as claimer and as challenger."),
+    honest: ComputationDebater = typer.Option(ComputationDebater.expert, help="The honest debater."),
+    liar: ComputationDebater = typer.Option(ComputationDebater.expert, help="The liar."),
+    simulations: int = typer.Option(64, min=1, help="MCTS simulations per move."),
+    checker: Checker = typer.Option(Checker.exact, help="The judge: exact step checker, noisy (systematic errors) or learned."),
+    error_rate: float = typer.Option(0.05, help="Error rate of the noisy checker."),
+    learned_judge: Optional[Path] = typer.Option(None, help="Checkpoint directory of a learned step checker (--checker learned); trained there when empty."),
+    reads: int = typer.Option(1, min=1, help="Steps read by the judge-alone and consultancy baselines."),
+    show: int = typer.Option(1, min=0, help="Print this many debates turn by turn."),
+    seed: int = typer.Option(0, help="Random seed (instances are seeds seed*1000 + i)."),
+    db: Optional[str] = typer.Option(None, help=DB_HELP),
+    store: bool = typer.Option(True, help="Store the transcripts in the database."),
+):
+    """Bisection debate over long computations (doubly-efficient debate): the judge checks one step
+    whatever T is; prints honest-win rates beside judge-alone and consultancy baselines."""
+    import jax
+    import numpy as np
+
+    from debate.computation import HONEST, LIAR, ComputationTask, checker_params, exact_checker, noisy_checker
+    from debate.computation_protocols import (ComputationDebateRunner, consultancy, debate, judge_alone,
+                                              make_computation_debater, random_lies)
+    from debate.computation_records import computation_games_to_transcripts
+    from debate.rendering import describe_transcript
+
+    task = ComputationTask(num_steps=steps, modulus=modulus, operators=operators)
+    if checker == Checker.exact:
+        judge_fn, params, judge_name = exact_checker(task), None, "exact-checker"
+    elif checker == Checker.noisy:
+        judge_fn, params, judge_name = noisy_checker(task), checker_params(error_rate, seed), f"noisy-checker-{error_rate:g}"
+    else:
+        if learned_judge is None:
+            raise ValueError("--checker learned needs --learned-judge DIR (a step-checker checkpoint, trained there when empty).")
+        from judges.step_checker import StepCheckerConfig, judge_function
+        from training.step_checker_training import StepCheckerTrainConfig, train_step_checker
+
+        model, _ = train_step_checker(task, StepCheckerConfig(modulus=modulus), StepCheckerTrainConfig(seed=seed),
+                                      learned_judge, progress=True)
+        (judge_fn, params), judge_name = judge_function(model), f"learned-checker:{learned_judge}"
+    key = jax.random.key(seed)
+    seeds = np.arange(instances) + 1000 * seed
+    lies = random_lies(task, seeds, jax.random.fold_in(key, 1))
+    debaters = [make_computation_debater(kind.value, task, judge_fn, simulations) for kind in (honest, liar)]
+    runner = ComputationDebateRunner(task, judge_fn, params, debaters[HONEST], debaters[LIAR],
+                                     batch_size=min(instances, 256 if steps < (1 << 16) else 32))
+    results = [debate(runner, seeds, lies, claimer, jax.random.fold_in(key, 2 + claimer)) for claimer in (HONEST, LIAR)]
+    results += [judge_alone(task, judge_fn, params, seeds, jax.random.fold_in(key, 4), reads),
+                consultancy(task, judge_fn, params, seeds, jax.random.fold_in(key, 5), reads)]
+    typer.echo(f"T={steps}, modulus {modulus}, {operators}; {instances} instances; judge: {judge_name}; "
+               f"honest: {debaters[HONEST].name}, liar: {debaters[LIAR].name}")
+    typer.echo(f"{'condition':<28} {'judge reads':>11} {'accuracy':>9}  95% CI")
+    for result in results:
+        row = result.row()
+        typer.echo(f"{row['condition']:<28} {row['judge_reads']:>11} {row['accuracy']:>9.3f}  [{row['ci95'][0]:.3f}, {row['ci95'][1]:.3f}]")
+    transcripts = []
+    for result in results[:2]:
+        transcripts += computation_games_to_transcripts(result.games, task, result.condition,
+                                                        (debaters[HONEST].name, debaters[LIAR].name), judge_name, seed)
+    for transcript in transcripts[:show]:
+        typer.echo("\n" + describe_transcript(transcript))
+    if store:
+        db_store = _store(db)
+        experiment = db_store.create_experiment(f"computation T={steps}", "computation",
+                                                {"steps": steps, "modulus": modulus, "operators": operators,
+                                                 "instances": instances, "honest": honest.value, "liar": liar.value,
+                                                 "simulations": simulations, "checker": checker.value,
+                                                 "error_rate": error_rate, "seed": seed})
+        db_store.add_transcripts(transcripts, experiment)
+        typer.echo(f"stored {len(transcripts)} transcripts in {db_store.url.render_as_string(hide_password=True)} (experiment {experiment})")
+
+
 @reproduce_app.command("irving2018")
 @clear_errors
 def reproduce_irving2018(

@@ -22,7 +22,7 @@ from debate.cli import app
 WIDE = {"COLUMNS": "240", "TERMINAL_WIDTH": "240"}
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
-COMMANDS = [("quickstart",), ("train-judge",), ("play",), ("reproduce", "irving2018"), ("export",)]
+COMMANDS = [("quickstart",), ("train-judge",), ("play",), ("computation",), ("reproduce", "irving2018"), ("export",)]
 COMMAND_IDS = [" ".join(c) for c in COMMANDS]
 
 
@@ -328,3 +328,33 @@ def test_multi_value_options_expand():
         "reproduce", "irving2018", "--pixels", "6", "--pixels", "4", "--images", "3",
         "--judge", "a", "--judge", "b", "--out", "o"]
     assert expand_multi_value_options(["play", "--judge", "j", "--index", "2"]) == ["play", "--judge", "j", "--index", "2"]
+
+
+def test_computation_plays_both_roles_prints_rates_and_stores_every_game(tmp_path):
+    from debate.storage import Store
+
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    result = invoke("computation", "--steps", "64", "--instances", "6", "--db", db, "--show", "1")
+    assert result.exit_code == 0, result.output
+    out = plain(result.output)
+    # Expert debaters before an exact checker: the honest side wins every game in both roles.
+    assert re.search(r"debate_honest_claimer\s+1\s+1\.000", out)
+    assert re.search(r"debate_liar_claimer\s+1\s+1\.000", out)
+    assert re.search(r"consultancy_1_reads\s+1\s+0\.500", out)
+    assert "checked step" in out and "x_64" in out
+    stored = list(Store(db).iter_transcripts())
+    assert len(stored) == 12 and {t.task for t in stored} == {"computation"}
+    assert all(t.honest_won for t in stored)
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (("--steps", "1"), "at least 2"),
+    (("--modulus", "30"), "prime"),
+    (("--operators", "xor"), "unknown operator set"),
+    (("--checker", "learned"), "--learned-judge"),
+    (("--checker", "noisy", "--error-rate", "2"), "error_rate"),
+])
+def test_computation_bad_input_is_one_clear_error(tmp_path, extra, fragment):
+    result = invoke("computation", "--instances", "2", "--db", f"sqlite:///{tmp_path / 'c.db'}", *extra)
+    assert result.exit_code == 2
+    assert fragment in plain(result.output)
