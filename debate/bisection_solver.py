@@ -17,6 +17,7 @@ generic solver in ``debate.tree`` covers any task and any ``T`` but enumerates s
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import jax
@@ -92,6 +93,36 @@ class BisectionSolution:
         return not self.claim_wins(liar_claim)
 
 
+@functools.lru_cache(maxsize=32)
+def _compiled(task: ComputationTask, judge_fn, per_call: int):
+    """The judge over every (v_lo, v_hi) of ``per_call`` steps, and one level of the induction;
+    compiled once per task and judge function (the seed and judge parameters are arguments)."""
+    p = task.modulus
+
+    @jax.jit
+    def verdicts(judge_params, seed_array, positions):
+        flat = positions.shape[0]
+        opcode, operand = task.operations(jnp.broadcast_to(seed_array, (flat,)), positions)
+        grid = jnp.arange(p * p)
+        views = jnp.stack([
+            jnp.ones((flat, p * p), jnp.int32),
+            jnp.broadcast_to(positions[:, None], (flat, p * p)),
+            jnp.broadcast_to(grid // p, (flat, p * p)),
+            jnp.broadcast_to(opcode[:, None], (flat, p * p)),
+            jnp.broadcast_to(operand[:, None], (flat, p * p)),
+            jnp.broadcast_to(grid % p, (flat, p * p)),
+        ], axis=-1).reshape(-1, 6).astype(jnp.int32)
+        logits = judge_fn(judge_params, views)
+        return (logits[:, 1] > logits[:, 0]).reshape(flat, p, p)
+
+    @jax.jit
+    def combine(left, right):
+        # wins[a, b] = any_x left[a, x] and right[x, b]: a boolean matrix product.
+        return jnp.einsum("nam,nmb->nab", left.astype(jnp.float32), right.astype(jnp.float32)) > 0
+
+    return verdicts, combine
+
+
 def solve_bisection(task: ComputationTask, judge_fn, judge_params, seed: int,
                     max_entries: int = DEFAULT_MAX_ENTRIES, chunk: int = 1 << 20) -> BisectionSolution:
     """Solve one instance exactly. ``T`` must be a power of two and ``2 T p^2`` at most
@@ -107,44 +138,28 @@ def solve_bisection(task: ComputationTask, judge_fn, judge_params, seed: int,
             f"{max_entries:,}; use a smaller T or modulus, or raise max_entries.")
     seed_array = jnp.asarray([seed], jnp.uint32)
     start = int(task.start_value(seed_array)[0])
-    truth = int(task.trace(np.asarray([seed]))[0, -1]) if steps <= 4096 else int(
-        task.true_value(task.init(seed_array), jnp.asarray([steps]))[0])
-
-    @jax.jit
-    def verdicts(positions):
-        flat = positions.shape[0]
-        opcode, operand = task.operations(jnp.broadcast_to(seed_array, (flat,)), positions)
-        grid = jnp.arange(p * p)
-        views = jnp.stack([
-            jnp.ones((flat, p * p), jnp.int32),
-            jnp.broadcast_to(positions[:, None], (flat, p * p)),
-            jnp.broadcast_to(grid // p, (flat, p * p)),
-            jnp.broadcast_to(opcode[:, None], (flat, p * p)),
-            jnp.broadcast_to(operand[:, None], (flat, p * p)),
-            jnp.broadcast_to(grid % p, (flat, p * p)),
-        ], axis=-1).reshape(-1, 6).astype(jnp.int32)
-        logits = judge_fn(judge_params, views)
-        return (logits[:, 1] > logits[:, 0]).reshape(flat, p, p)
-
-    per_call = max(1, chunk // (p * p))
+    truth = int(task.true_value(task.init(seed_array), jnp.asarray([steps]))[0])
+    per_call = min(steps, max(1, chunk // (p * p)))
+    verdicts, combine = _compiled(task, judge_fn, per_call)
     leaves = []
     for start_pos in range(0, steps, per_call):
         positions = jnp.arange(start_pos, start_pos + per_call, dtype=jnp.int32)
-        leaves.append(np.asarray(verdicts(positions))[: max(0, min(per_call, steps - start_pos))])
+        leaves.append(np.asarray(verdicts(judge_params, seed_array, positions))[: max(0, min(per_call, steps - start_pos))])
     levels = [np.concatenate(leaves)]
-
-    @jax.jit
-    def combine(left, right):
-        product = jnp.einsum("nam,nmb->nab", left.astype(jnp.float32), right.astype(jnp.float32))
-        return product > 0
-
+    rows = max(1, (1 << 24) // (p ** 3))
     while levels[-1].shape[0] > 1:
         current = levels[-1]
-        parts = []
-        rows = max(1, (1 << 24) // (p ** 3))
         pairs = current.shape[0] // 2
+        parts = []
         for begin in range(0, pairs, rows):
             end = min(pairs, begin + rows)
-            parts.append(np.asarray(combine(current[2 * begin:2 * end:2], current[2 * begin + 1:2 * end:2])))
+            left, right = current[2 * begin:2 * end:2], current[2 * begin + 1:2 * end:2]
+            # Pad to a power of two so the compiled product sees few shapes.
+            size = 1 << (end - begin - 1).bit_length()
+            pad = size - (end - begin)
+            if pad:
+                left = np.concatenate([left, np.zeros((pad, p, p), bool)])
+                right = np.concatenate([right, np.zeros((pad, p, p), bool)])
+            parts.append(np.asarray(combine(left, right))[: end - begin])
         levels.append(np.concatenate(parts))
     return BisectionSolution(task, int(seed), start, truth, levels)

@@ -74,11 +74,12 @@ def make_computation_debater(kind: str, task: ComputationTask, judge_fn: JudgeFn
         return random_debater()
     if kind == "expert":
         return expert_debater(task)
+    # The claimer's actions are values 0..p-1, whose order means nothing: break prior ties at random.
     if kind == "mcts":
-        return mcts_debater(task, judge_fn, num_simulations)
+        return mcts_debater(task, judge_fn, num_simulations, root_tie_break=True)
     if kind == "mcts-expert":
         return mcts_debater(task, judge_fn, num_simulations, leaf_value_fn=expert_leaf_value(task),
-                            name=f"mcts-expert-{num_simulations}")
+                            name=f"mcts-expert-{num_simulations}", root_tie_break=True)
     raise ValueError(f"unknown debater {kind!r} for the computation task; choose random, expert, mcts or mcts-expert.")
 
 

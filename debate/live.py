@@ -14,6 +14,13 @@ judge trained in a few seconds on scikit-learn's 8x8 digits and cached on disk.
 ``search_transcript_position`` replays a stored transcript up to one move and searches that
 position again, for the game-tree view.
 
+``solve_position`` (and its wrappers ``SearchSnapshot.solve_exact``, ``LiveDebate.solve_exact`` and
+``solve_transcript_position``) builds the *exact* minimax tree of a small position with
+``debate.tree.solve_exact`` (the judge scores every leaf) and returns an ``ExactSolution``: the
+tree, a drawable ``networkx`` graph with pixel labels, the game value, the principal variation as
+pixels, and whether the searched (or played) move is optimal and what it loses against best play.
+Over ``EXACT_MAX_NODES`` states it raises ``debate.tree.TreeTooLargeError`` with one sentence.
+
 Everything here is plain Python over the engine; the pages only draw.
 """
 
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import os
 import re
 import uuid
@@ -51,6 +59,12 @@ DEFAULT_JUDGE_PIXELS = 4
 DEFAULT_JUDGE_TRAIN_IMAGES = 1500
 #: Images larger than this many pixels play on their brightest pixels only (as the reproduction).
 DEFAULT_MAX_CANDIDATES = 256
+
+#: The most states an exact game tree may have before the app declines to solve it (the judge scores
+#: every leaf: 20,000 states take a few seconds on a laptop CPU).
+EXACT_MAX_NODES = 20_000
+#: Nodes of an exact tree drawn by default (the principal variation is always among them).
+EXACT_DRAW_NODES = 150
 
 _MCTS_NAME = re.compile(r"^mcts-(gumbel|muzero)-(\d+)$")
 
@@ -237,6 +251,12 @@ class SearchSnapshot:
     num_reveals: int = 0  # K of the game: the tree is at most K - turn plies deep
     played_action: int | None = None  # candidate index of the move actually played there, if known
     played_pixel: tuple[int, int] | None = None  # (row, col) the game revealed there (a stored transcript)
+    # The searched position itself and its judge, so that its exact tree can be solved (None: unknown).
+    task: SparsePixelTask | None = None
+    state: State | None = None  # batch 1, numpy leaves
+    judge_fn: JudgeFn | None = None
+    judge_params: Any = None
+    judge_name: str = ""
 
     def action_label(self, action: int) -> str:
         from debate.tree import pixel_action_labels
@@ -274,13 +294,239 @@ class SearchSnapshot:
         rows.sort(key=lambda r: (-r["visits"], r["action"]))
         return rows
 
+    def position_key(self) -> tuple:
+        """A hashable key of what the exact tree of this position depends on (the task, the state's
+        arrays, the judge's name, the searched and played moves): the app caches solutions by it."""
+        if self.state is None:
+            return ("no-position", id(self))
+        return (self.task, state_fingerprint(self.state), self.judge_name, self.action, self.played_action)
+
+    def solve_exact(self, max_nodes: int = EXACT_MAX_NODES, draw_nodes: int | None = EXACT_DRAW_NODES,
+                    batch_size: int = 1024) -> ExactSolution:
+        """The exact game tree of the searched position (see ``solve_position``), with the search's
+        move (and the game's, when known) judged against it. Raises ``TreeTooLargeError`` over
+        ``max_nodes`` states."""
+        if self.state is None or self.task is None or self.judge_fn is None:
+            raise ValueError("this search was recorded without its position and judge, so its exact tree cannot "
+                             "be solved; search the position again.")
+        return solve_position(self.task, self.judge_fn, self.judge_params, self.state, searched_action=self.action,
+                              searched_by=self.debater, played_action=self.played_action, max_nodes=max_nodes,
+                              draw_nodes=draw_nodes, batch_size=batch_size)
+
+
+def state_fingerprint(state: State) -> str:
+    """SHA-1 of every array of a (numpy or jax) State: equal states give equal fingerprints."""
+    digest = hashlib.sha1()
+    for leaf in jax.tree.leaves(jax.device_get(state)):
+        leaf = np.ascontiguousarray(leaf)
+        digest.update(f"{leaf.dtype}{leaf.shape}".encode())
+        digest.update(leaf.tobytes())
+    return digest.hexdigest()
+
 
 def _snapshot(output, state: State, task: SparsePixelTask, action: int, debater: Debater,
-              played_action: int | None = None, played_pixel: tuple[int, int] | None = None) -> SearchSnapshot:
+              played_action: int | None = None, played_pixel: tuple[int, int] | None = None,
+              judge_fn: JudgeFn | None = None, judge_params: Any = None, judge_name: str = "") -> SearchSnapshot:
     return SearchSnapshot(output=jax.device_get(output), candidates=np.asarray(state.candidates[0]),
                           width=task.width, root_player=int(state.current_player[0]), turn=int(state.turn[0]),
                           action=int(action), debater=debater.name, num_reveals=task.num_reveals,
-                          played_action=played_action, played_pixel=played_pixel)
+                          played_action=played_action, played_pixel=played_pixel, task=task,
+                          state=jax.device_get(state), judge_fn=judge_fn, judge_params=judge_params,
+                          judge_name=judge_name)
+
+
+# --------------------------------------------------------------------------- exact game trees
+
+
+@dataclass
+class ExactSolution:
+    """The exact (minimax) game tree of one sparse-pixel position and what the game-tree view says
+    about it. Values are from the honest player's view: +1 the honest player wins with best play by
+    both sides (against this judge), -1 the liar does."""
+
+    tree: Any  # debate.tree.ExactTree
+    graph: nx.DiGraph  # exact_tree_to_graph with pixel labels, at most ``draw_nodes`` nodes (PV kept)
+    candidates: np.ndarray  # [A] flat pixel of each action (-1 padding)
+    width: int
+    root_player: int  # player to move at the root
+    turn: int  # moves made before this position
+    num_reveals: int
+    searched_action: int | None = None  # the move a search picked here
+    searched_by: str | None = None  # the debater that searched
+    played_action: int | None = None  # the move the game played here, when known
+
+    @property
+    def value(self) -> float:
+        """The exact game value of the position (honest view, +1 or -1)."""
+        return self.tree.value
+
+    @property
+    def winner(self) -> int:
+        """The player id who wins with best play from here."""
+        return HONEST if self.value > 0 else LIAR
+
+    @property
+    def winner_role(self) -> str:
+        return ROLES[self.winner]
+
+    @property
+    def num_states(self) -> int:
+        return self.tree.num_nodes
+
+    @property
+    def num_leaves(self) -> int:
+        return int(self.tree.leaf.sum())
+
+    def action_label(self, action: int) -> str:
+        from debate.tree import pixel_action_labels
+
+        return pixel_action_labels(self.candidates, self.width)(action)
+
+    def pixel(self, action: int) -> tuple[int, int]:
+        flat = int(self.candidates[int(action)])
+        return flat // self.width, flat % self.width
+
+    @property
+    def principal_variation(self) -> list[int]:
+        """Candidate indices of the moves of best play from here (lowest optimal move at each node)."""
+        return self.tree.principal_variation()
+
+    @property
+    def principal_variation_pixels(self) -> list[tuple[int, int]]:
+        """(row, col) of each move of the principal variation."""
+        return [self.pixel(a) for a in self.principal_variation]
+
+    def principal_variation_moves(self) -> list[dict]:
+        """Each move of the principal variation: player id, role, action, pixel."""
+        nodes = self.tree.principal_variation_nodes()
+        return [{"player": int(self.tree.current_player[n]), "role": ROLES[int(self.tree.current_player[n])],
+                 "action": a, "pixel": self.pixel(a)} for n, a in zip(nodes, self.principal_variation)]
+
+    @property
+    def final_margin(self) -> float:
+        """The judge's honest margin at the end of the principal variation."""
+        return float(self.tree.margin[self.tree.principal_variation_nodes()[-1]])
+
+    def judge_move(self, action: int | None) -> dict | None:
+        """How a move of the player to move at the root compares with best play: ``action``,
+        ``pixel``, ``value_after`` (honest view, best play after it), ``optimal`` (it keeps the game
+        value), the ``optimal_pixels`` here and ``exploitability`` (value the mover loses by
+        choosing it and playing perfectly afterwards; ``debate.tree.exploitability`` of that policy,
+        0 for an optimal move, 2 for a move that turns a win into a loss). None for an unknown
+        move or a finished position."""
+        from debate.tree import exploitability, optimal_policy_probs
+
+        tree = self.tree
+        if action is None or bool(tree.leaf[0]):
+            return None
+        action = int(action)
+        child = tree.child(0, action)  # ValueError for an illegal move
+        probs = optimal_policy_probs(tree)
+        probs[0] = 0.0
+        probs[0, action] = 1.0
+        result = exploitability(tree, probs, self.root_player)
+        return {"action": action, "pixel": self.pixel(action), "value_after": float(tree.values[child]),
+                "optimal": bool(tree.values[child] == tree.value),
+                "optimal_pixels": [self.pixel(a) for a in tree.optimal_actions(0)],
+                "exploitability": float(result["exploitability"])}
+
+    def searched_move(self) -> dict | None:
+        return self.judge_move(self.searched_action)
+
+    def played_move(self) -> dict | None:
+        return self.judge_move(self.played_action)
+
+    def to_graph(self, max_nodes: int | None = EXACT_DRAW_NODES) -> nx.DiGraph:
+        """The exact tree as a graph of at most ``max_nodes`` nodes (None: all), the principal
+        variation always kept; node ``label`` is the pixel revealed, ``summary`` who moves next or
+        who won and by what margin."""
+        return exact_graph(self.tree, self.candidates, self.width, max_nodes)
+
+    def summary(self) -> dict:
+        """Everything the view says, as plain data."""
+        return {"value": self.value, "winner": self.winner, "winner_role": self.winner_role,
+                "principal_variation": self.principal_variation,
+                "principal_variation_pixels": self.principal_variation_pixels,
+                "final_margin": self.final_margin if self.principal_variation else None,
+                "num_states": self.num_states, "num_leaves": self.num_leaves,
+                "searched_move": self.searched_move(), "played_move": self.played_move()}
+
+    def summary_markdown(self) -> str:
+        """A few lines for people: the value, the principal variation and how the moves compare."""
+        fmt = lambda p: f"({p[0]}, {p[1]})"  # noqa: E731
+        lines = [f"**Exact game value {self.value:+.0f}: the {self.winner_role} player wins with best play from "
+                 f"here** (both sides playing perfectly against this judge; {self.num_states:,} distinct states, "
+                 f"{self.num_leaves:,} final positions scored by the judge)."]
+        moves = self.principal_variation_moves()
+        if moves:
+            line = " → ".join(f"{m['role']} {fmt(m['pixel'])}" for m in moves)
+            lines.append(f"Principal variation: {line}; the judge's honest margin at the end is "
+                         f"{self.final_margin:+.2f}.")
+        else:
+            lines.append(f"The game is over: the judge's honest margin is {self.final_margin:+.2f}.")
+
+        def verdict(what: str, move: dict) -> str:
+            if move["optimal"]:
+                return (f"{what} **{fmt(move['pixel'])}** is optimal (exploitability 0: it loses nothing against "
+                        "best play).")
+            best = ", ".join(fmt(p) for p in move["optimal_pixels"][:8])
+            more = "" if len(move["optimal_pixels"]) <= 8 else f" and {len(move['optimal_pixels']) - 8} more"
+            return (f"{what} **{fmt(move['pixel'])}** is a mistake: against best play it turns the game from "
+                    f"{self.value:+.0f} to {move['value_after']:+.0f} (exploitability {move['exploitability']:.2f}); "
+                    f"optimal here: {best}{more}.")
+
+        searched = self.searched_move()
+        if searched is not None:
+            lines.append(verdict(f"The search's move ({self.searched_by or 'search'})", searched))
+        played = self.played_move()
+        if played is not None and (searched is None or played["action"] != searched["action"]):
+            lines.append(verdict("The move the game played", played))
+        return "\n\n".join(lines)
+
+
+def exact_graph(tree, candidates, width: int, max_nodes: int | None = EXACT_DRAW_NODES) -> nx.DiGraph:
+    """``debate.tree.exact_tree_to_graph`` with pixel labels ("(row, col)") and summaries that say who
+    moves next ("liar to move") or, at a leaf, who wins and the judge's margin.
+
+    A state reached by several move orders is one node, and ``exact_tree_to_graph`` labels it with
+    the last move of the one path it stores, which need not be a drawn edge into it (a principal
+    variation could read "(5, 4)" three times). Here a node's ``label``/``action`` is the move of a
+    drawn edge into it: the principal variation's edge on that line, else the edge from the lowest
+    drawn parent."""
+    from debate.tree import exact_tree_to_graph, pixel_action_labels
+
+    graph = exact_tree_to_graph(tree, max_nodes=max_nodes, action_labels=pixel_action_labels(candidates, width))
+    for node, a in graph.nodes(data=True):
+        edges = sorted(graph.in_edges(node, data=True), key=lambda e: (not e[2]["on_principal_variation"], e[0]))
+        if edges:
+            a["action"], a["label"] = edges[0][2]["action"], edges[0][2]["label"]
+        if a["margin"] is not None:
+            a["summary"] = f"{ROLES[HONEST if a['margin'] > 0 else LIAR]} wins, margin {a['margin']:+.2f}"
+        else:
+            a["summary"] = f"{ROLES[a['player']]} to move"
+    return graph
+
+
+def solve_position(task: SparsePixelTask, judge_fn: JudgeFn, judge_params: Any, state: State,
+                   searched_action: int | None = None, searched_by: str | None = None,
+                   played_action: int | None = None, max_nodes: int = EXACT_MAX_NODES,
+                   draw_nodes: int | None = EXACT_DRAW_NODES, batch_size: int = 1024) -> ExactSolution:
+    """The exact minimax tree of a batch-1 sparse-pixel ``state`` (``debate.tree.solve_exact``; the
+    judge scores every final position), as an ``ExactSolution`` with a graph of at most
+    ``draw_nodes`` nodes. ``searched_action``/``played_action`` (candidate indices) are the moves a
+    search picked and the game played there, judged against best play. Raises
+    ``debate.tree.TreeTooLargeError`` (one sentence) when the tree may have more than ``max_nodes``
+    states, before anything is expanded."""
+    from debate.tree import solve_exact
+
+    tree = solve_exact(task, judge_fn, judge_params, state, 0, max_nodes=max_nodes, batch_size=batch_size)
+    candidates = np.asarray(state.candidates[0])
+    return ExactSolution(tree=tree, graph=exact_graph(tree, candidates, task.width, draw_nodes),
+                         candidates=candidates, width=task.width, root_player=int(np.asarray(state.current_player)[0]),
+                         turn=int(np.asarray(state.turn)[0]), num_reveals=task.num_reveals,
+                         searched_action=None if searched_action is None else int(searched_action),
+                         searched_by=searched_by,
+                         played_action=None if played_action is None else int(played_action))
 
 
 def candidate_index(candidates, width: int, row: int, col: int) -> int | None:
@@ -510,7 +756,8 @@ class LiveDebate:
         if fns.search is not None:
             output = fns.search(self.judge_params, key, self.state)
             action = _action_from_search(debater, output, self.state.legal_action_mask)
-            self._last_search = _snapshot(output, self.state, self.task, action, debater)
+            self._last_search = _snapshot(output, self.state, self.task, action, debater, judge_fn=self.judge_fn,
+                                          judge_params=self.judge_params, judge_name=self.judge_name)
         else:
             action = int(fns.select(self.judge_params, key, self.state)[0])
         if not bool(self.state.legal_action_mask[0, action]):
@@ -523,6 +770,13 @@ class LiveDebate:
         while not self.finished and not self.is_human_turn():
             moves.append(self.ai_move())
         return moves
+
+    def solve_exact(self, max_nodes: int = EXACT_MAX_NODES,
+                    draw_nodes: int | None = EXACT_DRAW_NODES) -> ExactSolution:
+        """The exact minimax tree of the current position (see ``solve_position``); raises
+        ``TreeTooLargeError`` over ``max_nodes`` states."""
+        return solve_position(self.task, self.judge_fn, self.judge_params, jax.device_get(self.state),
+                              max_nodes=max_nodes, draw_nodes=draw_nodes)
 
     # ----------------------------------------------------------------- records
 
@@ -621,13 +875,7 @@ def search_transcript_position(judge: AppJudge, transcript: Transcript, move_ind
     if not 0 <= move_index < len(transcript.turns):
         raise ValueError(f"move {move_index + 1} does not exist: transcript {transcript.id[:8]} has "
                          f"{len(transcript.turns)} moves.")
-    task = transcript_task(transcript)
-    if (task.height, task.width) != (judge.config.height, judge.config.width):
-        raise ValueError(f"the judge expects {judge.config.height}x{judge.config.width} images but this transcript "
-                         f"has {task.height}x{task.width}; load the judge it was played with.")
-    task = SparsePixelTask(num_reveals=task.num_reveals, height=task.height, width=task.width,
-                           num_classes=judge.config.num_classes, max_candidates=task.max_candidates)
-    state = replay_transcript(transcript, task, move_index)
+    task, state = _transcript_position(judge, transcript, move_index)
     mover = transcript.turns[move_index].player
     parsed = parse_mcts_name(transcript.debaters[mover])
     algo = algorithm or (parsed[0] if parsed else "gumbel")
@@ -641,10 +889,46 @@ def search_transcript_position(judge: AppJudge, transcript: Transcript, move_ind
     # The played move is the pixel the transcript says was revealed, looked up in this position's
     # candidate list: a turn's recorded ``action`` need not be this game's candidate index (files
     # written by other tools record the flat pixel index, or used another candidate count).
+    played_pixel, played_action = _played_move(transcript, task, state, move_index)
+    return _snapshot(output, state, task, action, debater, played_action=played_action, played_pixel=played_pixel,
+                     judge_fn=judge.judge_fn, judge_params=judge.params, judge_name=judge.name)
+
+
+def _transcript_position(judge: AppJudge, transcript: Transcript, move_index: int) -> tuple[SparsePixelTask, State]:
+    """The task (with the judge's class count) and the state before move ``move_index`` (0-based)."""
+    task = transcript_task(transcript)
+    if (task.height, task.width) != (judge.config.height, judge.config.width):
+        raise ValueError(f"the judge expects {judge.config.height}x{judge.config.width} images but this transcript "
+                         f"has {task.height}x{task.width}; load the judge it was played with.")
+    task = SparsePixelTask(num_reveals=task.num_reveals, height=task.height, width=task.width,
+                           num_classes=judge.config.num_classes, max_candidates=task.max_candidates)
+    return task, replay_transcript(transcript, task, move_index)
+
+
+def _played_move(transcript: Transcript, task: SparsePixelTask, state: State,
+                 move_index: int) -> tuple[tuple[int, int] | None, int | None]:
+    """(row, col) the transcript revealed at move ``move_index`` and its candidate index in this
+    position (None when the pixel is no candidate, or past the last move)."""
+    if move_index >= len(transcript.turns):
+        return None, None
     revealed = transcript.turns[move_index].revealed
     played_pixel = (int(revealed["row"]), int(revealed["col"]))
-    played_action = candidate_index(state.candidates[0], task.width, *played_pixel)
-    return _snapshot(output, state, task, action, debater, played_action=played_action, played_pixel=played_pixel)
+    return played_pixel, candidate_index(state.candidates[0], task.width, *played_pixel)
+
+
+def solve_transcript_position(judge: AppJudge, transcript: Transcript, move_index: int,
+                              max_nodes: int = EXACT_MAX_NODES,
+                              draw_nodes: int | None = EXACT_DRAW_NODES) -> ExactSolution:
+    """Replay ``transcript`` up to move ``move_index`` (0-based; ``len(turns)`` is the final position)
+    and solve that position exactly (``solve_position``), judging the move the game played there.
+    Raises ``TreeTooLargeError`` over ``max_nodes`` states."""
+    if not 0 <= move_index <= len(transcript.turns):
+        raise ValueError(f"move {move_index + 1} does not exist: transcript {transcript.id[:8]} has "
+                         f"{len(transcript.turns)} moves.")
+    task, state = _transcript_position(judge, transcript, move_index)
+    _, played_action = _played_move(transcript, task, state, move_index)
+    return solve_position(task, judge.judge_fn, judge.params, jax.device_get(state), played_action=played_action,
+                          max_nodes=max_nodes, draw_nodes=draw_nodes)
 
 
 # --------------------------------------------------------------------------- app session keys

@@ -1,5 +1,7 @@
 """The app's Play and Game-tree pages, driven headlessly with streamlit's AppTest."""
 
+import re
+
 import numpy as np
 import pytest
 import streamlit as st
@@ -190,3 +192,57 @@ def test_game_tree_of_the_live_games_last_search(judge_dir, db_url):
     assert not at.exception, at.exception
     assert at.radio(key="tree_source").value == "The live game's last AI move"
     assert 'n0 [label="root' in at.get("graphviz_chart")[0].proto.spec
+
+
+def dot_node_count(spec: str) -> int:
+    return len(re.findall(r"^\s*n\d+ \[label=", spec, flags=re.M))
+
+
+def test_exact_tree_of_a_stored_transcript(judge_dir, db_url):
+    game = stored_game(judge_dir, db_url)  # K=3 on an 8x8 digit
+    at = AppTest.from_file(TREE, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    assert at.toggle(key="tree_exact").value is False and len(at.get("graphviz_chart")) == 1
+    at.number_input(key=f"tree_move_{game.id}").set_value(2).run()  # two reveals left
+    at.toggle(key="tree_exact").set_value(True).run()
+    assert not at.exception, at.exception
+    assert not at.error and not at.info, [e.value for e in at.error] + [i.value for i in at.info]
+    assert [t.label for t in at.tabs] == ["Search tree (MCTS)", "Exact tree (minimax)"]
+    (solution,) = at.session_state["tree_exact_cache"].values()
+    assert isinstance(solution, live.ExactSolution) and solution.turn == 1
+    summary = next(m.value for m in at.markdown if m.value.startswith("**Exact game value"))
+    assert f"Exact game value {solution.value:+.0f}: the {solution.winner_role} player wins" in summary
+    pv = " → ".join(f"{m['role']} ({m['pixel'][0]}, {m['pixel'][1]})" for m in solution.principal_variation_moves())
+    assert len(solution.principal_variation) == 2 and pv in summary
+    assert f"The search's move (mcts-gumbel-8) **{solution.action_label(solution.searched_action)}**" in summary
+    charts = at.get("graphviz_chart")
+    assert len(charts) == 2  # the search tree, then the exact tree
+    spec = charts[1].proto.spec
+    assert dot_node_count(spec) == len(solution.graph) == live.EXACT_DRAW_NODES < solution.num_states
+    assert f"showing {live.EXACT_DRAW_NODES} of {solution.num_states} expanded nodes" in spec
+    for node in solution.tree.principal_variation_nodes():  # the principal variation is drawn, in red
+        assert re.search(rf'^\s*n{node} \[label=.*fillcolor="#fadbd8"', spec, flags=re.M)
+    # the whole tree fits under the larger cap; the solution is not solved again on a rerun
+    at.slider(key="tree_exact_nodes").set_value(500).run()
+    assert not at.exception, at.exception
+    spec = at.get("graphviz_chart")[1].proto.spec
+    assert dot_node_count(spec) == solution.num_states and "showing" not in spec
+    assert list(at.session_state["tree_exact_cache"].values()) == [solution]
+
+
+def test_exact_tree_over_the_limit_says_so(judge_dir, db_url):
+    judge = live.load_app_judge(str(judge_dir))
+    task = judge.make_task(4)  # 30 nonzero pixels, 4 reveals: up to 31,931 states > 20,000
+    game = live.LiveDebate(task, judge.judge_fn, judge.params, judge.load_images().images[1], 1, liar_claim=7,
+                           human_role="liar", ai_debater=live.cached_mcts_debater(task, judge.judge_fn, 8))
+    game.ai_move()
+    at = AppTest.from_file(TREE, default_timeout=TIMEOUT)
+    at.session_state[live.SESSION_LAST_SEARCH_KEY] = game.last_search_snapshot()
+    at.run()
+    at.toggle(key="tree_exact").set_value(True).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    (info,) = [i.value for i in at.info]
+    assert info.startswith("The exact tree of this position is not solved: This game tree can have up to 31,931 "
+                           "states, more than the limit max_nodes=20,000")
+    assert len(at.get("graphviz_chart")) == 1  # the search tree is still drawn

@@ -267,3 +267,70 @@ def test_load_app_judge_trains_once_and_loads_checkpoints(tmp_path, monkeypatch)
     assert loaded.make_task(3) == SparsePixelTask(num_reveals=3, height=8, width=8, num_classes=10)
     with pytest.raises(CheckpointError, match="no judge checkpoint"):
         live.load_app_judge(str(tmp_path / "missing"))
+
+
+def test_exact_solution_of_a_searched_position(digits, judge, debater):
+    """The exact tree of the last searched position: its value is solve_exact's, its principal
+    variation replays to a finished game won by the player it names, and the searched and played
+    moves are judged against it consistently (live game, snapshot and stored transcript agree)."""
+    from debate.tree import TreeTooLargeError, graph_to_dot, solve_exact
+
+    game = new_game(digits, judge, debater, index=1, human_role=None)
+    with pytest.raises(TreeTooLargeError, match="more than the limit max_nodes=20,000"):
+        game.solve_exact()  # 30 nonzero pixels, K=4: up to 31,931 states
+    game.ai_move()
+    game.ai_move()
+    snap = game.last_search_snapshot()
+    assert snap.turn == 1 and snap.state is not None
+    solution = snap.solve_exact()
+    direct = solve_exact(TASK, judge[0], judge[1], snap.state, max_nodes=live.EXACT_MAX_NODES)
+    summary = solution.summary()
+    assert summary["value"] == direct.value == solution.value and abs(solution.value) == 1.0
+    assert summary["num_states"] == direct.num_nodes == 1 + 29 + 406 + 3654  # sets of <= 3 of 29 pixels
+    assert summary["winner"] == (HONEST if direct.value > 0 else LIAR)
+    # the principal variation, in pixels, replays to a finished game with that winner
+    pv_pixels = summary["principal_variation_pixels"]
+    assert len(pv_pixels) == K - 1
+    state = jax.tree.map(jax.numpy.asarray, snap.state)
+    for row, col in pv_pixels:
+        action = live.candidate_index(state.candidates[0], 8, row, col)
+        assert action is not None and bool(state.legal_action_mask[0, action])
+        state = TASK.step(state, np.asarray([action], np.int32))
+    assert bool(state.terminated[0])
+    margin = float(TASK.honest_margin(state, judge[0](judge[1], TASK.judge_view(state)))[0])
+    assert margin == pytest.approx(summary["final_margin"], abs=1e-5)
+    assert (HONEST if margin > 0 else LIAR) == summary["winner"]
+    # the searched move: optimal iff it keeps the value; its exploitability is the value the mover loses
+    move = summary["searched_move"]
+    played = game.history[1].action
+    assert move["action"] == snap.action == played
+    child_value = direct.values[direct.child(0, played)]
+    assert move["value_after"] == child_value and move["optimal"] == (child_value == direct.value)
+    lost = (direct.value - child_value) if snap.root_player == HONEST else (child_value - direct.value)
+    assert move["exploitability"] == pytest.approx(lost)
+    assert (move["pixel"] in move["optimal_pixels"]) == move["optimal"]
+    for action in direct.children(0)[0][:5]:  # any move: 0 if optimal, 2 if it throws the game away
+        other = solution.judge_move(int(action))
+        assert other["exploitability"] == (0.0 if other["optimal"] else 2.0)
+    # after that move, the live game's own exact value is the child's value
+    assert game.solve_exact().value == child_value
+    # the drawn graph: pixel labels, the principal variation kept under the cap
+    graph = solution.graph
+    assert len(graph) == live.EXACT_DRAW_NODES and graph.graph["total_nodes"] == solution.num_states
+    pv_nodes = direct.principal_variation_nodes()
+    assert all(graph.nodes[n]["on_principal_variation"] for n in pv_nodes)
+    assert [graph.nodes[n]["label"] for n in pv_nodes[1:]] == [f"({r}, {c})" for r, c in pv_pixels]
+    assert graph.nodes[pv_nodes[-1]]["summary"].startswith(f"{solution.winner_role} wins, margin")
+    assert graph_to_dot(graph).count("[label=") == len(graph) + graph.number_of_edges()
+    # a stored transcript replayed to move 2 gives the same tree, judging the move it played
+    while not game.finished:
+        game.ai_move()
+    app_judge = live.AppJudge(config=SimpleNamespace(height=8, width=8, num_classes=10, num_reveals=K),
+                              judge_fn=judge[0], params=judge[1], name="linear-test-judge", description="test",
+                              dataset="sklearn-digits")
+    stored = live.solve_transcript_position(app_judge, game.to_transcript(), 1)
+    assert stored.value == solution.value and stored.num_states == solution.num_states
+    assert stored.searched_move() is None and stored.played_move() == move
+    assert "Exact game value" in stored.summary_markdown() and "The move the game played" in stored.summary_markdown()
+    final = live.solve_transcript_position(app_judge, game.to_transcript(), K)
+    assert final.num_states == 1 and final.principal_variation == [] and final.played_move() is None

@@ -1,9 +1,13 @@
-"""Game-tree page: the search tree behind one AI move, as a graph and a table of the root's children.
+"""Game-tree page: the search tree behind one AI move, as a graph and a table of the root's children,
+and (toggle "Exact tree (minimax)") the exact game tree of the same position when it is small enough.
 
 The move is either the live game's last AI move (``st.session_state["live_last_search"]``, set by
 the Play page) or a move of a stored transcript, whose position is rebuilt by replaying the
 transcript and searched again with the same judge (the checkpoint directory recorded in the
-transcript's ``judge`` field). Runs inside the app or alone: ``streamlit run app/pages/game_tree.py``.
+transcript's ``judge`` field). The exact tree is solved by ``debate.live`` (``SearchSnapshot.solve_exact``,
+the judge scoring every final position) and cached in the session per position; over
+``live.EXACT_MAX_NODES`` states the page says so instead. Runs inside the app or alone:
+``streamlit run app/pages/game_tree.py``.
 Environment: ``DEBATE_DB`` and ``DEBATE_APP_JUDGE`` as on the Play page.
 """
 
@@ -17,7 +21,7 @@ import streamlit as st
 from app.common import get_judge, get_store
 
 from debate import live
-from debate.tree import graph_to_dot
+from debate.tree import TreeTooLargeError, graph_to_dot
 
 PIXEL_TASK = "sparse_pixel"  # the only task whose searches are re-run and drawn here
 SOURCE_LIVE = "The live game's last AI move"
@@ -26,6 +30,9 @@ SNAPSHOT_KEY = "tree_snapshot"  # (request tuple, SearchSnapshot) of the last st
 RECENT = 50
 DEFAULT_NODE_CAP = 25  # a left-to-right tree of this many boxes stays readable at the page's width
 MAX_NATURAL_RANKS = 4  # columns of boxes (root + plies) that fit the page at their natural size
+EXACT_TOGGLE = "Exact tree (minimax)"
+EXACT_CACHE_KEY = "tree_exact_cache"  # {SearchSnapshot.position_key(): ExactSolution, or the sentence why not}
+EXACT_CACHE_SIZE = 8  # positions whose exact solutions a session keeps
 
 
 def recent_transcripts(store, limit: int = RECENT) -> list[dict]:
@@ -153,6 +160,53 @@ def show_snapshot(snapshot: live.SearchSnapshot) -> None:
         text += (f"; the game played **{played}** too" if played == picked
                  else f"; the game played **{played}**")
     st.markdown(text + ".")
+    exact = st.toggle(EXACT_TOGGLE, key="tree_exact",
+                      help=f"Also solve this position exactly (every move, the judge scoring every final position) "
+                           f"when its tree has at most {live.EXACT_MAX_NODES:,} states.")
+    if not exact:
+        show_search_tree(snapshot)
+        return
+    search_tab, exact_tab = st.tabs(["Search tree (MCTS)", EXACT_TOGGLE])
+    with search_tab:
+        show_search_tree(snapshot)
+    with exact_tab:
+        show_exact_tree(snapshot)
+
+
+def exact_solution(snapshot: live.SearchSnapshot) -> live.ExactSolution | str:
+    """The exact solution of the snapshot's position, or the sentence saying why there is none;
+    cached in the session per position (the judge scores every leaf, so a rerun must not solve again)."""
+    cache = st.session_state.setdefault(EXACT_CACHE_KEY, {})
+    key = snapshot.position_key()
+    if key not in cache:
+        try:
+            with st.spinner("Solving the exact game tree (the judge scores every final position)..."):
+                cache[key] = snapshot.solve_exact(max_nodes=live.EXACT_MAX_NODES)
+        except (TreeTooLargeError, ValueError) as e:
+            cache[key] = str(e)
+        while len(cache) > EXACT_CACHE_SIZE:
+            cache.pop(next(iter(cache)))
+    return cache[key]
+
+
+def show_exact_tree(snapshot: live.SearchSnapshot) -> None:
+    solution = exact_solution(snapshot)
+    if isinstance(solution, str):
+        st.info(f"The exact tree of this position is not solved: {solution}")
+        return
+    st.markdown(solution.summary_markdown())
+    nodes = st.slider("Exact tree: nodes drawn", 10, 500, live.EXACT_DRAW_NODES, step=10, key="tree_exact_nodes",
+                      help="The principal variation is always drawn, then the states nearest the root.")
+    graph = solution.graph if nodes == live.EXACT_DRAW_NODES else solution.to_graph(int(nodes))
+    ranks = 1 + max((d for _, d in graph.nodes(data="depth")), default=0)
+    st.graphviz_chart(graph_to_dot(graph), width="content" if ranks <= MAX_NATURAL_RANKS else "stretch")
+    st.caption(f"Showing {len(graph)} of {solution.num_states:,} states, the root on the left. States with the "
+               "same revealed pixels are one box (the tree is a DAG); each box: the pixel revealed to reach it, who "
+               "moves next (or who won, with the judge's honest margin), and V, the exact value for the honest "
+               "player (+1: the honest player wins with best play). Red: the principal variation.")
+
+
+def show_search_tree(snapshot: live.SearchSnapshot) -> None:
     plies_left = max(1, snapshot.num_reveals - snapshot.turn)
     c1, c2 = st.columns(2)
     if plies_left > 1:
@@ -178,7 +232,8 @@ def show_snapshot(snapshot: live.SearchSnapshot) -> None:
 def main() -> None:
     st.title("Game tree")
     st.write("The Monte Carlo tree search behind one AI move: which pixels it tried, how often, and what "
-             "the judge made of them.")
+             f"the judge made of them. Switch on *{EXACT_TOGGLE}* to see the exact game tree of the same "
+             "position beside it (small positions only): who wins with best play, and whether the move was optimal.")
     live_snapshot = st.session_state.get(live.SESSION_LAST_SEARCH_KEY)
     sources = [SOURCE_STORED] if live_snapshot is None else [SOURCE_LIVE, SOURCE_STORED]
     source = st.radio("Search of", sources, key="tree_source", horizontal=True)
