@@ -709,8 +709,8 @@ def exact_tree_to_graph(tree: ExactTree, max_nodes: int | None = None,
     batch-1 State, else "turn d, player p" / "turn d, game over, margin m"), ``player``,
     ``judge_value`` (tanh(margin / 2) at leaves, None elsewhere), ``visits`` (None), ``prior``
     (None), ``minimax_value``, ``margin`` (None off leaves), ``depth``, ``terminated``,
-    ``best_action`` (None at leaves), ``on_principal_variation``, ``action`` (the last move of the
-    node's path, None at the root) and ``label`` (its action label, "root" at the root). Edges:
+    ``best_action`` (None at leaves), ``on_principal_variation``, ``action`` (a move drawn into the
+    node, the principal variation's where it is on it; None at the root) and ``label`` (its action label, "root" at the root). Edges:
     ``action``, ``label``, ``optimal`` (the child keeps the parent's value) and
     ``on_principal_variation``.
 
@@ -772,6 +772,13 @@ def exact_tree_to_graph(tree: ExactTree, max_nodes: int | None = None,
         on_pv = (p, c) in pv_edges
         graph.add_edge(p, c, action=a, label=label_of(a), optimal=bool(tree.values[c] == tree.values[p]),
                        on_principal_variation=on_pv)
+    # A state reached by several move orders: label it by a move drawn into it (the principal
+    # variation's first), not by the last move of whichever path found it first.
+    for node in graph.nodes:
+        into = sorted(graph.in_edges(node, data=True), key=lambda e: (not e[2]["on_principal_variation"], e[0]))
+        if into:
+            graph.nodes[node]["action"] = into[0][2]["action"]
+            graph.nodes[node]["label"] = into[0][2]["label"]
     graph.graph.update(truncated=len(keep) < tree.num_nodes, total_nodes=tree.num_nodes, kind="exact",
                        value=tree.value)
     return graph

@@ -223,7 +223,15 @@ def test_toy_graph_is_a_dag_with_the_principal_variation():
     assert nx.is_directed_acyclic_graph(g) and not nx.is_arborescence(g)
     assert set(g.predecessors(4)) == {1, 2}
     assert g.graph == {"truncated": False, "total_nodes": 12, "kind": "exact", "value": 1.0}
-    assert g.nodes[0]["label"] == "root" and g.nodes[4]["label"] == "R"  # first reached by (0, 1)
+    assert g.nodes[0]["label"] == "root"
+    # A transposition is labelled by a move drawn into it (the principal variation's, else the lowest parent's).
+    for node in g.nodes:
+        into = list(g.in_edges(node, data=True))
+        if into:
+            assert g.nodes[node]["label"] in {e[2]["label"] for e in into}
+            pv_into = [e for e in into if e[2]["on_principal_variation"]]
+            expected = pv_into[0] if pv_into else min(into, key=lambda e: e[0])
+            assert g.nodes[node]["label"] == expected[2]["label"]
     assert g.nodes[0]["summary"] == "turn 0, player 0"
     assert g.nodes[9]["summary"] == "turn 3, game over, margin +2.00"
     assert g.nodes[9]["judge_value"] == pytest.approx(math.tanh(1.0))
