@@ -22,7 +22,7 @@ layout that this module relies on (mctx 0.0.x, ``mctx/_src/search.py``):
 with equal ``task.state_key`` merged into one node, so the tree is a DAG) and solves it by backward
 induction; ``exploitability`` measures how much a policy loses against a best response in it, and
 ``exact_tree_to_graph`` exports it with the same node attribute names as ``search_tree_to_graph``
-(``player``, ``visits``, ``minimax_value``, ``summary``).
+(``player``, ``visits``, ``minimax_value``, ``judge_value``, ``summary``).
 
 Task interface that exact solving relies on (``SparsePixelTask`` and ``ComputationTask`` provide it):
 ``num_actions``, ``num_turns`` (the most moves a game can have), ``step(state, action[B])`` (pure,
@@ -67,7 +67,7 @@ def search_tree_to_graph(
     """The expanded part of one batch element's search tree as a ``networkx.DiGraph``.
 
     Nodes are mctx node indices with attributes ``visits``, ``value`` (mctx ``node_values``, for the
-    player to move there), ``minimax_value`` (None: a search does not know it), ``summary`` (the
+    player to move there), ``minimax_value`` and ``judge_value`` (None: a search does not know them), ``summary`` (the
     same text as ``label``), ``prior`` (the parent's softmax prior for the action leading here, 1.0 at
     the root), ``action`` (None at the root), ``label``, ``depth``, ``player`` (alternating from
     ``root_player``, or None), ``reward`` (of the action leading here, 0.0 at the root) and
@@ -139,6 +139,7 @@ def search_tree_to_graph(
             on_chosen_line=node in chosen,
             # shared with exact trees (exact_tree_to_graph): a search tree knows no minimax value
             minimax_value=None,
+            judge_value=None,
             summary=label_of(action),
         )
         if parent is not None:

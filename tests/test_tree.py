@@ -268,13 +268,13 @@ def test_hand_built_tree_attributes_exactly():
     assert g.graph == {"truncated": False, "total_nodes": 4}
     expected = {
         0: dict(visits=4, value=0.1, prior=1.0, action=None, label="root", depth=0, player=1, reward=0.0,
-                on_chosen_line=True, minimax_value=None, summary="root"),
+                on_chosen_line=True, minimax_value=None, judge_value=None, summary="root"),
         1: dict(visits=2, value=-0.5, prior=0.75, action=0, label="L", depth=1, player=0, reward=0.0,
-                on_chosen_line=True, minimax_value=None, summary="L"),
+                on_chosen_line=True, minimax_value=None, judge_value=None, summary="L"),
         2: dict(visits=1, value=0.3, prior=0.25, action=1, label="R", depth=1, player=0, reward=0.2,
-                on_chosen_line=False, minimax_value=None, summary="R"),
+                on_chosen_line=False, minimax_value=None, judge_value=None, summary="R"),
         3: dict(visits=1, value=0.25, prior=0.5, action=1, label="R", depth=2, player=1, reward=1.0,
-                on_chosen_line=True, minimax_value=None, summary="R"),
+                on_chosen_line=True, minimax_value=None, judge_value=None, summary="R"),
     }
     assert set(g.nodes) == set(expected)
     for n, want in expected.items():
