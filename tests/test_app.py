@@ -522,6 +522,52 @@ def test_results_nothing_found():
     assert any("No results.json found" in i for i in texts(at.info))
 
 
+def write_leaderboard_run(out: Path) -> dict:
+    """A leaderboard of 60 hand-made games: mcts-8 is strongest and never loses as honest, greedy in between."""
+    from training.tournament import leaderboard_from_games, write_leaderboard
+
+    rng = np.random.default_rng(0)
+    p_honest = {("random", "greedy"): 0.5, ("random", "mcts-8"): 0.3, ("greedy", "random"): 0.9,
+                ("greedy", "mcts-8"): 0.5, ("mcts-8", "random"): 1.0, ("mcts-8", "greedy"): 1.0}
+    games = [{"honest": h, "liar": l, "winner": "honest" if rng.random() < p else "liar", "game": i}
+             for (h, l), p in p_honest.items() for i in range(10)]
+    board = leaderboard_from_games(games, {"debaters": ["random", "greedy", "mcts-8"], "games": 10, "pixels": 2,
+                                           "seed": 0, "bootstrap": 50}, bootstrap=50)
+    board["wall_seconds"] = 1.0
+    write_leaderboard(board, out)
+    return board
+
+
+def test_results_shows_tournament_leaderboards(tmp_path, monkeypatch):
+    from training.ratings import rating_rows
+
+    root = tmp_path / "res"
+    board = write_leaderboard_run(root / "tour")
+    (root / "broken").mkdir()
+    (root / "broken" / "leaderboard.json").write_text("{\"ratings\": 1}")
+    monkeypatch.setenv("DEBATE_RESULTS_DIRS", str(root))
+    at = no_exception(page("results").run())  # no results.json at all: the leaderboards still show
+    assert any("is not a tournament leaderboard" in w for w in texts(at.warning))
+    assert any("1 tournament leaderboard" in h for h in texts(at.subheader))
+    tables = [d.value for d in at.dataframe]
+    (ratings,) = [t for t in tables if "honest Elo" in t.columns]
+    expected = rating_rows(board["ratings"])
+    assert list(ratings["debater"]) == [r["debater"] for r in expected] and expected[0]["debater"] == "mcts-8"
+    for column, field in (("Elo", "elo"), ("honest Elo", "honest_elo"), ("liar Elo", "liar_elo"),
+                          ("games", "games"), ("wins", "wins")):
+        assert list(ratings[column]) == [r[field] for r in expected], column
+    first = expected[0]
+    assert ratings["Elo 95% CI"].iloc[0] == f"[{first['elo_low']:.0f}, {first['elo_high']:.0f}]"
+    assert ratings["liar 95% CI"].iloc[0] == f"[{first['liar_low']:.0f}, {first['liar_high']:.0f}]"
+    assert ratings.loc[ratings["debater"] == "random", "Elo"].item() == 1000.0
+    assert list(ratings["note"]) == [r["perfect_record"] or "" for r in expected]
+    assert "honest won all" in ratings.loc[ratings["debater"] == "mcts-8", "note"].item()
+    (matrix,) = [t for t in tables if "honest Elo" not in t.columns]
+    assert matrix.loc["mcts-8", "random"] == 1.0 and np.isnan(matrix.loc["mcts-8", "mcts-8"])
+    rate = sum(g["winner"] == "honest" for g in board["games"] if (g["honest"], g["liar"]) == ("greedy", "random")) / 10
+    assert matrix.loc["greedy", "random"] == rate
+
+
 # --------------------------------------------------------------------------- human study
 
 

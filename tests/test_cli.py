@@ -22,7 +22,8 @@ from debate.cli import app
 WIDE = {"COLUMNS": "240", "TERMINAL_WIDTH": "240"}
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
-COMMANDS = [("quickstart",), ("train-judge",), ("play",), ("computation",), ("reproduce", "irving2018"), ("export",)]
+COMMANDS = [("quickstart",), ("train-judge",), ("play",), ("computation",), ("reproduce", "irving2018"), ("export",),
+            ("tournament",)]
 COMMAND_IDS = [" ".join(c) for c in COMMANDS]
 
 
@@ -328,6 +329,8 @@ def test_multi_value_options_expand():
         "reproduce", "irving2018", "--pixels", "6", "--pixels", "4", "--images", "3",
         "--judge", "a", "--judge", "b", "--out", "o"]
     assert expand_multi_value_options(["play", "--judge", "j", "--index", "2"]) == ["play", "--judge", "j", "--index", "2"]
+    assert expand_multi_value_options(["tournament", "--debaters", "random", "mcts-8", "--games", "2"]) == [
+        "tournament", "--debaters", "random", "--debaters", "mcts-8", "--games", "2"]
 
 
 def test_computation_plays_both_roles_prints_rates_and_stores_every_game(tmp_path):
@@ -358,3 +361,97 @@ def test_computation_bad_input_is_one_clear_error(tmp_path, extra, fragment):
     result = invoke("computation", "--instances", "2", "--db", f"sqlite:///{tmp_path / 'c.db'}", *extra)
     assert result.exit_code == 2
     assert fragment in plain(result.output)
+
+
+# --------------------------------------------------------------------------- tournament
+
+TOURNAMENT_DEBATERS = ("random", "greedy", "mcts-8")
+
+
+def debater_args(*specs: str) -> list[str]:
+    return [arg for spec in specs for arg in ("--debaters", spec)]
+
+
+@pytest.fixture(scope="module")
+def tournament(judge_dir, tmp_path_factory):
+    """A tiny round robin (random, greedy, mcts-8; 4 games per ordered pair at K=2) stored in its own database."""
+    tmp = tmp_path_factory.mktemp("cli-tournament")
+    url = f"sqlite:///{tmp / 't.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        _isolate_env(mp, tmp)
+        result = invoke("tournament", *debater_args(*TOURNAMENT_DEBATERS), "--games", "4", "--pixels", "2",
+                        "--judge", judge_dir, "--bootstrap", "50", "--out", tmp / "out", "--db", url)
+    return result, url, tmp / "out"
+
+
+def test_tournament_writes_every_pairing_and_consistent_ratings(tournament):
+    import json
+
+    from debate.storage import Store
+
+    result, url, out = tournament
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "leaderboard.json" in result.stdout and "24 transcripts" in result.stdout
+    board = json.loads((out / "leaderboard.json").read_text())
+    assert (out / "leaderboard.md").read_text().startswith("# Debate tournament leaderboard")
+    games = board["games"]
+    assert len(games) == 6 * 4 and board["ratings"]["games"] == 24
+    pairs = {(h, l) for h in TOURNAMENT_DEBATERS for l in TOURNAMENT_DEBATERS if h != l}
+    for h, l in pairs:
+        played = [g for g in games if (g["honest"], g["liar"]) == (h, l)]
+        assert [g["game"] for g in played] == [0, 1, 2, 3]
+        assert [g["first"] for g in played] == ["honest", "liar", "honest", "liar"]
+    # game i of every pairing: the same image and the same (wrong) lie
+    for i in range(4):
+        same = {(g["instance"], g["label"], g["lie"]) for g in games if g["game"] == i}
+        assert len(same) == 1 and next(iter(same))[1] != next(iter(same))[2]
+    # winners agree with the stored margins; head-to-head rates and rating counts agree with the games
+    assert all((g["winner"] == "honest") == (g["honest_margin"] > 0) for g in games)
+    h2h = {(r["honest"], r["liar"]): r for r in board["head_to_head"]}
+    assert set(h2h) == pairs
+    for (h, l), row in h2h.items():
+        wins = sum(g["winner"] == "honest" for g in games if (g["honest"], g["liar"]) == (h, l))
+        assert row["games"] == 4 and row["honest_wins"] == wins and row["honest_win_rate"] == wins / 4
+    ratings = board["ratings"]
+    assert sorted(ratings["debaters"]) == sorted(TOURNAMENT_DEBATERS) and ratings["anchor"] == "random"
+    assert ratings["overall"]["random"]["elo"] == 1000.0
+    for name in TOURNAMENT_DEBATERS:
+        assert ratings["overall"][name]["games"] == 16
+        assert ratings["overall"][name]["wins"] == sum(
+            (g["winner"] == "honest" and g["honest"] == name) or (g["winner"] == "liar" and g["liar"] == name)
+            for g in games)
+        assert ratings["honest"][name]["games"] == ratings["liar"][name]["games"] == 8
+        for side in ("overall", "honest", "liar"):
+            low, high = ratings[side][name]["ci95"]
+            assert low <= ratings[side][name]["elo"] <= high
+    assert board["config"]["pixels"] == 2 and board["config"]["games"] == 4 and board["seeds"]["seed"] == 0
+    assert board["provenance"]["code_version"] and board["judge"]["checkpoint"] == str(Path(board["config"]["judge"]).resolve())
+    # every game's transcript is in the database, under the tournament's experiment
+    store = Store(url)
+    assert store.count_transcripts(experiment_id=board["experiment_id"]) == 24
+    stored = store.get_transcript(games[5]["transcript_id"])
+    engine_name = {"random": "random", "greedy": "greedy", "mcts-8": "mcts-gumbel-8"}  # as the game-tree page parses
+    assert list(stored.debaters) == [engine_name[games[5]["honest"]], engine_name[games[5]["liar"]]]
+    assert [d["engine_name"] for d in board["debater_specs"]] == [engine_name[s] for s in TOURNAMENT_DEBATERS]
+    assert stored.winner == (0 if games[5]["winner"] == "honest" else 1) and len(stored.turns) == 2
+
+
+@pytest.mark.parametrize("specs, fragment", [
+    (("random", "bogus"), "unknown debater 'bogus'; use random, greedy, mcts-N, learned:DIR or learned-mcts-N:DIR"),
+    (("random", "mcts-0"), "needs at least 1 simulation"),
+    (("random", "mcts-x"), "unknown debater 'mcts-x'"),
+    (("random", "random"), "is listed twice"),
+    (("greedy",), "needs at least two debaters"),
+    (("random", "learned:/no/such/checkpoint"), "checkpoint directory /no/such/checkpoint does not exist"),
+    (("random", "learned-mcts-0:/tmp"), "needs at least 1 simulation"),
+])
+def test_tournament_refuses_bad_specs_in_one_sentence(specs, fragment, tmp_path):
+    result = invoke("tournament", *debater_args(*specs), "--out", tmp_path / "out", "--no-store")
+    assert_clear_error(result, fragment)
+    assert not (tmp_path / "xdg-cache" / "debate-sim").exists()  # refused before the default judge trains
+    assert not (tmp_path / "out").exists()
+
+
+def test_tournament_reference_must_be_a_debater(tmp_path):
+    result = invoke("tournament", *debater_args("random", "greedy"), "--reference", "mcts-8", "--no-store")
+    assert_clear_error(result, "--reference mcts-8 is not one of the debaters")

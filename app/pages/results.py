@@ -1,4 +1,5 @@
-"""Results of reproductions: every results.json under the chosen folders, and a comparison across runs."""
+"""Results of reproductions and tournaments: every results.json and leaderboard.json under the chosen
+folders, and a comparison across reproduction runs."""
 
 from __future__ import annotations
 
@@ -10,18 +11,23 @@ import streamlit as st
 
 from app.common import default_results_dirs
 from training.irving2018 import find_results_files, load_results, results_rows
+from training.ratings import rating_rows
+from training.tournament import find_leaderboard_files, head_to_head_matrix, load_leaderboard
 
 st.title("Results")
 st.caption("Runs of `debate reproduce irving2018` and `debate quickstart` (their results.json). Accuracy is the "
-           "share of images the honest side wins; ci95 is the 95% Wilson interval.")
+           "share of images the honest side wins; ci95 is the 95% Wilson interval. Tournaments of "
+           "`debate tournament` (their leaderboard.json) are rated below.")
 
 dirs_text = st.text_input(f"Folders to search (separated by {os.pathsep!r}; or set DEBATE_RESULTS_DIRS)",
                           value=os.pathsep.join(default_results_dirs()), key="results_dirs")
 dirs = [d.strip() for d in dirs_text.split(os.pathsep) if d.strip()]
 files = find_results_files(dirs)
-if not files:
-    st.info("No results.json found under " + ", ".join(f"`{d}`" for d in dirs) + ". Run `debate quickstart` "
-            "(writes ./debate-results/quickstart) or `debate reproduce irving2018`, or change the folders above.")
+board_files = find_leaderboard_files(dirs)
+if not files and not board_files:
+    st.info("No results.json found under " + ", ".join(f"`{d}`" for d in dirs) + " (and no leaderboard.json). Run "
+            "`debate quickstart` (writes ./debate-results/quickstart), `debate reproduce irving2018` or "
+            "`debate tournament`, or change the folders above.")
     st.stop()
 
 
@@ -46,10 +52,8 @@ for path in files:
         continue
     runs[label] = (path, results)
     all_rows += [{"run": label, **row} for row in results_rows(results)]
-if not runs:
-    st.stop()
-
-st.subheader(f"{len(runs)} run(s)")
+if runs:
+    st.subheader(f"{len(runs)} run(s)")
 for label, (path, results) in runs.items():
     with st.expander(f"{label} — {results.get('experiment', '')}", expanded=len(runs) == 1):
         cfg = results.get("config", {})
@@ -92,3 +96,54 @@ if len(runs) >= 2:
         st.dataframe(pivot, width="stretch")
         if not pivot.empty:
             st.bar_chart(pivot, stack=False, y_label="accuracy")
+
+
+# ----------------------------------------------------------------------------------- tournaments
+
+
+def _interval(low, high) -> str:
+    return f"[{low:.0f}, {high:.0f}]" if low is not None and high is not None else ""
+
+
+boards = {}
+for path in board_files:
+    label = run_label(path)
+    if label in (".", ""):
+        label = path.parent.name
+    try:
+        boards[label] = (path, load_leaderboard(path))
+    except ValueError as e:
+        st.warning(str(e))
+if boards:
+    st.subheader(f"{len(boards)} tournament leaderboard(s)")
+    st.caption("Bradley-Terry ratings on the Elo scale with 95% bootstrap intervals over games. Honest and liar "
+               "ratings share one scale: honest A beats liar B with probability 1 / (1 + 10^((liar B - honest A) / 400)).")
+for label, (path, board) in boards.items():
+    ratings = board["ratings"]
+    with st.expander(f"{label} — tournament of {', '.join(ratings['debaters'])}", expanded=len(boards) == 1):
+        cfg = board.get("config", {})
+        summary = {k: cfg.get(k) for k in ("games", "pixels", "seed", "bootstrap") if k in cfg}
+        summary["games played"] = ratings.get("games")
+        st.markdown(" · ".join(f"**{k}** {v}" for k, v in summary.items()))
+        anchor = ratings.get("anchor")
+        st.caption((f"anchored at {anchor} = 1000" if anchor and anchor != "mean" else "mean rating 1000")
+                   + (f" · {board['data']}" if board.get("data") else "")
+                   + (f" · {board['judge']['description']}" if isinstance(board.get("judge"), dict) else ""))
+        st.caption(f"{path} · wall time {board.get('wall_seconds', '?')} s · code "
+                   f"{board.get('provenance', {}).get('code_version', '?')}")
+        rows = rating_rows(ratings)
+        st.dataframe(pd.DataFrame([{
+            "debater": r["debater"], "Elo": r["elo"], "Elo 95% CI": _interval(r["elo_low"], r["elo_high"]),
+            "honest Elo": r["honest_elo"], "honest 95% CI": _interval(r["honest_low"], r["honest_high"]),
+            "liar Elo": r["liar_elo"], "liar 95% CI": _interval(r["liar_low"], r["liar_high"]),
+            "games": r["games"], "wins": r["wins"], "sequential Elo": r["sequential_elo"],
+            "note": r["perfect_record"] or ""} for r in rows]),
+            hide_index=True, width="stretch", key=f"leaderboard_{label}")
+        if any(r["perfect_record"] for r in rows):
+            st.caption("note: a debater (or side) that won or lost every game has a rating set by the regularisation "
+                       "and the number of games, not by a measured strength.")
+        matrix = head_to_head_matrix(board)
+        if any(v is not None for row in matrix.values() for v in row.values()):
+            st.caption("Head to head: the honest side's win rate, rows honest debater, columns liar debater.")
+            st.dataframe(pd.DataFrame(matrix).T.rename_axis("honest \\ liar"), width="stretch",
+                         key=f"head_to_head_{label}")

@@ -1,0 +1,427 @@
+"""Round-robin tournaments between debaters, rated with ``training.ratings``: what ``debate tournament`` runs.
+
+Debaters are given as spec strings:
+
+- ``random``: a uniformly random legal pixel;
+- ``greedy``: one-step lookahead on the judge;
+- ``mcts-N``: Gumbel MuZero search (mctx) with N simulations per move, the judge as leaf value;
+- ``learned:DIR``: a trained policy network from checkpoint DIR, no search;
+- ``learned-mcts-N:DIR``: the network's prior and value inside an N-simulation search.
+
+Learned debaters come from ``training.self_play.load_learned_debater(checkpoint_dir, task, judge_fn,
+num_simulations) -> (Debater, net_params)``; their ``select`` takes ``(judge_params, net_params)``.
+
+Every ordered pair (A, B) of different debaters plays ``games`` precommit debates with A honest and
+B liar, so each debater argues both sides against every other. Game i of every pairing is played
+on the same held-out image i with the same random wrong class for the liar, and the first player
+alternates with i (even: honest first, odd: liar first): pairings differ only in who debates. The
+images start at the first one the judge never saw (the app's default judge: sklearn digit 1500 on;
+a checkpoint that does not say: 0, or ``first_image``). ``LeagueRunner`` compiles one play function
+for the whole round robin (each debater's search once), not one per pairing and first player.
+
+``run_tournament`` writes ``leaderboard.json`` (config, seeds, every game, ratings with bootstrap
+intervals overall/honest/liar, head-to-head win rates, provenance) and ``leaderboard.md``; the app's
+Results page finds them (``find_leaderboard_files``, ``load_leaderboard``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from debate.play import GameRecord
+from debate.protocols import DebateRunner
+from debate.sharding import batch_mesh, replicate, round_up_batch
+from debate.sparse_pixel import HONEST, LIAR
+from training import ratings as R
+
+LEADERBOARD_FILE = "leaderboard.json"
+SPEC_HELP = "random, greedy, mcts-N, learned:DIR or learned-mcts-N:DIR"
+_MCTS = re.compile(r"^mcts-(\d+)$")
+_LEARNED = re.compile(r"^learned(?:-mcts-(\d+))?:(.+)$")
+
+
+# ------------------------------------------------------------------------------------ debater specs
+
+
+@dataclass(frozen=True)
+class DebaterSpec:
+    spec: str  # the string as given; also the debater's name on the leaderboard
+    kind: str  # random, greedy, mcts, learned, learned-mcts
+    simulations: int = 0
+    checkpoint: str | None = None
+
+
+def parse_debater_spec(spec: str) -> DebaterSpec:
+    """``random``, ``greedy``, ``mcts-N``, ``learned:DIR`` or ``learned-mcts-N:DIR``; one ValueError sentence otherwise."""
+    text = str(spec).strip()
+    if text in ("random", "greedy"):
+        return DebaterSpec(text, text)
+    if m := _MCTS.match(text):
+        simulations = int(m.group(1))
+        if simulations < 1:
+            raise ValueError(f"debater {text!r} needs at least 1 simulation; write mcts-N with N >= 1, e.g. mcts-64.")
+        return DebaterSpec(text, "mcts", simulations)
+    if m := _LEARNED.match(text):
+        simulations = int(m.group(1)) if m.group(1) is not None else 0
+        if m.group(1) is not None and simulations < 1:
+            raise ValueError(f"debater {text!r} needs at least 1 simulation; write learned-mcts-N:DIR with N >= 1.")
+        checkpoint = m.group(2).strip()
+        if not checkpoint:
+            raise ValueError(f"debater {text!r} names no checkpoint directory; write learned:DIR.")
+        return DebaterSpec(text, "learned-mcts" if simulations else "learned", simulations, checkpoint)
+    raise ValueError(f"unknown debater {text!r}; use {SPEC_HELP} (e.g. mcts-64).")
+
+
+def parse_debater_specs(specs) -> list[DebaterSpec]:
+    """At least two distinct specs, each valid; learned checkpoints must exist."""
+    parsed = [parse_debater_spec(s) for s in specs]
+    if len(parsed) < 2:
+        raise ValueError(f"a tournament needs at least two debaters (got {len(parsed)}); pass e.g. "
+                         "--debaters random greedy mcts-64.")
+    seen = set()
+    for p in parsed:
+        if p.spec in seen:
+            raise ValueError(f"debater {p.spec!r} is listed twice; list each debater once.")
+        seen.add(p.spec)
+        if p.checkpoint is not None and not Path(p.checkpoint).expanduser().is_dir():
+            raise ValueError(f"debater {p.spec!r}: checkpoint directory {p.checkpoint} does not exist; "
+                             "pass the directory of a trained debater.")
+    return parsed
+
+
+def _load_learned(spec: DebaterSpec, task, judge_fn):
+    try:
+        from training.self_play import load_learned_debater
+    except ImportError:
+        raise ValueError(f"debater {spec.spec!r} needs training.self_play.load_learned_debater, which this "
+                         "installation lacks; update debate-sim or leave learned debaters out.") from None
+    return load_learned_debater(Path(spec.checkpoint).expanduser(), task, judge_fn, spec.simulations)
+
+
+def build_debater(spec: DebaterSpec, task, judge_fn):
+    """The engine's ``Debater`` for a spec (``select(judge_params, key, state)``; a learned debater's
+    network parameters are bound inside). It keeps the engine's name (``mcts-gumbel-64`` for ``mcts-64``),
+    which transcripts record and the app's game-tree page parses to search a position again; the
+    leaderboard names debaters by their spec strings."""
+    from debate.debaters import greedy_debater, mcts_debater, random_debater
+
+    if spec.kind == "random":
+        debater = random_debater()
+    elif spec.kind == "greedy":
+        debater = greedy_debater(task, judge_fn)
+    elif spec.kind == "mcts":
+        debater = mcts_debater(task, judge_fn, spec.simulations, "gumbel")
+    else:
+        learned, net_params = _load_learned(spec, task, judge_fn)
+
+        def select(params, key, state, _select=learned.select):
+            return _select((params, net_params), key, state)
+
+        def search(params, key, state, _search=learned.search):
+            return _search((params, net_params), key, state)
+
+        debater = dataclasses.replace(learned, select=select, search=search if learned.search is not None else None)
+    return debater
+
+
+# ------------------------------------------------------------------------------------------- config
+
+
+@dataclass
+class TournamentConfig:
+    debaters: list[str]
+    games: int = 10  # per ordered (honest, liar) pair
+    pixels: int | None = None  # K; None: the K the judge was trained for
+    judge: str | None = None  # judge checkpoint directory; None: the app's default 8x8-digits judge
+    first_image: int | None = None  # None: the first image the judge never saw (0 when unknown)
+    seed: int = 0
+    bootstrap: int = R.DEFAULT_BOOTSTRAP
+    alpha: float = R.DEFAULT_ALPHA
+    reference: str | None = R.DEFAULT_REFERENCE
+    k_factor: float = R.DEFAULT_K_FACTOR
+    batch_size: int = 256
+
+
+def tournament_images(dataset, start: int, games: int, k: int, num_classes: int, seed: int):
+    """Indices (into ``dataset``) of the images of games 0..games-1 (from ``start`` on, skipping images
+    with fewer than K nonzero pixels, cycling when there are fewer images than games), the liar's
+    random wrong class per game, and a sentence saying so."""
+    if not 0 <= start < len(dataset):
+        raise ValueError(f"the first image {start} is outside {dataset.name} (0..{len(dataset) - 1}); pass a smaller --first-image.")
+    nonzero = (dataset.images[start:].reshape(len(dataset) - start, -1) > 0).sum(axis=1)
+    pool = start + np.flatnonzero(nonzero >= k)
+    if pool.size == 0:
+        raise ValueError(f"no image of {dataset.name} from index {start} on has K={k} nonzero pixels; choose a smaller --pixels.")
+    index = pool[np.arange(games) % pool.size]
+    labels = dataset.labels[index].astype(int)
+    offset = np.random.default_rng(seed).integers(1, num_classes, size=games)
+    lies = (labels + offset) % num_classes
+    note = (f"{games} game(s) per pairing on {dataset.name} images {int(index.min())}..{int(index.max())} "
+            f"(from index {start}, images with at least K={k} nonzero pixels"
+            + (f"; the {pool.size} such images are reused in turn" if games > pool.size else "") + ")")
+    return index, lies, note
+
+
+# ------------------------------------------------------------------------------------------ playing
+
+
+def make_league_play_fn(task, judge_fn, debaters):
+    """One jitted ``play(judge_params, key, state, honest_index, liar_index, first_player) -> GameRecord``
+    for every pairing of ``debaters``: as ``debate.play.make_play_fn``, but who debates and who moves
+    first are traced arguments and each move is a ``lax.switch`` over the debaters, so the whole
+    round robin compiles once (each debater's search once) instead of once per pairing and order."""
+    selects = [d.select for d in debaters]
+
+    def play(judge_params, key, state, honest_index, liar_index, first_player):
+        def one_turn(state, inputs):
+            turn, turn_key = inputs
+            mover = jnp.where((first_player + turn) % 2 == HONEST, honest_index, liar_index)
+            action = jax.lax.switch(mover, selects, judge_params, turn_key, state)
+            player = state.current_player
+            state = task.step(state, action)
+            logits = judge_fn(judge_params, task.judge_view(state))
+            return state, (action, player, task.claim_probs(state, logits), jax.nn.softmax(logits, axis=-1))
+
+        turns = jnp.arange(task.num_turns)
+        keys = jax.random.split(key, task.num_turns)
+        final, (actions, players, claim_probs, class_probs) = jax.lax.scan(one_turn, state, (turns, keys))
+        logits = judge_fn(judge_params, task.judge_view(final))
+        return GameRecord(final=final, actions=actions.T, players=players.T,
+                          claim_probs=jnp.swapaxes(claim_probs, 0, 1), class_probs=jnp.swapaxes(class_probs, 0, 1),
+                          final_logits=logits, honest_margin=task.honest_margin(final, logits))
+
+    return jax.jit(play)
+
+
+class LeagueRunner(DebateRunner):
+    """``DebateRunner`` over a list of debaters with one compiled play function for every pairing:
+    ``pairing(a, b)`` picks honest ``debaters[a]`` and liar ``debaters[b]``; ``play`` works as usual."""
+
+    def __init__(self, task, judge_fn, judge_params, debaters, batch_size: int = 256, mesh=None):
+        # DebateRunner.__init__ would compile a play function per pairing; share one instead.
+        self.task, self.judge_fn, self.debaters = task, judge_fn, list(debaters)
+        self.mesh = mesh or batch_mesh()
+        self.batch_size = round_up_batch(batch_size, self.mesh)
+        self.judge_params = replicate(judge_params, self.mesh)
+        self._league = make_league_play_fn(task, judge_fn, self.debaters)
+        self.simulations_played = 0
+        self.pairing(0, min(1, len(self.debaters) - 1))
+
+    def pairing(self, honest: int, liar: int):
+        """Make ``debaters[honest]`` the honest debater and ``debaters[liar]`` the liar; returns both."""
+        self.honest, self.liar = self.debaters[honest], self.debaters[liar]
+        h, l = jnp.int32(honest), jnp.int32(liar)
+        self._play = {first: functools.partial(self._league, honest_index=h, liar_index=l, first_player=jnp.int32(first))
+                      for first in (HONEST, LIAR)}
+        return self.honest, self.liar
+
+
+def run_tournament(config: TournamentConfig, out_dir, store=None, log=print, progress: bool = True) -> dict:
+    """Play the round robin, rate it, write ``leaderboard.json`` and ``leaderboard.md`` in ``out_dir``
+    and store the transcripts in ``store`` (when given). Returns the leaderboard dict."""
+    from tqdm.auto import tqdm
+
+    from debate.live import load_app_judge
+    from debate.records import games_to_transcripts
+
+    t_start = time.time()
+    specs = parse_debater_specs(config.debaters)
+    if config.games < 1:
+        raise ValueError(f"--games must be at least 1 (got {config.games}).")
+    if config.reference not in (None, R.DEFAULT_REFERENCE) and config.reference not in [s.spec for s in specs]:
+        raise ValueError(f"the reference debater {config.reference!r} is not in the tournament; pass one of "
+                         f"{', '.join(s.spec for s in specs)}.")
+    judge = load_app_judge(config.judge)
+    k = int(config.pixels or judge.config.num_reveals)
+    task = judge.make_task(k)
+    dataset = judge.load_images()
+    start = judge.first_unseen_index if config.first_image is None else int(config.first_image)
+    index, lies, data_note = tournament_images(dataset, start, config.games, k, dataset.num_classes, config.seed)
+    if config.first_image is None and judge.first_unseen_index == 0:
+        data_note += "; the judge checkpoint does not say which images it was trained on"
+    log(data_note)
+    images, labels = dataset.images[index], dataset.labels[index].astype(np.int32)
+    instance_ids = [f"{dataset.name}:{int(i)}" for i in index]
+    first = np.where(np.arange(config.games) % 2 == 0, HONEST, LIAR)
+    debaters = [build_debater(s, task, judge.judge_fn) for s in specs]
+
+    config_dict = _jsonable(asdict(config))
+    config_dict["pixels"] = k
+    experiment_id = store.create_experiment("tournament", "tournament", config_dict) if store is not None else None
+    pairs = [(a, b) for a in range(len(debaters)) for b in range(len(debaters)) if a != b]
+    runner = LeagueRunner(task, judge.judge_fn, judge.params, debaters,
+                          batch_size=max(1, min(config.batch_size, -(-config.games // 2))))
+    base_key = jax.random.key(config.seed)
+    records, stored = [], 0
+    bar = tqdm(total=len(pairs) * config.games, desc="tournament", unit="game", disable=not progress)
+    for a, b in pairs:
+        honest, liar = runner.pairing(a, b)
+        honest_name, liar_name = specs[a].spec, specs[b].spec
+        pair_key = jax.random.fold_in(jax.random.fold_in(base_key, a), b)
+        for player in (HONEST, LIAR):
+            rows = np.flatnonzero(first == player)
+            if rows.size == 0:
+                continue
+            played = runner.play(images[rows], labels[rows], lies[rows], int(player),
+                                 jax.random.fold_in(pair_key, int(player)), progress=bar.update, image_index=rows)
+            ids = [None] * rows.size
+            if store is not None:
+                protocol = "debate_precommit_" + ("honest_first" if player == HONEST else "liar_first")
+                transcripts = games_to_transcripts(played, images, labels, instance_ids, protocol,
+                                                   (honest.name, liar.name), judge.name, config.seed, experiment_id)
+                stored += store.add_transcripts(transcripts, experiment_id)
+                ids = [t.id for t in transcripts]
+            for j, row in enumerate(rows):
+                records.append({"honest": honest_name, "liar": liar_name,
+                                "winner": "honest" if played.honest_margin[j] > 0 else "liar",
+                                "game": int(row), "instance": instance_ids[row], "label": int(labels[row]),
+                                "lie": int(lies[row]), "first": "honest" if player == HONEST else "liar",
+                                "honest_margin": round(float(played.honest_margin[j]), 4),
+                                "transcript_id": ids[j]})
+        bar.set_postfix_str(f"{honest_name} vs {liar_name}")
+    bar.close()
+    names = [s.spec for s in specs]
+    records.sort(key=lambda r: (names.index(r["honest"]), names.index(r["liar"]), r["game"]))
+
+    leaderboard = leaderboard_from_games(records, config_dict, bootstrap=config.bootstrap, alpha=config.alpha,
+                                         reference=config.reference, seed=config.seed, k_factor=config.k_factor)
+    leaderboard.update({
+        "experiment_id": experiment_id,
+        "debater_specs": [{**asdict(s), "engine_name": d.name} for s, d in zip(specs, debaters)],
+        "judge": {"checkpoint": judge.name, "description": judge.description,
+                  "trained_pixels": int(judge.config.num_reveals)},
+        "data": data_note,
+        "seeds": {"seed": config.seed,
+                  "lies": f"numpy.random.default_rng({config.seed}).integers(1, classes, games) added to the true class",
+                  "games": f"jax.random.key({config.seed}) folded with the honest and the liar debater's index and "
+                           "the first player (0 honest, 1 liar)",
+                  "bootstrap": f"numpy.random.default_rng({config.seed}) resamples the games",
+                  "sequential_elo": f"games in the order of numpy.random.default_rng({config.seed}).permutation"},
+        "transcripts_stored": stored,
+        "wall_seconds": round(time.time() - t_start, 1),
+    })
+    out_dir = Path(out_dir)
+    write_leaderboard(leaderboard, out_dir)
+    return leaderboard
+
+
+def leaderboard_from_games(games: list[dict], config: dict, bootstrap: int = R.DEFAULT_BOOTSTRAP,
+                           alpha: float = R.DEFAULT_ALPHA, reference: str | None = R.DEFAULT_REFERENCE,
+                           seed: int = 0, k_factor: float = R.DEFAULT_K_FACTOR) -> dict:
+    """The leaderboard of some game records (dicts with at least ``honest``, ``liar`` and ``winner``):
+    ratings with intervals, head-to-head honest win rates per pairing and per pair of debaters, provenance."""
+    from debate.provenance import provenance
+
+    ratings = R.rate(games, reference=reference, alpha=alpha, bootstrap=bootstrap, seed=seed, k_factor=k_factor)
+    return {"kind": "leaderboard", "experiment": "tournament", "config": config, "games": list(games),
+            "ratings": ratings, "head_to_head": R.head_to_head(games), "pairs": pair_results(games),
+            "provenance": provenance()}
+
+
+def pair_results(games) -> list[dict]:
+    """Per unordered pair {A, B}: games, A's wins and win rate over both role assignments."""
+    out: dict[tuple[str, str], dict] = {}
+    order: dict[str, int] = {}
+    for g in R.as_games(games):
+        for n in (g.honest, g.liar):
+            order.setdefault(n, len(order))
+        if g.honest == g.liar:
+            continue
+        a, b = sorted((g.honest, g.liar), key=order.get)
+        cell = out.setdefault((a, b), {"a": a, "b": b, "games": 0, "a_wins": 0})
+        cell["games"] += 1
+        cell["a_wins"] += int(g.winning_debater == a)
+    for cell in out.values():
+        cell["a_win_rate"] = round(cell["a_wins"] / cell["games"], 4)
+    return list(out.values())
+
+
+# ------------------------------------------------------------------------------------------ writing
+
+
+def head_to_head_table(leaderboard: dict) -> str:
+    """Markdown matrix: rows honest debater, columns liar debater, cells the honest win rate (games)."""
+    names = leaderboard["ratings"]["debaters"]
+    cells = {(r["honest"], r["liar"]): r for r in leaderboard["head_to_head"]}
+    lines = ["| honest \\ liar | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for h in names:
+        row = []
+        for l in names:
+            r = cells.get((h, l))
+            row.append(f"{r['honest_win_rate'] * 100:.0f}% ({r['games']})" if r else "-")
+        lines.append(f"| {h} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def write_leaderboard(leaderboard: dict, out_dir) -> None:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / LEADERBOARD_FILE).write_text(json.dumps(leaderboard, indent=2))
+    ratings, cfg = leaderboard["ratings"], leaderboard.get("config", {})
+    anchor = (f"anchored at {ratings['anchor']} = 1000 overall, its honest and liar ratings averaging 1000"
+              if ratings["anchor"] != "mean" else "anchored at a mean rating of 1000")
+    judge_text = (leaderboard.get("judge") or {}).get("description", "")
+    md = ["# Debate tournament leaderboard", "",
+          f"{ratings['games']} games; {cfg.get('games', '?')} per ordered pairing (honest, liar), precommit debate, "
+          f"K={cfg.get('pixels', '?')} pixels" + (f"; {leaderboard['data']}" if leaderboard.get("data") else "") + ".",
+          (judge_text[:1].upper() + judge_text[1:] + "." if judge_text else ""), "",
+          f"Bradley-Terry ratings on the Elo scale, {anchor}; brackets: 95% bootstrap intervals over games "
+          f"({ratings['bootstrap']} resamples). Honest and liar ratings share one scale: honest A against liar B "
+          "is expected to win 1 / (1 + 10^((liar B - honest A) / 400)). Sequential Elo: K-factor "
+          f"{ratings['sequential_elo']['k_factor']:g}, {ratings['sequential_elo']['order']}.", "",
+          R.ratings_table(ratings), "", "## Head to head: honest win rate", "", head_to_head_table(leaderboard), ""]
+    if leaderboard.get("provenance"):
+        md.append(f"Code {leaderboard['provenance'].get('code_version', '?')}"
+                  + (f"; wall time {leaderboard['wall_seconds']} s" if "wall_seconds" in leaderboard else "") + ".")
+    (out_dir / "leaderboard.md").write_text("\n".join(md) + "\n")
+
+
+def _jsonable(x):
+    return json.loads(json.dumps(x, default=str))
+
+
+# ------------------------------------------------------------------ reading leaderboards back (the app)
+
+
+def find_leaderboard_files(directories) -> list[Path]:
+    """Every ``leaderboard.json`` under the given directories (recursively), sorted; missing ones are skipped."""
+    found: set[Path] = set()
+    for d in directories:
+        d = Path(d).expanduser()
+        if d.is_file() and d.name == LEADERBOARD_FILE:
+            found.add(d.resolve())
+        elif d.is_dir():
+            found.update(p.resolve() for p in d.rglob(LEADERBOARD_FILE) if p.is_file())
+    return sorted(found)
+
+
+def load_leaderboard(path) -> dict:
+    """A ``leaderboard.json`` written by ``write_leaderboard``; one clear ValueError if it is not one."""
+    path = Path(path)
+    try:
+        board = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path} could not be read as JSON ({e}); rerun the tournament that wrote it.") from None
+    ratings = board.get("ratings") if isinstance(board, dict) else None
+    if not (isinstance(ratings, dict) and isinstance(ratings.get("debaters"), list)
+            and all(isinstance(ratings.get(k), dict) for k in ("overall", "honest", "liar"))):
+        raise ValueError(f"{path} is not a tournament leaderboard (it needs ratings -> debaters, overall, honest, "
+                         "liar); point the app at the leaderboard.json of `debate tournament`.")
+    return board
+
+
+def head_to_head_matrix(leaderboard: dict) -> dict[str, dict[str, float | None]]:
+    """``{honest: {liar: honest win rate}}`` over the leaderboard's debaters (None where not played)."""
+    names = leaderboard["ratings"]["debaters"]
+    cells = {(r["honest"], r["liar"]): r["honest_win_rate"] for r in leaderboard.get("head_to_head", [])}
+    return {h: {l: cells.get((h, l)) for l in names} for h in names}
