@@ -290,31 +290,34 @@ class ComputationTask:
         b = jnp.take_along_axis(prefix[..., 1], position[:, None], axis=1)[:, 0]
         return (a * start + b) % self.modulus
 
-    def true_value(self, state: State, position: jax.Array) -> jax.Array:
-        """[B] the true ``x_position``."""
-        return self._value_at(state.prefix, state.start, jnp.asarray(position, jnp.int32))
+    def _prefix_at(self, state: State, position, column: int) -> jax.Array:
+        """``prefix[b, position[b, ...], column]`` for positions of shape [B] or [B, R]."""
+        position = jnp.asarray(position, jnp.int32)
+        flat = position.reshape(position.shape[0], -1)
+        return jnp.take_along_axis(state.prefix[..., column], flat, axis=1).reshape(position.shape)
+
+    def true_value(self, state: State, position) -> jax.Array:
+        """The true ``x_position`` for positions of shape [B] or [B, R]."""
+        position = jnp.asarray(position, jnp.int32)
+        start = state.start.reshape((-1,) + (1,) * (position.ndim - 1))
+        return (self._prefix_at(state, position, 0) * start + self._prefix_at(state, position, 1)) % self.modulus
 
     def run_from(self, state: State, start_position, value, end_position) -> jax.Array:
-        """[B] the value at ``end_position`` when the computation restarts from ``value`` at
-        ``start_position`` (``end >= start``): ``F_{lo->hi}(v) = A_hi A_lo^-1 (v - B_lo) + B_hi``."""
+        """The value at ``end_position`` when the computation restarts from ``value`` at
+        ``start_position`` (``end >= start``; shapes [B] or [B, R]):
+        ``F_{lo->hi}(v) = A_hi A_lo^-1 (v - B_lo) + B_hi``."""
         p = self.modulus
-
-        def row(position, column):
-            return jnp.take_along_axis(state.prefix[..., column], jnp.asarray(position, jnp.int32)[:, None], axis=1)[:, 0]
-
-        scale = (row(end_position, 0) * row(start_position, 2)) % p
-        return (scale * ((value - row(start_position, 1)) % p) + row(end_position, 1)) % p
+        scale = (self._prefix_at(state, end_position, 0) * self._prefix_at(state, start_position, 2)) % p
+        return (scale * ((value - self._prefix_at(state, start_position, 1)) % p)
+                + self._prefix_at(state, end_position, 1)) % p
 
     def run_back(self, state: State, end_position, value, start_position) -> jax.Array:
-        """[B] the value at ``start_position`` from which the computation reaches ``value`` at
+        """The value at ``start_position`` from which the computation reaches ``value`` at
         ``end_position`` (the inverse of ``run_from``)."""
         p = self.modulus
-
-        def row(position, column):
-            return jnp.take_along_axis(state.prefix[..., column], jnp.asarray(position, jnp.int32)[:, None], axis=1)[:, 0]
-
-        scale = (row(start_position, 0) * row(end_position, 2)) % p
-        return (scale * ((value - row(end_position, 1)) % p) + row(start_position, 1)) % p
+        scale = (self._prefix_at(state, start_position, 0) * self._prefix_at(state, end_position, 2)) % p
+        return (scale * ((value - self._prefix_at(state, end_position, 1)) % p)
+                + self._prefix_at(state, start_position, 1)) % p
 
     def claimer_consistent(self, state: State) -> jax.Array:
         """[B] bool: the disputed interval's end values agree with the computation (then the

@@ -19,6 +19,7 @@ disputes a half whose end values disagree with the computation.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,11 +106,18 @@ class ComputationGames:
         return self.honest_margin > 0
 
 
+def true_final_values(task: ComputationTask, seeds, batch_size: int = 256) -> np.ndarray:
+    """[N] the true ``x_T`` of each instance (computed in chunks: O(T) memory per instance)."""
+    seeds = np.asarray(seeds, np.uint32)
+    final = jax.jit(lambda s: task.truth(task.init(s)))
+    return np.concatenate([np.asarray(final(jnp.asarray(seeds[i:i + batch_size])))
+                           for i in range(0, len(seeds), batch_size)])
+
+
 def random_lies(task: ComputationTask, seeds, key) -> np.ndarray:
     """One uniformly random wrong final value per instance."""
-    state = task.init(jnp.asarray(seeds, jnp.uint32))
-    offset = jax.random.randint(key, (len(seeds),), 1, task.modulus)
-    return np.asarray((task.truth(state) + offset) % task.modulus)
+    offset = np.asarray(jax.random.randint(key, (len(seeds),), 1, task.modulus))
+    return (true_final_values(task, seeds) + offset) % task.modulus
 
 
 class ComputationDebateRunner:
@@ -168,48 +176,58 @@ def debate(runner: ComputationDebateRunner, seeds, liar_claims, claimer: int, ke
 def _lying_trace_values(task: ComputationTask, state: State, error_at, error_offset, positions):
     """Values of a lying trace at ``positions`` [B, R]: right up to ``error_at``, then off by
     ``error_offset`` at ``error_at + 1`` and computed correctly from there on."""
-    batch, reads = positions.shape
-    flat = lambda x: x.reshape(-1)
-    rep = jax.tree.map(lambda x: jnp.repeat(x, reads, axis=0), state)
-    true_values = task.true_value(rep, flat(positions))
-    bad_start = jnp.repeat((task.true_value(state, error_at + 1) + error_offset) % task.modulus, reads)
-    after = task.run_from(rep, jnp.repeat(error_at + 1, reads), bad_start, jnp.maximum(flat(positions), jnp.repeat(error_at + 1, reads)))
-    values = jnp.where(flat(positions) > jnp.repeat(error_at, reads), after, true_values)
-    return values.reshape(batch, reads)
+    bad_start = ((task.true_value(state, error_at + 1) + error_offset) % task.modulus)[:, None]
+    restart = jnp.broadcast_to((error_at + 1)[:, None], positions.shape)
+    after = task.run_from(state, restart, jnp.broadcast_to(bad_start, positions.shape), jnp.maximum(positions, restart))
+    return jnp.where(positions > error_at[:, None], after, task.true_value(state, positions))
 
 
 def _accepts(task: ComputationTask, judge_fn: JudgeFn, judge_params, state: State, positions, lying, error_at, error_offset):
     """Whether the judge accepts every step ``positions`` [B, R] of the honest or lying trace."""
     batch, reads = positions.shape
-    honest_lo = task.true_value(jax.tree.map(lambda x: jnp.repeat(x, reads, axis=0), state), positions.reshape(-1)).reshape(batch, reads)
-    honest_hi = task.true_value(jax.tree.map(lambda x: jnp.repeat(x, reads, axis=0), state), (positions + 1).reshape(-1)).reshape(batch, reads)
-    lie_lo = _lying_trace_values(task, state, error_at, error_offset, positions)
-    lie_hi = _lying_trace_values(task, state, error_at, error_offset, positions + 1)
-    v_lo = jnp.where(lying[:, None], lie_lo, honest_lo)
-    v_hi = jnp.where(lying[:, None], lie_hi, honest_hi)
+    v_lo = jnp.where(lying[:, None], _lying_trace_values(task, state, error_at, error_offset, positions),
+                     task.true_value(state, positions))
+    v_hi = jnp.where(lying[:, None], _lying_trace_values(task, state, error_at, error_offset, positions + 1),
+                     task.true_value(state, positions + 1))
     opcode, operand = task.operations(state.seed[:, None], positions)
     view = jnp.stack([jnp.ones_like(v_lo), positions, v_lo, opcode, operand, v_hi], axis=-1).reshape(-1, 6).astype(jnp.int32)
     logits = judge_fn(judge_params, view)
     return (logits[:, 1] > logits[:, 0]).reshape(batch, reads).all(axis=1)
 
 
-def _spot_check(task, judge_fn, judge_params, seeds, key, reads: int, consultant: bool):
-    seeds = jnp.asarray(seeds, jnp.uint32)
-    state = task.init(seeds)
-    batch = seeds.shape[0]
-    k_err, k_off, k_pos = jax.random.split(key, 3)
-    error_at = jax.random.randint(k_err, (batch,), 0, task.num_steps)
-    error_offset = jax.random.randint(k_off, (batch,), 1, task.modulus)
-    positions = jax.random.randint(k_pos, (batch, reads), 0, task.num_steps)
-    if consultant:
-        # A lying consultant never shows its wrong step: it draws from the other T - 1 steps.
-        lie_positions = jax.random.randint(k_pos, (batch, reads), 0, task.num_steps - 1)
-        lie_positions = jnp.where(lie_positions >= error_at[:, None], lie_positions + 1, lie_positions)
-    else:
-        lie_positions = positions
-    accept_truth = _accepts(task, judge_fn, judge_params, state, positions, jnp.zeros(batch, bool), error_at, error_offset)
-    accept_lie = _accepts(task, judge_fn, judge_params, state, lie_positions, jnp.ones(batch, bool), error_at, error_offset)
-    return np.asarray(accept_truth), np.asarray(accept_lie)
+def _spot_check(task, judge_fn, judge_params, seeds, key, reads: int, consultant: bool, batch_size: int = 256):
+    seeds = np.asarray(seeds, np.uint32)
+    check = _compiled_spot_check(task, judge_fn, reads, consultant)
+    accept_truth, accept_lie = [], []
+    for index, start in enumerate(range(0, len(seeds), batch_size)):  # O(T) memory per instance
+        chunk = seeds[start:start + batch_size]
+        truth, lie = check(judge_params, jnp.asarray(chunk), jax.random.fold_in(key, index))
+        accept_truth.append(np.asarray(truth))
+        accept_lie.append(np.asarray(lie))
+    return np.concatenate(accept_truth), np.concatenate(accept_lie)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_spot_check(task, judge_fn, reads: int, consultant: bool):
+    @jax.jit
+    def check(judge_params, seeds, key):
+        state = task.init(seeds)
+        batch = seeds.shape[0]
+        k_err, k_off, k_pos = jax.random.split(key, 3)
+        error_at = jax.random.randint(k_err, (batch,), 0, task.num_steps)
+        error_offset = jax.random.randint(k_off, (batch,), 1, task.modulus)
+        positions = jax.random.randint(k_pos, (batch, reads), 0, task.num_steps)
+        if consultant:
+            # A lying consultant never shows its wrong step: it draws from the other T - 1 steps.
+            lie_positions = jax.random.randint(k_pos, (batch, reads), 0, task.num_steps - 1)
+            lie_positions = jnp.where(lie_positions >= error_at[:, None], lie_positions + 1, lie_positions)
+        else:
+            lie_positions = positions
+        accept_truth = _accepts(task, judge_fn, judge_params, state, positions, jnp.zeros(batch, bool), error_at, error_offset)
+        accept_lie = _accepts(task, judge_fn, judge_params, state, lie_positions, jnp.ones(batch, bool), error_at, error_offset)
+        return accept_truth, accept_lie
+
+    return check
 
 
 def judge_alone(task: ComputationTask, judge_fn: JudgeFn, judge_params, seeds, key, reads: int = 1) -> ComputationResult:
