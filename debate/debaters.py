@@ -23,6 +23,10 @@ from debate.sparse_pixel import HONEST, SparsePixelTask, State
 # A leaf evaluator for search: (judge_params, state) -> value in [-1, 1] for the honest player.
 ValueFn = Callable[[Any, Any], jax.Array]
 
+# A learned policy/value network: (net_params, state) -> (prior logits [B, A] over the task's
+# actions, value [B] in [-1, 1] for the player to move). See training.debater_networks.
+NetworkFn = Callable[[Any, Any], tuple[jax.Array, jax.Array]]
+
 JudgeFn = Callable[[Any, jax.Array], jax.Array]  # (params, judge view) -> logits [B, classes]
 
 SEARCH_ALGORITHMS = ("gumbel", "muzero")
@@ -30,8 +34,14 @@ SEARCH_ALGORITHMS = ("gumbel", "muzero")
 
 @dataclass(frozen=True)
 class Debater:
+    """``select(params, key, state) -> action [B]``. ``params`` is the judge's parameters, except
+    for debaters built with a network (``mcts_debater(network_fn=...)``, ``learned_debater``):
+    those take ``(judge_params, net_params)`` (``debater_params``) so that new weights are an
+    argument, not a compiled-in constant. ``DebateRunner(honest_params=..., liar_params=...)``
+    passes such a pair to one side only."""
+
     name: str
-    select: Callable[[Any, jax.Array, State], jax.Array]  # (judge_params, key, state) -> action [B]
+    select: Callable[[Any, jax.Array, State], jax.Array]  # (params, key, state) -> action [B]
     # Tree of the last search, for the game-tree view; None for debaters that do not search.
     search: Callable[[Any, jax.Array, State], mctx.PolicyOutput] | None = None
 
@@ -54,6 +64,11 @@ def _masked_logits(legal: jax.Array, logits: jax.Array | None = None) -> jax.Arr
     logits = jnp.zeros(legal.shape, jnp.float32) if logits is None else logits
     # finfo.min rather than -inf: mctx mixes these logits arithmetically (NOTES.md).
     return jnp.where(legal, logits, jnp.finfo(jnp.float32).min)
+
+
+def debater_params(judge_params, net_params) -> tuple:
+    """The ``params`` a network debater's ``select``/``search`` take: ``(judge_params, net_params)``."""
+    return (judge_params, net_params)
 
 
 def random_debater() -> Debater:
@@ -91,32 +106,44 @@ def judge_leaf_value(task, judge_fn: JudgeFn) -> ValueFn:
 
 
 def make_recurrent_fn(task: SparsePixelTask, judge_fn: JudgeFn, compact: bool = False,
-                      leaf_value_fn: ValueFn | None = None):
+                      leaf_value_fn: ValueFn | None = None, network_fn: NetworkFn | None = None):
     """mctx dynamics for a debate: the embedding is the game state itself (a perfect model).
 
     With ``compact`` the tree stores only the moving part of each state and ``params`` is
-    ``(judge_params, root_state)``: the image and candidates live once per game instead of once
+    ``(params, root_state)``: the image and candidates live once per game instead of once
     per node, which keeps mctx's per-simulation bookkeeping small (measured with a free judge at
     batch 64: 2.6 ms per simulation at 256 simulations with full states in the tree).
 
     ``leaf_value_fn`` replaces the judge's verdict as the value of non-terminal states (for
-    example a debater's own knowledge, when the judge only speaks at the end)."""
+    example a debater's own knowledge, when the judge only speaks at the end).
+
+    With ``network_fn`` the params (inside the compact pair) are ``(judge_params, net_params)``:
+    the network gives the prior logits (masked to legal moves) and the value of non-terminal
+    states; the judge still scores finished games (the reward)."""
+    if network_fn is not None and leaf_value_fn is not None:
+        raise ValueError("give either leaf_value_fn or network_fn: with a network, its value is the leaf value.")
     leaf_value_fn = leaf_value_fn or judge_leaf_value(task, judge_fn)
 
     def recurrent_fn(params, key, action, state):
         if compact:
             params, root = params
             state = task.merge_static(root, state)
+        judge_params, net_params = params if network_fn is not None else (params, None)
         next_state = task.step(state, action)
-        margin = task.honest_margin(next_state, judge_fn(params, task.judge_view(next_state)))
+        margin = task.honest_margin(next_state, judge_fn(judge_params, task.judge_view(next_state)))
         just_ended = next_state.terminated & ~state.terminated
         mover_outcome = jnp.where(state.current_player == HONEST, 1.0, -1.0) * terminal_reward(margin)
-        honest_value = leaf_value_fn(params, next_state)
-        value = jnp.where(next_state.current_player == HONEST, honest_value, -honest_value)
+        if network_fn is None:
+            honest_value = leaf_value_fn(judge_params, next_state)
+            value = jnp.where(next_state.current_player == HONEST, honest_value, -honest_value)
+            prior = _masked_logits(next_state.legal_action_mask)
+        else:
+            logits, value = network_fn(net_params, next_state)
+            prior = _masked_logits(next_state.legal_action_mask, logits)
         output = mctx.RecurrentFnOutput(
             reward=jnp.where(just_ended, mover_outcome, 0.0),
             discount=jnp.where(next_state.terminated, 0.0, -1.0),
-            prior_logits=_masked_logits(next_state.legal_action_mask),
+            prior_logits=prior,
             value=jnp.where(next_state.terminated, 0.0, value),
         )
         return output, (task.split_static(next_state)[1] if compact else next_state)
@@ -135,6 +162,7 @@ def mcts_debater(
     leaf_value_fn: ValueFn | None = None,
     name: str | None = None,
     root_tie_break: bool = False,
+    network_fn: NetworkFn | None = None,
 ) -> Debater:
     """Monte Carlo tree search through mctx with the judge as the leaf evaluator and a uniform
     prior over legal pixels. ``gumbel`` (default) is Gumbel MuZero's sequential halving;
@@ -148,23 +176,37 @@ def mcts_debater(
 
     With a uniform prior and fewer simulations than actions, Gumbel's top-k keeps the lowest action
     ids; ``root_tie_break`` breaks those ties at random instead (for action spaces whose order means
-    nothing, such as the computation task's values; the pixel task's order is brightest first)."""
+    nothing, such as the computation task's values; the pixel task's order is brightest first).
+
+    ``network_fn(net_params, state) -> (prior_logits [B, A], value [B] for the player to move)``
+    (AlphaZero style, e.g. ``training.debater_networks.network_function``) replaces the uniform
+    prior and the judge's leaf value, at the root and inside the tree (illegal moves masked
+    through the logits); the judge still scores finished games. The debater's ``select`` and
+    ``search`` then take ``params = (judge_params, net_params)`` (``debater_params``), so new
+    weights do not recompile."""
     if algorithm not in SEARCH_ALGORITHMS:
         raise ValueError(f"unknown search algorithm {algorithm!r}; choose one of {', '.join(SEARCH_ALGORITHMS)}.")
     if num_simulations < 1:
         raise ValueError(f"num_simulations must be at least 1 (got {num_simulations}).")
-    recurrent_fn = make_recurrent_fn(task, judge_fn, compact_tree, leaf_value_fn)
+    recurrent_fn = make_recurrent_fn(task, judge_fn, compact_tree, leaf_value_fn, network_fn)
     root_value_fn = leaf_value_fn or judge_leaf_value(task, judge_fn)
 
-    def search(params, key, state):
+    def root_prior_and_value(params, state):
+        if network_fn is not None:
+            logits, value = network_fn(params[1], state)
+            return _masked_logits(state.legal_action_mask, logits), value
         honest_value = root_value_fn(params, state)
-        prior = _masked_logits(state.legal_action_mask)
+        value = jnp.where(state.current_player == HONEST, honest_value, -honest_value)
+        return _masked_logits(state.legal_action_mask), value
+
+    def search(params, key, state):
+        prior, value = root_prior_and_value(params, state)
         if root_tie_break:
             key, noise_key = jax.random.split(key)
             prior = prior + 1e-3 * jax.random.uniform(noise_key, prior.shape)
         root = mctx.RootFnOutput(
             prior_logits=prior,
-            value=jnp.where(state.current_player == HONEST, honest_value, -honest_value),
+            value=value,
             embedding=task.split_static(state)[1] if compact_tree else state,
         )
         common = dict(
@@ -195,7 +237,19 @@ def mcts_debater(
         visits = _masked_logits(state.legal_action_mask, output.action_weights)
         return jnp.argmax(visits, axis=1).astype(jnp.int32)
 
-    return Debater(name or f"mcts-{algorithm}-{num_simulations}", select, search)
+    default_name = f"mcts-{algorithm}-{num_simulations}" + ("-net" if network_fn is not None else "")
+    return Debater(name or default_name, select, search)
+
+
+def learned_debater(network_fn: NetworkFn, name: str = "learned-policy") -> Debater:
+    """No search: the legal action with the highest prior logit of the network. ``select`` takes
+    ``params = (judge_params, net_params)`` like the network search debater (the judge is unused)."""
+
+    def select(params, key, state):
+        logits, _ = network_fn(params[1], state)
+        return jnp.argmax(_masked_logits(state.legal_action_mask, logits), axis=1).astype(jnp.int32)
+
+    return Debater(name, select)
 
 
 def make_debater(kind: str, task: SparsePixelTask, judge_fn: JudgeFn, num_simulations: int = 64,

@@ -80,21 +80,33 @@ class ConditionResult:
 
 
 class DebateRunner:
-    """Plays batches of debates between two debaters before one judge, sharded over devices."""
+    """Plays batches of debates between two debaters before one judge, sharded over devices.
+
+    ``honest_params`` / ``liar_params`` are what that side's ``select`` receives instead of the
+    judge's parameters: ``debate.debaters.debater_params(judge_params, net_params)`` for a network
+    debater (``mcts_debater(network_fn=...)``, ``learned_debater``). ``play`` can override them per
+    call (new weights, same compiled game)."""
 
     def __init__(self, task: SparsePixelTask, judge_fn: JudgeFn, judge_params: Any, honest: Debater,
-                 liar: Debater, batch_size: int = 256, mesh=None):
+                 liar: Debater, batch_size: int = 256, mesh=None, honest_params: Any = None,
+                 liar_params: Any = None):
         self.task, self.judge_fn, self.honest, self.liar = task, judge_fn, honest, liar
         self.mesh = mesh or batch_mesh()
         self.batch_size = round_up_batch(batch_size, self.mesh)
         self.judge_params = replicate(judge_params, self.mesh)
+        self.honest_params = None if honest_params is None else replicate(honest_params, self.mesh)
+        self.liar_params = None if liar_params is None else replicate(liar_params, self.mesh)
         self._play = {first: make_play_fn(task, judge_fn, honest, liar, first) for first in (HONEST, LIAR)}
         self.simulations_played = 0
 
     def play(self, images: np.ndarray, labels: np.ndarray, liar_claims: np.ndarray, first_player: int,
-             key: jax.Array, progress=None, image_index=None, seed_index=None) -> Games:
+             key: jax.Array, progress=None, image_index=None, seed_index=None, honest_params: Any = None,
+             liar_params: Any = None) -> Games:
         """Play one game per row; rows are padded to whole batches and the padding dropped.
-        ``image_index``/``seed_index`` label the rows (default: row number / 0)."""
+        ``image_index``/``seed_index`` label the rows (default: row number / 0). ``honest_params`` /
+        ``liar_params`` replace the runner's for this call."""
+        honest_params = self.honest_params if honest_params is None else replicate(honest_params, self.mesh)
+        liar_params = self.liar_params if liar_params is None else replicate(liar_params, self.mesh)
         num_games = len(labels)
         records = []
         for chunk_index, start in enumerate(range(0, num_games, self.batch_size)):
@@ -102,7 +114,8 @@ class DebateRunner:
             padded = np.concatenate([index, np.full(self.batch_size - len(index), index[0])])
             state = self.task.init(images[padded], labels[padded], liar_claims[padded], first_player)
             state = shard_batch(state, self.mesh)
-            record = self._play[first_player](self.judge_params, jax.random.fold_in(key, chunk_index), state)
+            record = self._play[first_player](self.judge_params, jax.random.fold_in(key, chunk_index), state,
+                                              honest_params, liar_params)
             records.append(jax.tree.map(lambda x: np.asarray(x)[: len(index)], _record_arrays(self.task, record)))
             if progress is not None:
                 progress(len(index))
