@@ -106,7 +106,8 @@ def judge_leaf_value(task, judge_fn: JudgeFn) -> ValueFn:
 
 
 def make_recurrent_fn(task: SparsePixelTask, judge_fn: JudgeFn, compact: bool = False,
-                      leaf_value_fn: ValueFn | None = None, network_fn: NetworkFn | None = None):
+                      leaf_value_fn: ValueFn | None = None, network_fn: NetworkFn | None = None,
+                      network_value: bool = True):
     """mctx dynamics for a debate: the embedding is the game state itself (a perfect model).
 
     With ``compact`` the tree stores only the moving part of each state and ``params`` is
@@ -118,10 +119,11 @@ def make_recurrent_fn(task: SparsePixelTask, judge_fn: JudgeFn, compact: bool = 
     example a debater's own knowledge, when the judge only speaks at the end).
 
     With ``network_fn`` the params (inside the compact pair) are ``(judge_params, net_params)``:
-    the network gives the prior logits (masked to legal moves) and the value of non-terminal
-    states; the judge still scores finished games (the reward)."""
-    if network_fn is not None and leaf_value_fn is not None:
-        raise ValueError("give either leaf_value_fn or network_fn: with a network, its value is the leaf value.")
+    the network gives the prior logits (masked to legal moves) and, with ``network_value``, the
+    value of non-terminal states (else ``leaf_value_fn``, by default the judge's verdict); the
+    judge still scores finished games (the reward)."""
+    if network_fn is not None and network_value and leaf_value_fn is not None:
+        raise ValueError("give either leaf_value_fn or a network with network_value=True, not both: both are leaf values.")
     leaf_value_fn = leaf_value_fn or judge_leaf_value(task, judge_fn)
 
     def recurrent_fn(params, key, action, state):
@@ -134,12 +136,13 @@ def make_recurrent_fn(task: SparsePixelTask, judge_fn: JudgeFn, compact: bool = 
         just_ended = next_state.terminated & ~state.terminated
         mover_outcome = jnp.where(state.current_player == HONEST, 1.0, -1.0) * terminal_reward(margin)
         if network_fn is None:
-            honest_value = leaf_value_fn(judge_params, next_state)
-            value = jnp.where(next_state.current_player == HONEST, honest_value, -honest_value)
             prior = _masked_logits(next_state.legal_action_mask)
         else:
             logits, value = network_fn(net_params, next_state)
             prior = _masked_logits(next_state.legal_action_mask, logits)
+        if network_fn is None or not network_value:
+            honest_value = leaf_value_fn(judge_params, next_state)
+            value = jnp.where(next_state.current_player == HONEST, honest_value, -honest_value)
         output = mctx.RecurrentFnOutput(
             reward=jnp.where(just_ended, mover_outcome, 0.0),
             discount=jnp.where(next_state.terminated, 0.0, -1.0),
@@ -163,6 +166,7 @@ def mcts_debater(
     name: str | None = None,
     root_tie_break: bool = False,
     network_fn: NetworkFn | None = None,
+    network_value: bool = True,
 ) -> Debater:
     """Monte Carlo tree search through mctx with the judge as the leaf evaluator and a uniform
     prior over legal pixels. ``gumbel`` (default) is Gumbel MuZero's sequential halving;
@@ -181,19 +185,24 @@ def mcts_debater(
     ``network_fn(net_params, state) -> (prior_logits [B, A], value [B] for the player to move)``
     (AlphaZero style, e.g. ``training.debater_networks.network_function``) replaces the uniform
     prior and the judge's leaf value, at the root and inside the tree (illegal moves masked
-    through the logits); the judge still scores finished games. The debater's ``select`` and
-    ``search`` then take ``params = (judge_params, net_params)`` (``debater_params``), so new
-    weights do not recompile."""
+    through the logits); the judge still scores finished games. With ``network_value = False`` only
+    the prior is learned and leaves keep the judge's verdict (or ``leaf_value_fn``). The debater's
+    ``select`` and ``search`` then take ``params = (judge_params, net_params)``
+    (``debater_params``), so new weights do not recompile."""
     if algorithm not in SEARCH_ALGORITHMS:
         raise ValueError(f"unknown search algorithm {algorithm!r}; choose one of {', '.join(SEARCH_ALGORITHMS)}.")
     if num_simulations < 1:
         raise ValueError(f"num_simulations must be at least 1 (got {num_simulations}).")
-    recurrent_fn = make_recurrent_fn(task, judge_fn, compact_tree, leaf_value_fn, network_fn)
+    recurrent_fn = make_recurrent_fn(task, judge_fn, compact_tree, leaf_value_fn, network_fn, network_value)
     root_value_fn = leaf_value_fn or judge_leaf_value(task, judge_fn)
 
     def root_prior_and_value(params, state):
         if network_fn is not None:
             logits, value = network_fn(params[1], state)
+            if network_value:
+                return _masked_logits(state.legal_action_mask, logits), value
+            honest_value = root_value_fn(params[0], state)
+            value = jnp.where(state.current_player == HONEST, honest_value, -honest_value)
             return _masked_logits(state.legal_action_mask, logits), value
         honest_value = root_value_fn(params, state)
         value = jnp.where(state.current_player == HONEST, honest_value, -honest_value)
@@ -237,7 +246,8 @@ def mcts_debater(
         visits = _masked_logits(state.legal_action_mask, output.action_weights)
         return jnp.argmax(visits, axis=1).astype(jnp.int32)
 
-    default_name = f"mcts-{algorithm}-{num_simulations}" + ("-net" if network_fn is not None else "")
+    default_name = f"mcts-{algorithm}-{num_simulations}" + (
+        "" if network_fn is None else "-net" if network_value else "-netprior")
     return Debater(name or default_name, select, search)
 
 
