@@ -214,6 +214,8 @@ class LeagueRunner(DebateRunner):
         self.batch_size = round_up_batch(batch_size, self.mesh)
         self.judge_params = replicate(judge_params, self.mesh)
         self._league = make_league_play_fn(task, judge_fn, self.debaters)
+        # Learned debaters carry their own parameters inside ``select``; every side gets the judge's.
+        self.honest_params = self.liar_params = None
         self.simulations_played = 0
         self.pairing(0, min(1, len(self.debaters) - 1))
 
@@ -221,8 +223,14 @@ class LeagueRunner(DebateRunner):
         """Make ``debaters[honest]`` the honest debater and ``debaters[liar]`` the liar; returns both."""
         self.honest, self.liar = self.debaters[honest], self.debaters[liar]
         h, l = jnp.int32(honest), jnp.int32(liar)
-        self._play = {first: functools.partial(self._league, honest_index=h, liar_index=l, first_player=jnp.int32(first))
-                      for first in (HONEST, LIAR)}
+
+        def play_from(first):
+            def play(judge_params, key, state, honest_params=None, liar_params=None):
+                return self._league(judge_params, key, state, honest_index=h, liar_index=l, first_player=jnp.int32(first))
+
+            return play
+
+        self._play = {first: play_from(first) for first in (HONEST, LIAR)}
         return self.honest, self.liar
 
 
