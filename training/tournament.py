@@ -27,7 +27,6 @@ Results page finds them (``find_leaderboard_files``, ``load_leaderboard``).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import re
 import time
