@@ -105,9 +105,28 @@ def judge_leaf_value(task, judge_fn: JudgeFn) -> ValueFn:
     return value_fn
 
 
+def _network_value_weight(network_fn, network_value, leaf_value_fn) -> float:
+    weight = float(network_value) if network_fn is not None else 0.0
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"network_value must be a weight in [0, 1] or a bool (got {network_value!r}).")
+    if weight == 1.0 and leaf_value_fn is not None:
+        raise ValueError("give either leaf_value_fn or a network with network_value=True, not both: both are leaf values.")
+    return weight
+
+
+def _prior_and_value(network_fn, weight: float, leaf_value_fn, judge_params, net_params, state):
+    """(prior logits or None for uniform, value for the player to move) of a state."""
+    logits, value = (None, 0.0) if network_fn is None else network_fn(net_params, state)
+    if weight < 1.0:
+        honest_value = leaf_value_fn(judge_params, state)
+        judge_value = jnp.where(state.current_player == HONEST, honest_value, -honest_value)
+        value = judge_value if weight == 0.0 else weight * value + (1.0 - weight) * judge_value
+    return logits, value
+
+
 def make_recurrent_fn(task: SparsePixelTask, judge_fn: JudgeFn, compact: bool = False,
                       leaf_value_fn: ValueFn | None = None, network_fn: NetworkFn | None = None,
-                      network_value: bool = True):
+                      network_value: float = 1.0):
     """mctx dynamics for a debate: the embedding is the game state itself (a perfect model).
 
     With ``compact`` the tree stores only the moving part of each state and ``params`` is
@@ -119,11 +138,11 @@ def make_recurrent_fn(task: SparsePixelTask, judge_fn: JudgeFn, compact: bool = 
     example a debater's own knowledge, when the judge only speaks at the end).
 
     With ``network_fn`` the params (inside the compact pair) are ``(judge_params, net_params)``:
-    the network gives the prior logits (masked to legal moves) and, with ``network_value``, the
-    value of non-terminal states (else ``leaf_value_fn``, by default the judge's verdict); the
-    judge still scores finished games (the reward)."""
-    if network_fn is not None and network_value and leaf_value_fn is not None:
-        raise ValueError("give either leaf_value_fn or a network with network_value=True, not both: both are leaf values.")
+    the network gives the prior logits (masked to legal moves); the value of non-terminal states
+    is ``w * network value + (1 - w) * leaf_value_fn`` (by default the judge's verdict) with ``w =
+    network_value`` (True = 1: the network's alone, AlphaZero; False = 0: the judge's alone, only
+    the prior is learned); the judge still scores finished games (the reward)."""
+    weight = _network_value_weight(network_fn, network_value, leaf_value_fn)
     leaf_value_fn = leaf_value_fn or judge_leaf_value(task, judge_fn)
 
     def recurrent_fn(params, key, action, state):
@@ -135,14 +154,8 @@ def make_recurrent_fn(task: SparsePixelTask, judge_fn: JudgeFn, compact: bool = 
         margin = task.honest_margin(next_state, judge_fn(judge_params, task.judge_view(next_state)))
         just_ended = next_state.terminated & ~state.terminated
         mover_outcome = jnp.where(state.current_player == HONEST, 1.0, -1.0) * terminal_reward(margin)
-        if network_fn is None:
-            prior = _masked_logits(next_state.legal_action_mask)
-        else:
-            logits, value = network_fn(net_params, next_state)
-            prior = _masked_logits(next_state.legal_action_mask, logits)
-        if network_fn is None or not network_value:
-            honest_value = leaf_value_fn(judge_params, next_state)
-            value = jnp.where(next_state.current_player == HONEST, honest_value, -honest_value)
+        logits, value = _prior_and_value(network_fn, weight, leaf_value_fn, judge_params, net_params, next_state)
+        prior = _masked_logits(next_state.legal_action_mask, logits)
         output = mctx.RecurrentFnOutput(
             reward=jnp.where(just_ended, mover_outcome, 0.0),
             discount=jnp.where(next_state.terminated, 0.0, -1.0),
@@ -166,7 +179,7 @@ def mcts_debater(
     name: str | None = None,
     root_tie_break: bool = False,
     network_fn: NetworkFn | None = None,
-    network_value: bool = True,
+    network_value: float = 1.0,
 ) -> Debater:
     """Monte Carlo tree search through mctx with the judge as the leaf evaluator and a uniform
     prior over legal pixels. ``gumbel`` (default) is Gumbel MuZero's sequential halving;
@@ -185,8 +198,9 @@ def mcts_debater(
     ``network_fn(net_params, state) -> (prior_logits [B, A], value [B] for the player to move)``
     (AlphaZero style, e.g. ``training.debater_networks.network_function``) replaces the uniform
     prior and the judge's leaf value, at the root and inside the tree (illegal moves masked
-    through the logits); the judge still scores finished games. With ``network_value = False`` only
-    the prior is learned and leaves keep the judge's verdict (or ``leaf_value_fn``). The debater's
+    through the logits); the judge still scores finished games. ``network_value`` weighs the
+    network's value against the judge's verdict (or ``leaf_value_fn``) at the root and the leaves:
+    1 (True) the network's alone, 0 (False) only the prior is learned. The debater's
     ``select`` and ``search`` then take ``params = (judge_params, net_params)``
     (``debater_params``), so new weights do not recompile."""
     if algorithm not in SEARCH_ALGORITHMS:
@@ -194,19 +208,13 @@ def mcts_debater(
     if num_simulations < 1:
         raise ValueError(f"num_simulations must be at least 1 (got {num_simulations}).")
     recurrent_fn = make_recurrent_fn(task, judge_fn, compact_tree, leaf_value_fn, network_fn, network_value)
+    weight = _network_value_weight(network_fn, network_value, leaf_value_fn)
     root_value_fn = leaf_value_fn or judge_leaf_value(task, judge_fn)
 
     def root_prior_and_value(params, state):
-        if network_fn is not None:
-            logits, value = network_fn(params[1], state)
-            if network_value:
-                return _masked_logits(state.legal_action_mask, logits), value
-            honest_value = root_value_fn(params[0], state)
-            value = jnp.where(state.current_player == HONEST, honest_value, -honest_value)
-            return _masked_logits(state.legal_action_mask, logits), value
-        honest_value = root_value_fn(params, state)
-        value = jnp.where(state.current_player == HONEST, honest_value, -honest_value)
-        return _masked_logits(state.legal_action_mask), value
+        judge_params, net_params = params if network_fn is not None else (params, None)
+        logits, value = _prior_and_value(network_fn, weight, root_value_fn, judge_params, net_params, state)
+        return _masked_logits(state.legal_action_mask, logits), value
 
     def search(params, key, state):
         prior, value = root_prior_and_value(params, state)
@@ -247,7 +255,7 @@ def mcts_debater(
         return jnp.argmax(visits, axis=1).astype(jnp.int32)
 
     default_name = f"mcts-{algorithm}-{num_simulations}" + (
-        "" if network_fn is None else "-net" if network_value else "-netprior")
+        "" if network_fn is None else "-net" if weight == 1.0 else "-netprior" if weight == 0.0 else f"-net{weight:g}")
     return Debater(name or default_name, select, search)
 
 
