@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 import uuid
 from typing import Iterator
 
@@ -70,9 +71,17 @@ def fresh_postgres_database(base_url: str) -> Iterator[str]:
         try:
             yield base.set(database=name).render_as_string(hide_password=False)
         finally:
-            with admin.connect() as conn:
-                # FORCE (PostgreSQL 13+) ends connections a test left open
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            # FORCE (PostgreSQL 13+) ends connections a test left open. It can be refused for a
+            # moment while a server process of another role (autovacuum) works on the database.
+            for attempt in range(20):
+                try:
+                    with admin.connect() as conn:
+                        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    break
+                except sa.exc.ProgrammingError:
+                    if attempt == 19:
+                        raise
+                    time.sleep(0.5)
     finally:
         admin.dispose()
 
