@@ -504,6 +504,35 @@ def rrm_command(
                f"{results['wall_seconds']} s")
 
 
+SELF_PLAY_TASKS = ("sparse-pixel", "computation")
+
+
+@app.command("self-play", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                                            "help_option_names": []}, add_help_option=False)
+def self_play_command(ctx: typer.Context):
+    """Train learned debaters by AlphaZero-style self-play (resumable). `debate self-play [--task
+    sparse-pixel|computation] --out DIR --minutes M [options]`; `debate self-play --help` (or with
+    --task computation) lists every option of that task's trainer."""
+    args = list(ctx.args)
+    task = "sparse-pixel"
+    if "--task" in args:
+        i = args.index("--task")
+        if i + 1 >= len(args) or args[i + 1] not in SELF_PLAY_TASKS:
+            typer.echo(f"error: --task takes one of {', '.join(SELF_PLAY_TASKS)}.", err=True)
+            raise typer.Exit(code=2)
+        task = args[i + 1]
+        del args[i:i + 2]
+    if task == "computation":
+        from training.computation_self_play import main as trainer
+    else:
+        from training.self_play import main as trainer
+    try:
+        trainer(args)
+    except ValueError as error:  # bad options: one sentence, exit status 2
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2)
+
+
 @app.command()
 @clear_errors
 def export(

@@ -158,7 +158,10 @@ def make_recurrent_fn(task: SparsePixelTask, judge_fn: JudgeFn, compact: bool = 
         prior = _masked_logits(next_state.legal_action_mask, logits)
         output = mctx.RecurrentFnOutput(
             reward=jnp.where(just_ended, mover_outcome, 0.0),
-            discount=jnp.where(next_state.terminated, 0.0, -1.0),
+            # -1 when the turn passes (two-player zero-sum), +1 when the same player moves again
+            # (consultancy: one player makes every move).
+            discount=jnp.where(next_state.terminated, 0.0,
+                               jnp.where(next_state.current_player == state.current_player, 1.0, -1.0)),
             prior_logits=prior,
             value=jnp.where(next_state.terminated, 0.0, value),
         )

@@ -455,3 +455,19 @@ def test_tournament_refuses_bad_specs_in_one_sentence(specs, fragment, tmp_path)
 def test_tournament_reference_must_be_a_debater(tmp_path):
     result = invoke("tournament", *debater_args("random", "greedy"), "--reference", "mcts-8", "--no-store")
     assert_clear_error(result, "--reference mcts-8 is not one of the debaters")
+
+
+def test_self_play_command_routes_to_the_task_trainer(tmp_path):
+    out = tmp_path / "computation"
+    result = invoke("self-play", "--task", "computation", "--out", out, "--iterations", 1, "--num-steps", 4,
+                    "--modulus", 7, "--games-per-iteration", 8, "--num-simulations", 4, "--hidden", 16,
+                    "--train-steps-per-iteration", 2, "--no-final-eval")
+    assert result.exit_code == 0, result.output
+    import json
+
+    assert json.loads((out / "config.json").read_text())["task"] == "computation"
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
+    bad = invoke("self-play", "--task", "chess", "--out", out)
+    assert bad.exit_code == 2 and "--task takes one of sparse-pixel, computation" in plain(bad.output)
+    refused = invoke("self-play", "--task", "computation", "--out", out, "--iterations", 2, "--num-steps", 8)
+    assert refused.exit_code == 2 and "another config" in plain(refused.output)

@@ -85,8 +85,9 @@ from debate.metrics import wilson_interval
 from debate.protocols import DebateRunner
 from debate.sharding import batch_mesh, replicate, round_up_batch, shard_batch
 from debate.sparse_pixel import HONEST, LIAR, NO_CLAIM, SparsePixelTask
-from training.checkpoints import CheckpointError, latest_step, restore_pytree, save_pytree
+from training.checkpoints import CheckpointError, latest_step, restore_pytree
 from training.debater_networks import NetworkConfig, make_network, network_function
+from training.self_play_loop import ReplayBuffer, SelfPlayLoop, append_jsonl
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -246,48 +247,14 @@ def prepare_judge(config: SelfPlayConfig, split: DataSplit, out_dir: Path):
 
 
 # ------------------------------------------------------------------------------ replay buffer
-class ReplayBuffer:
-    """A ring of the newest ``capacity`` positions, stored compactly: which image and lie, who
-    went first, the moving part of the state (who revealed each candidate, mover, turn), and the
-    targets. ``state_batch`` rebuilds full ``State`` s on device (``task.init`` + ``merge_static``)."""
-
-    def __init__(self, capacity: int, num_actions: int):
-        self.capacity = capacity
-        self.arrays = {
-            "image_index": np.zeros(capacity, np.int32),
-            "liar_claim": np.zeros(capacity, np.int32),
-            "first_player": np.zeros(capacity, np.int32),
-            "revealed_by": np.full((capacity, num_actions), -1, np.int8),
-            "current_player": np.zeros(capacity, np.int32),
-            "turn": np.zeros(capacity, np.int32),
-            "policy": np.zeros((capacity, num_actions), np.float32),
-            "value": np.zeros(capacity, np.float32),
-        }
-        self.counters = np.zeros(2, np.int64)  # [size, next insert position]
-
-    @property
-    def size(self) -> int:
-        return int(self.counters[0])
-
-    def add(self, rows: dict) -> None:
-        n = len(rows["value"])
-        position = int(self.counters[1])
-        index = (position + np.arange(n)) % self.capacity
-        for name, array in self.arrays.items():
-            array[index] = rows[name]
-        self.counters[:] = [min(self.size + n, self.capacity), (position + n) % self.capacity]
-
-    def sample(self, rng: np.random.Generator, batch_size: int) -> dict:
-        index = rng.integers(0, self.size, batch_size)
-        return {name: array[index] for name, array in self.arrays.items()}
-
-    def state_dict(self) -> dict:
-        return {**self.arrays, "counters": self.counters}
-
-    def load_state_dict(self, d: dict) -> None:
-        for name in self.arrays:
-            self.arrays[name] = np.array(d[name], dtype=self.arrays[name].dtype)
-        self.counters = np.array(d["counters"], np.int64)
+def pixel_replay_buffer(capacity: int, num_actions: int) -> ReplayBuffer:
+    """Positions stored compactly: which image and lie, who went first, the moving part of the state
+    (who revealed each candidate, mover, turn), and the targets; ``rebuild_states`` makes full
+    ``State`` s on device (``task.init`` + ``merge_static``)."""
+    return ReplayBuffer(capacity, {
+        "image_index": ((), np.int32), "liar_claim": ((), np.int32), "first_player": ((), np.int32),
+        "revealed_by": ((num_actions,), np.int8), "current_player": ((), np.int32), "turn": ((), np.int32),
+        "policy": ((num_actions,), np.float32), "value": ((), np.float32)})
 
 
 def rebuild_states(task: SparsePixelTask, images, labels, rows: dict):
@@ -354,8 +321,10 @@ def compiled_steps(task: SparsePixelTask, judge_fn: JudgeFn, network_config: Net
     return network_fn, optimizer, jax.jit(self_play), jax.jit(train_step, donate_argnums=(0, 1))
 
 
-class SelfPlayRun:
+class SelfPlayRun(SelfPlayLoop):
     """Holds the compiled self-play and training steps of one run directory."""
+
+    metrics_file = METRICS_FILE
 
     def __init__(self, config: SelfPlayConfig, out_dir: str | Path, dataset: ImageDataset | None = None,
                  mesh=None, log=print, judge: tuple | None = None):
@@ -381,7 +350,7 @@ class SelfPlayRun:
         params = nnx.state(make_network(self.network_config, seed=config.seed))
         self.params = replicate(params, self.mesh)
         self.opt_state = replicate(self.optimizer.init(params), self.mesh)
-        self.replay = ReplayBuffer(config.replay_size, self.task.num_actions)
+        self.replay = pixel_replay_buffer(config.replay_size, self.task.num_actions)
         self.iteration = 0
         self.train_steps = 0
         self.games = 0
@@ -413,53 +382,15 @@ class SelfPlayRun:
         rows["first_player"] = np.repeat(first, k)[valid]
         return rows, np.asarray(margin)
 
-    def train(self, steps: int) -> np.ndarray:
-        """``steps`` Adam steps on replay minibatches; the mean [loss, policy loss, value loss]."""
-        losses = []
-        for _ in range(steps):
-            rng = np.random.default_rng([self.config.seed, self.train_steps, 2])
-            rows = shard_batch(self.replay.sample(rng, self.batch_size), self.mesh)
-            self.params, self.opt_state, loss = self._train_step(self.params, self.opt_state, self.images, self.labels,
-                                                                 rows)
-            self.train_steps += 1
-            losses.append(loss)
-        return np.mean(np.asarray(jnp.stack(losses)), axis=0) if losses else np.full(3, np.nan)
+    def train_minibatch(self, rows: dict):
+        return self._train_step(self.params, self.opt_state, self.images, self.labels, shard_batch(rows, self.mesh))
 
-    def run_iteration(self) -> dict:
-        t0 = time.perf_counter()
-        rows, margin = self.play_games()
-        t1 = time.perf_counter()
-        self.replay.add(rows)
-        losses = self.train(self.config.train_steps_per_iteration)
-        t2 = time.perf_counter()
-        self.iteration += 1
-        self.games += self.games_per_iteration
-        return {"kind": "train", "iteration": self.iteration, "train_step": self.train_steps, "games": self.games,
-                "loss": float(losses[0]), "policy_loss": float(losses[1]), "value_loss": float(losses[2]),
-                "self_play_honest_win_rate": float(np.mean(margin > 0)),
-                "games_per_s": self.games_per_iteration / (t1 - t0),
-                "train_steps_per_s": self.config.train_steps_per_iteration / max(t2 - t1, 1e-9),
-                "replay_size": self.replay.size, "time": time.time()}
-
-    # ------------------------------------------------------------------------ checkpoints
-    def _checkpoint_tree(self) -> dict:
-        return {"params": self.params, "opt_state": self.opt_state, "replay": self.replay.state_dict(),
-                "counters": np.array([self.iteration, self.train_steps, self.games], np.int64)}
-
-    def save(self) -> None:
-        save_pytree(self.out_dir, self.iteration, jax.device_get(self._checkpoint_tree()))
+    def place(self, tree):
+        return replicate(tree, self.mesh)
 
     def _resume(self) -> None:
-        step = latest_step(self.out_dir)
-        if step is None:
-            return
-        restored = restore_pytree(self.out_dir, step, jax.device_get(self._checkpoint_tree()))
-        self.params = replicate(restored["params"], self.mesh)
-        self.opt_state = replicate(restored["opt_state"], self.mesh)
-        self.replay.load_state_dict(restored["replay"])
-        self.iteration, self.train_steps, self.games = (int(v) for v in restored["counters"])
-        _truncate_metrics(self.out_dir / METRICS_FILE, self.iteration)
-        self.log(f"resuming {self.out_dir} from iteration {self.iteration}")
+        if self.resume():
+            self.log(f"resuming {self.out_dir} from iteration {self.iteration}")
 
     def _check_config_file(self) -> None:
         path = self.out_dir / CONFIG_FILE
@@ -498,15 +429,6 @@ class SelfPlayRun:
 def asdict_task(task: SparsePixelTask) -> dict:
     return {"name": task.name, "num_reveals": task.num_reveals, "height": task.height, "width": task.width,
             "num_classes": task.num_classes, "max_candidates": task.max_candidates, "num_actions": task.num_actions}
-
-
-def _truncate_metrics(path: Path, iteration: int) -> None:
-    """Drop metric lines written after the checkpoint a run resumes from."""
-    if not path.exists():
-        return
-    kept = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("iteration", 0) <= iteration]
-    path.write_text("".join(line + "\n" for line in kept))
 
 
 class _TensorBoard:
@@ -558,7 +480,7 @@ def train_self_play(config: SelfPlayConfig, out_dir: str | Path, iterations: int
                 minutes is None or time.time() - start_time - excluded < 60 * minutes):
             record = run.run_iteration()
             last = record
-            _append(metrics_path, record)
+            append_jsonl(metrics_path, record)
             board.scalars(record, run.iteration, "train/")
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.3f}", games_s=f"{record['games_per_s']:.1f}")
@@ -568,7 +490,7 @@ def train_self_play(config: SelfPlayConfig, out_dir: str | Path, iterations: int
                 result = evaluator.evaluate(run.params, images, labels, lies, key=jax.random.key(config.seed))
                 eval_record = {"kind": "eval", "iteration": run.iteration, "train_step": run.train_steps,
                                **_eval_scalars(result)}
-                _append(metrics_path, eval_record)
+                append_jsonl(metrics_path, eval_record)
                 board.scalars(eval_record, run.iteration, "eval/")
                 excluded += time.time() - eval_start
             if run.iteration % config.checkpoint_every == 0:
@@ -583,16 +505,11 @@ def train_self_play(config: SelfPlayConfig, out_dir: str | Path, iterations: int
         result = (evaluator or run.evaluator()).evaluate(run.params, images, labels, lies, key=jax.random.key(config.seed),
                                                          all_lies=config.precommit)
         (run.out_dir / EVAL_FILE).write_text(json.dumps({"iteration": run.iteration, **result}, indent=2))
-        _append(metrics_path, {"kind": "eval", "iteration": run.iteration, "train_step": run.train_steps,
+        append_jsonl(metrics_path, {"kind": "eval", "iteration": run.iteration, "train_step": run.train_steps,
                                "final": True, **_eval_scalars(result)})
         summary["eval"] = result
     summary["run"] = run
     return summary
-
-
-def _append(path: Path, record: dict) -> None:
-    with open(path, "a") as handle:
-        handle.write(json.dumps(record) + "\n")
 
 
 def _eval_scalars(result: dict) -> dict:

@@ -379,8 +379,9 @@ def write_leaderboard(leaderboard: dict, out_dir) -> None:
               if ratings["anchor"] != "mean" else "anchored at a mean rating of 1000")
     judge_text = (leaderboard.get("judge") or {}).get("description", "")
     md = ["# Debate tournament leaderboard", "",
-          f"{ratings['games']} games; {cfg.get('games', '?')} per ordered pairing (honest, liar), precommit debate, "
-          f"K={cfg.get('pixels', '?')} pixels" + (f"; {leaderboard['data']}" if leaderboard.get("data") else "") + ".",
+          f"{ratings['games']} games; {cfg.get('games', '?')} per ordered pairing (honest, liar), "
+          + (leaderboard.get("protocol") or f"precommit debate, K={cfg.get('pixels', '?')} pixels")
+          + (f"; {leaderboard['data']}" if leaderboard.get("data") else "") + ".",
           (judge_text[:1].upper() + judge_text[1:] + "." if judge_text else ""), "",
           f"Bradley-Terry ratings on the Elo scale, {anchor}; brackets: 95% bootstrap intervals over games "
           f"({ratings['bootstrap']} resamples). Honest and liar ratings share one scale: honest A against liar B "

@@ -1,0 +1,74 @@
+"""Learned computation debaters (training.computation_networks, training.computation_self_play)."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from debate.computation import HONEST, LIAR, ComputationTask, exact_checker
+from training.computation_networks import ComputationNetworkConfig, encode_state, make_network, network_function
+from training.computation_self_play import (ComputationSelfPlayConfig, ComputationSelfPlayRun, evaluate,
+                                            load_computation_debater, train_computation_self_play)
+from training.checkpoints import CheckpointError
+
+SMALL = dict(num_steps=4, modulus=7, games_per_iteration=64, num_simulations=16, hidden=64, eval_games=64,
+             eval_simulations=16, checkpoint_every=100)
+
+
+def test_features_hold_the_experts_numbers():
+    task = ComputationTask(num_steps=8, modulus=31)
+    seeds = jnp.arange(5, dtype=jnp.uint32)
+    state = task.init(seeds, None, HONEST)
+    features = np.asarray(encode_state(task, state))
+    p1 = task.modulus + 1
+    mid = jnp.full((5,), 4)
+    # one-hot blocks: v_lo, v_hi, pending (none = index p), forward, backward, true midpoint
+    assert np.all(features[:, :p1].argmax(1) == np.asarray(state.v_lo))
+    assert np.all(features[:, 2 * p1:3 * p1].argmax(1) == task.modulus)
+    assert np.all(features[:, 3 * p1:4 * p1].argmax(1) == np.asarray(task.true_value(state, mid)))
+    assert np.all(features[:, 5 * p1:6 * p1].argmax(1) == np.asarray(task.true_value(state, mid)))
+    assert features.shape[1] == ComputationNetworkConfig(modulus=31).num_inputs
+    with pytest.raises(ValueError, match="p = 7"):
+        network_function(task, make_network(ComputationNetworkConfig(modulus=7)))
+
+
+def _policy_vs_random(run):
+    result = evaluate(run.task, run.judge_fn, run.judge_params, run.network_fn, run.params, num_games=128,
+                      num_simulations=8, opponents=("random",))["policy_vs_random"]
+    return 0.5 * (result["as_honest"]["learned_win_rate"] + result["as_liar"]["learned_win_rate"])
+
+
+def test_short_training_lowers_the_loss_and_beats_random_more_often(tmp_path):
+    config = ComputationSelfPlayConfig(**SMALL)
+    run = ComputationSelfPlayRun(config, tmp_path / "run")
+    before = _policy_vs_random(run)
+    records = [run.run_iteration() for _ in range(20)]
+    after = _policy_vs_random(run)
+    assert np.mean([r["policy_loss"] for r in records[-3:]]) < np.mean([r["policy_loss"] for r in records[:3]]) - 0.1
+    assert after > before + 0.1, (before, after)
+
+
+def test_resumed_run_reaches_the_same_parameters(tmp_path):
+    config = ComputationSelfPlayConfig(**{**SMALL, "games_per_iteration": 16, "train_steps_per_iteration": 4})
+    straight = train_computation_self_play(config, tmp_path / "a", iterations=3, final_eval=False, progress=False)["run"]
+    train_computation_self_play(config, tmp_path / "b", iterations=2, final_eval=False, progress=False)
+    resumed = train_computation_self_play(config, tmp_path / "b", iterations=3, final_eval=False, progress=False)
+    assert resumed["iterations_this_run"] == 1
+    for x, y in zip(jax.tree.leaves(straight.params), jax.tree.leaves(resumed["run"].params)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    metrics = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["iteration"] for m in metrics] == [1, 2, 3]
+    # another config in the same directory is refused, naming the difference
+    with pytest.raises(ValueError, match="num_simulations"):
+        ComputationSelfPlayRun(ComputationSelfPlayConfig(**{**SMALL, "num_simulations": 4}), tmp_path / "b")
+    # the checkpoint plays as a debater, with and without search
+    task = config.task()
+    debater, params = load_computation_debater(tmp_path / "b", task, exact_checker(task), num_simulations=4)
+    state = task.init(jnp.arange(3, dtype=jnp.uint32), None, LIAR)
+    action = debater.select((None, params), jax.random.key(0), state)
+    assert action.shape == (3,) and bool(jnp.all(state.legal_action_mask[jnp.arange(3), action]))
+    with pytest.raises(CheckpointError, match="no computation self-play run"):
+        load_computation_debater(tmp_path / "nothing", task, exact_checker(task))
+
