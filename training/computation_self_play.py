@@ -314,7 +314,7 @@ def load_computation_debater(checkpoint_dir, task: ComputationTask, judge_fn, nu
     if step is None:
         raise CheckpointError(f"{checkpoint_dir} has a config but no saved step; train it first.")
     network_fn, params = network_function(task, make_network(config.network_config(), seed=config.seed))
-    params = restore_pytree(checkpoint_dir, step, {"params": params})["params"]
+    params = jax.tree.map(jnp.asarray, restore_pytree(checkpoint_dir, step, {"params": params})["params"])
     if num_simulations == 0:
         return learned_debater(network_fn, name=f"learned-{checkpoint_dir.name}"), params
     return mcts_debater(task, judge_fn, num_simulations, network_fn=network_fn, network_value=config.network_value,

@@ -659,7 +659,9 @@ def load_network(checkpoint_dir: str | Path):
                               f"`python -m training.self_play --out {checkpoint_dir}`.")
     network_fn, params = network_function(make_network(network_config, seed=config.seed))
     restored = restore_pytree(checkpoint_dir, step, {"params": params})
-    return network_fn, restored["params"], config, stored
+    # jax arrays: numpy leaves cannot be indexed by traced values when the weights are bound into a
+    # compiled debater (a tournament's ``select``)
+    return network_fn, jax.tree.map(jnp.asarray, restored["params"]), config, stored
 
 
 def load_learned_debater(checkpoint_dir: str | Path, task: SparsePixelTask, judge_fn: JudgeFn,

@@ -312,6 +312,11 @@ def computation_setting(config: StudyConfig, out_dir: Path, log) -> dict:
 def run_study(config: StudyConfig, out_dir: Path, log=print) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
+    # Settings run now replace their earlier results in out_dir; the others are kept.
+    earlier = []
+    if (out_dir / "results.json").exists():
+        earlier = [s for s in json.loads((out_dir / "results.json").read_text()).get("settings", [])
+                   if s["setting"] not in config.settings]
     settings = []
     results = {"study": "debater_strength", "config": asdict(config), "settings": settings, "wall_seconds": 0.0,
                "provenance": provenance()}
@@ -328,6 +333,8 @@ def run_study(config: StudyConfig, out_dir: Path, log=print) -> dict:
         else:
             raise ValueError(f"unknown setting {name!r}; choose digits, mnist or computation.")
         write_leaderboard_of(settings[-1], config, out_dir / "leaderboards" / settings[-1]["setting"])
+        settings[-1]["config"] = asdict(config)
+        results["settings"] = earlier + settings
         results["wall_seconds"] = round(time.time() - started, 1)
         write_results(results, out_dir)  # after every setting: a crash later keeps the finished ones
     return results
