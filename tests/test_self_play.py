@@ -156,6 +156,25 @@ def test_learned_debater_plugs_into_debate_runner_with_and_without_search(traine
         load_learned_debater(out / "nowhere", task, judge_fn)
 
 
+def test_learned_checkpoint_plays_in_a_compiled_league(trained):
+    """A tournament binds the network weights into each debater's ``select`` (constants of the
+    compiled league): with and without search it must trace, and play what it plays unbound."""
+    from training.tournament import LeagueRunner, build_debater, parse_debater_spec
+
+    out, run = trained
+    task, judge_fn, judge_params = run.task, run.judge_fn, run.judge_params
+    images, labels, lies = run.eval_instances(8)
+    debaters = [build_debater(parse_debater_spec(s), task, judge_fn)
+                for s in ("random", f"learned:{out}", f"learned-mcts-4:{out}")]
+    league = LeagueRunner(task, judge_fn, judge_params, debaters, batch_size=8)
+    league.pairing(1, 2)
+    games = league.play(images, labels, lies, HONEST, jax.random.key(0))
+    bare, net_params = load_learned_debater(out, task, judge_fn)
+    state = task.init(images, labels, lies, HONEST)
+    first_moves = bare.select(debater_params(judge_params, net_params), jax.random.key(0), state)
+    np.testing.assert_array_equal(games.actions[:, 0], np.asarray(first_moves))
+
+
 def test_network_search_is_the_same_with_compact_and_full_trees(trained):
     _, run = trained
     images, labels, lies = run.eval_instances(8)
