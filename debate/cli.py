@@ -472,6 +472,7 @@ def rrm_command(
     lies: Lies = typer.Option(Lies.plausible, help="The liar's claim: plausible (the wrong class the judge rates highest with every candidate pixel shown; one debate per image) or all (every wrong class, 9x the debates)."),
     candidates: int = typer.Option(128, help="Candidate pixels per image, brightest first (the debaters' actions); 0 = every pixel."),
     seed: int = typer.Option(0, help="Seed of the data split, judge initialisation and masks, and the debates."),
+    confident_share: float = typer.Option(1.0, help="Share of the pool each next judge trains on: the most confident labels (a debate's deciding |honest margin|; self-training's top-two logit gap); 1 = every image."),
     human_judgments: bool = typer.Option(False, "--human-judgments", help="Mix the stored human judgments of sparse-pixel debates (read from --db) into every judge's batches (a quarter of each batch): the views people saw, their verdicts as labels, their confidence as weights."),
     db: Optional[str] = typer.Option(None, help="SQLAlchemy URL of a database that receives the transcript of every labelling debate (one experiment per level) and holds the judgments --human-judgments reads; without it no transcript is stored."),
 ):
@@ -486,7 +487,8 @@ def rrm_command(
 
     config = RRMConfig.for_dataset(data.value, levels=levels, budget=budget, pool=pool, test=test, pixels=pixels,
                                    simulations=simulations, judge_steps=judge_steps, architecture=architecture.value,
-                                   lies=lies.value, max_candidates=candidates or None, seed=seed)
+                                   lies=lies.value, max_candidates=candidates or None, seed=seed,
+                                   confident_share=confident_share)
     config.validate()
     human = None
     if human_judgments:

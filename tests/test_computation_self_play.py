@@ -1,6 +1,10 @@
 """Learned computation debaters (training.computation_networks, training.computation_self_play)."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -72,3 +76,25 @@ def test_resumed_run_reaches_the_same_parameters(tmp_path):
     with pytest.raises(CheckpointError, match="no computation self-play run"):
         load_computation_debater(tmp_path / "nothing", task, exact_checker(task))
 
+
+
+def _run_with_devices(count: int) -> dict:
+    script = Path(__file__).parent / "sharded_computation_self_play.py"
+    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={count}", JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600,
+                         cwd=script.parent.parent)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_sharded_run_equals_single_device_run():
+    one, four = _run_with_devices(1), _run_with_devices(4)
+    assert (one["devices"], one["shards"], four["devices"], four["shards"]) == (1, 1, 4, 4)
+    # the same games (positions, search targets, outcomes) ...
+    assert four["pending"] == one["pending"]
+    np.testing.assert_array_equal(four["value"], one["value"])
+    np.testing.assert_allclose(four["policy"], one["policy"], atol=2e-3)
+    # ... and the same training up to the order of float sums across devices
+    np.testing.assert_allclose(four["losses"], one["losses"], rtol=1e-4)
+    for a, b in zip(four["params"], one["params"]):
+        np.testing.assert_allclose(a, b, atol=5e-3)

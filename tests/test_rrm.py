@@ -201,3 +201,41 @@ def test_every_option_has_help():
     for needed in ("--out", "--levels", "--budget", "--pool", "--pixels", "--simulations", "--judge-steps",
                    "--architecture", "--data", "--seed", "--db"):
         assert needed in names, needed
+
+
+def test_confident_share_keeps_the_most_decisive_labels(tmp_path):
+    keep = rrm.confident_subset(np.array([0.5, 3.0, 0.1, 2.0, 2.0]), 0.6)
+    np.testing.assert_array_equal(keep, [False, True, False, True, True])
+    assert rrm.confident_subset(np.zeros(4), 1.0).all()
+    labels = rrm.DebateLabels(verdict=np.zeros(3, np.int32), liar_claims=np.zeros((3, 2), np.int32),
+                              honest_margin=np.array([[2.0, 0.5], [-1.5, 0.3], [4.0, -0.2]]),
+                              first_player=np.zeros(3, np.int32), games=None)
+    # honest won: the closest lie decides; a lie won: by how much the strongest lie beat the truth
+    np.testing.assert_allclose(labels.confidence, [0.5, 1.5, 0.2])
+    # runs without the option keep their fingerprint (their directories still resume)
+    assert "confident_share" not in rrm.RRMConfig().fingerprint()
+    assert rrm.RRMConfig(confident_share=0.7).fingerprint()["confident_share"] == 0.7
+    assert_one_line_error(invoke(*TINY, "--confident-share", "0", "--out", tmp_path / "bad"),
+                          "confident_share must be in (0, 1]")
+
+
+def test_level_judge_trains_on_the_confident_share_only(tmp_path):
+    out = tmp_path / "out"
+    result = invoke(*TINY, "--levels", "1", "--confident-share", "0.5", "--out", out)
+    assert result.exit_code == 0, (result.output, result.exception)
+    data = rrm.load_rrm_data(rrm.RRMConfig.for_dataset("sklearn-digits", levels=1, budget=40, pool=24, test=16,
+                                                       pixels=4, simulations=4, judge_steps=10, seed=3,
+                                                       confident_share=0.5))
+    for chain, name in (("rrm", "debate verdicts before J0"), ("self", "self-training labels of J0")):
+        stored = rrm.load_labels(out / chain / "level1" / rrm.LABELS_FILE)
+        keep = stored["kept"]
+        assert keep.sum() == 12
+        # the kept labels are the 12 most confident ones, and exactly those follow the budget
+        assert stored["confidence"][keep].min() >= stored["confidence"][~keep].max()
+        np.testing.assert_array_equal(stored["train_labels"],
+                                      np.concatenate([data.budget.labels, stored["labels"][keep]]))
+        _, train_config = load_judge(out / chain / "level1" / "judge")
+        assert f"12 (the most confident) {name}" in train_config.data
+    results = json.loads((out / "results.json").read_text())
+    assert results["rows"][1]["rrm"]["labels"]["kept"]["n"] == 12
+    assert "kept 12" in (out / "results.md").read_text()

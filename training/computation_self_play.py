@@ -15,9 +15,12 @@ The judge speaks only at the end (it checks one step), so the judge's leaf value
 else: by default the network's value is the leaf value (``network_value = 1``, AlphaZero), and
 learning works backwards from the last round, where the search alone finds the right midpoint.
 
-A run directory holds ``config.json``, ``checkpoints/<iteration>`` (parameters, optimizer state,
-replay buffer, counters: a killed run resumes to the same next iteration), ``metrics.jsonl`` and
-``eval.json``. Every random choice is a function of ``(seed, iteration)``.
+The game batch of self-play and the training minibatch are sharded over all local devices
+(``debate.sharding``); parameters are replicated. A run directory holds ``config.json``,
+``checkpoints/<iteration>`` (parameters, optimizer state, replay buffer, counters: a killed run
+resumes to the same next iteration), ``metrics.jsonl``, ``eval.json`` and TensorBoard events when
+``tensorboardX`` or ``torch.utils.tensorboard`` is importable. Every random choice is a function of
+``(seed, iteration)``.
 
 Evaluation (``evaluate``): the learned debater, without search and with ``eval_simulations``, in
 both roles against the expert (who plays optimally against an exact checker) and against plain
@@ -52,7 +55,8 @@ from debate.computation_protocols import expert_debater, random_lies
 from debate.debaters import Debater, debater_params, learned_debater, mcts_debater, random_debater, terminal_reward
 from training.checkpoints import CheckpointError, latest_step, restore_pytree
 from training.computation_networks import ComputationNetworkConfig, make_network, network_function
-from training.self_play_loop import ReplayBuffer, SelfPlayLoop, append_jsonl
+from debate.sharding import batch_mesh, replicate, round_up_batch, shard_batch
+from training.self_play_loop import ReplayBuffer, SelfPlayLoop, TensorBoard, append_jsonl
 from training.self_play import policy_value_loss, summarize_match
 
 CONFIG_FILE = "config.json"
@@ -183,8 +187,9 @@ def compiled_steps(config: ComputationSelfPlayConfig):
 class ComputationSelfPlayRun(SelfPlayLoop):
     metrics_file = METRICS_FILE
 
-    def __init__(self, config: ComputationSelfPlayConfig, out_dir: str | Path):
+    def __init__(self, config: ComputationSelfPlayConfig, out_dir: str | Path, mesh=None):
         self.config, self.out_dir = config, Path(out_dir)
+        self.mesh = mesh or batch_mesh()
         self.out_dir.mkdir(parents=True, exist_ok=True)
         path = self.out_dir / CONFIG_FILE
         if path.exists():
@@ -194,11 +199,14 @@ class ComputationSelfPlayRun(SelfPlayLoop):
                                  f"(differs in: {', '.join(k for k in config.to_dict() if stored.get(k) != config.to_dict()[k])}).")
         (self.task, self.judge_fn, self.network_fn, self.optimizer, self._self_play,
          self._train_step) = compiled_steps(config)
-        self.judge_params = config.judge(self.task)[1]
-        self.params = nnx.state(make_network(config.network_config(), seed=config.seed))
-        self.opt_state = self.optimizer.init(self.params)
+        self.judge_params = replicate(config.judge(self.task)[1], self.mesh)
+        params = nnx.state(make_network(config.network_config(), seed=config.seed))
+        self.params = replicate(params, self.mesh)
+        self.opt_state = replicate(self.optimizer.init(params), self.mesh)
         self.replay = computation_replay_buffer(config.replay_size, self.task.num_actions)
-        self.games_per_iteration, self.batch_size = config.games_per_iteration, config.batch_size
+        # the game batch and the minibatch are split over the mesh's devices
+        self.games_per_iteration = round_up_batch(config.games_per_iteration, self.mesh)
+        self.batch_size = round_up_batch(config.batch_size, self.mesh)
         self.resume()
         from debate.provenance import provenance
 
@@ -206,13 +214,14 @@ class ComputationSelfPlayRun(SelfPlayLoop):
                                     "task": "computation", "provenance": provenance()}, indent=2))
 
     def play_games(self) -> tuple[dict, np.ndarray]:
-        config, n = self.config, self.config.games_per_iteration
+        config, n = self.config, self.games_per_iteration
         rng = np.random.default_rng([config.seed, self.iteration, 1])
         seeds = rng.integers(0, 2**32 - 1, n, dtype=np.uint32)
         lies = np.asarray(random_lies(self.task, seeds, jax.random.key(int(rng.integers(2**31)))), np.int32)
         claimer = ((np.arange(n) + self.iteration) % 2).astype(np.int32)
         key = jax.random.fold_in(jax.random.key(config.seed), self.iteration)
-        records, margin = self._self_play(self.judge_params, self.params, key, seeds, lies, claimer)
+        records, margin = self._self_play(self.judge_params, self.params, key,
+                                          *shard_batch((seeds, lies, claimer), self.mesh))
         records = jax.tree.map(lambda x: np.asarray(x).swapaxes(0, 1), records)  # [B, turns, ...]
         valid = records.pop("valid").reshape(-1)
         k = self.task.num_turns
@@ -221,7 +230,10 @@ class ComputationSelfPlayRun(SelfPlayLoop):
         return rows, np.asarray(margin)
 
     def train_minibatch(self, rows: dict):
-        return self._train_step(self.params, self.opt_state, rows)
+        return self._train_step(self.params, self.opt_state, shard_batch(rows, self.mesh))
+
+    def place(self, tree):
+        return replicate(tree, self.mesh)
 
 
 # ------------------------------------------------------------------------------------ evaluation
@@ -268,16 +280,19 @@ def eval_scalars(result: dict) -> dict:
 
 # -------------------------------------------------------------------------------------------- run
 def train_computation_self_play(config: ComputationSelfPlayConfig, out_dir, iterations: int | None = None,
-                                minutes: float | None = None, final_eval: bool = True, progress: bool = True) -> dict:
+                                minutes: float | None = None, final_eval: bool = True, progress: bool = True,
+                                mesh=None) -> dict:
     """Run (or resume) until ``iterations`` in total or ``minutes`` of wall time in this call."""
-    run = ComputationSelfPlayRun(config, out_dir)
+    run = ComputationSelfPlayRun(config, out_dir, mesh=mesh)
     metrics_path = run.out_dir / METRICS_FILE
+    board = TensorBoard(run.out_dir / "tensorboard")
     start, first = time.time(), run.iteration
     last = None
     with tqdm(desc="computation self-play", unit="it", disable=not progress) as bar:
         while (iterations is None or run.iteration < iterations) and (minutes is None or time.time() - start < 60 * minutes):
             last = run.run_iteration()
             append_jsonl(metrics_path, last)
+            board.scalars(last, run.iteration, "train/")
             bar.update(1)
             bar.set_postfix(games_s=f"{last['games_per_s']:.0f}", loss=f"{last['loss']:.3f}",
                             honest=f"{last['self_play_honest_win_rate']:.2f}")

@@ -97,6 +97,9 @@ class RRMConfig:
     learning_rate: float | None = None  # None: 1e-3 for small, 1e-4 (the paper's) for paper
     debate_batch_size: int = 256
     human_fraction: float = 0.25  # share of each J batch taken from human judgments, when given
+    # Share of the pool the next judge trains on: the images whose labels are the most confident (a
+    # debate's deciding |honest margin|; self-training: the judge's top-two logit gap). 1: every image.
+    confident_share: float = 1.0
 
     @classmethod
     def for_dataset(cls, dataset: str, **overrides) -> "RRMConfig":
@@ -127,6 +130,9 @@ class RRMConfig:
         if self.max_candidates is not None and self.max_candidates < self.pixels:
             raise ValueError(f"max_candidates ({self.max_candidates}) must be at least K={self.pixels} so that a "
                              "debate can reveal K pixels; raise it or pass 0 for every pixel.")
+        if not 0.0 < self.confident_share <= 1.0:
+            raise ValueError(f"confident_share must be in (0, 1] (got {self.confident_share}); it is the share of "
+                             "the pool kept for training, so pass e.g. --confident-share 0.7.")
         if not 0.0 < self.human_fraction < 1.0:
             raise ValueError(f"human_fraction must lie strictly between 0 and 1 (got {self.human_fraction}).")
         if num_images is not None and self.budget + self.pool + self.test > num_images:
@@ -144,6 +150,8 @@ class RRMConfig:
         """Everything that fixes the results of a level; ``levels`` may grow on a rerun."""
         d = asdict(self)
         d.pop("levels")
+        if d["confident_share"] == 1.0:  # runs from before the option had no such key
+            d.pop("confident_share")
         return d
 
 
@@ -302,6 +310,12 @@ class DebateLabels:
         """[N] the honest claim beat every lie (the verdict is the true class)."""
         return (self.honest_margin > 0).all(axis=1)
 
+    @property
+    def confidence(self) -> np.ndarray:
+        """[N] how decisive the deciding debate was: |honest margin| of the closest lie (honest won) or
+        of the winning lie."""
+        return np.abs(self.honest_margin.min(axis=1))
+
 
 def liar_claims_for(engine: _Engine, params, images, labels, lies: str, num_classes: int) -> np.ndarray:
     """[N, L]: ``plausible``: the wrong class the judge rates highest with every candidate pixel shown;
@@ -333,9 +347,20 @@ def debate_labels(engine: _Engine, params, images, labels, lies: str, num_classe
     return DebateLabels(verdict, claims, margins, first, games)
 
 
-def self_labels(engine: _Engine, params, images, key) -> np.ndarray:
-    """The judge's own prediction from one random K-pixel mask per image (no debate)."""
-    return engine.random_mask_logits(params, images, key).argmax(axis=1).astype(np.int32)
+def self_labels(engine: _Engine, params, images, key) -> tuple[np.ndarray, np.ndarray]:
+    """The judge's own prediction from one random K-pixel mask per image (no debate), and its
+    confidence (the gap between its two highest logits)."""
+    logits = engine.random_mask_logits(params, images, key)
+    top2 = np.sort(logits, axis=1)[:, -2:]
+    return logits.argmax(axis=1).astype(np.int32), (top2[:, 1] - top2[:, 0]).astype(np.float32)
+
+
+def confident_subset(confidence: np.ndarray, share: float) -> np.ndarray:
+    """[N] bool: the ``ceil(share * N)`` most confident labels (ties broken by index)."""
+    n = len(confidence)
+    keep = np.zeros(n, bool)
+    keep[np.argsort(-np.asarray(confidence), kind="stable")[: int(np.ceil(share * n))]] = True
+    return keep
 
 
 # ----------------------------------------------------------------------------------- judges
@@ -498,9 +523,10 @@ def run_rrm(config: RRMConfig, out_dir: str | Path = "experiments/rrm/results", 
     b_images, b_labels = data.budget.images, data.budget.labels
     pool_images, pool_truth = data.pool.images, data.pool.labels
 
-    def train(name: str, directory: Path, labels_of_pool, what: str):
-        images = b_images if labels_of_pool is None else np.concatenate([b_images, pool_images])
-        labels = b_labels if labels_of_pool is None else np.concatenate([b_labels, labels_of_pool])
+    def train(name: str, directory: Path, labels_of_pool, what: str, keep=None):
+        keep = np.ones(len(pool_images), bool) if keep is None else keep
+        images = b_images if labels_of_pool is None else np.concatenate([b_images, pool_images[keep]])
+        labels = b_labels if labels_of_pool is None else np.concatenate([b_labels, labels_of_pool[keep]])
         train_config = TrainConfig(judge=judge_config, steps=config.judge_steps, batch_size=config.judge_batch_size,
                                    learning_rate=config.lr, seed=config.seed,
                                    checkpoint_every=min(500, config.judge_steps), data=what)
@@ -516,6 +542,7 @@ def run_rrm(config: RRMConfig, out_dir: str | Path = "experiments/rrm/results", 
     judges = {"J0": (out_dir / "level0" / "judge", train("J0", out_dir / "level0" / "judge", None,
                                                          f"{config.budget} ground-truth labels"))}
     labels_by_chain = {"rrm": [None], "self": [None]}
+    kept_by_chain = {"rrm": [None], "self": [None]}
     experiments = {}
     for level in range(1, config.levels + 1):
         for chain in ("rrm", "self"):
@@ -526,6 +553,7 @@ def run_rrm(config: RRMConfig, out_dir: str | Path = "experiments/rrm/results", 
             stored = load_labels(labels_path) if labels_path.exists() else None
             if stored is not None and str(stored.get("fingerprint")) == _fingerprint_hash(config, human_examples):
                 labels = stored["labels"]
+                confidence = stored.get("confidence", np.ones(len(labels)))
                 resumed.setdefault(name, {})["labels_loaded"] = True
                 if chain == "rrm" and "experiment_id" in stored:
                     experiments[level] = str(stored["experiment_id"]) or None
@@ -533,24 +561,29 @@ def run_rrm(config: RRMConfig, out_dir: str | Path = "experiments/rrm/results", 
                 t0 = time.time()
                 params = judges[previous][1]
                 if chain == "rrm":
-                    labels = _label_by_debate(engine, params, data, config, level, previous, judges[previous][0],
-                                              stage_key(config.seed, "pool_debates", level),
-                                              store, experiments, labels_path, human_examples, progress, log)
+                    labels, confidence = _label_by_debate(engine, params, data, config, level, previous,
+                                                          judges[previous][0], stage_key(config.seed, "pool_debates", level),
+                                                          store, experiments, labels_path, human_examples, progress, log)
                 else:
                     log(f"{name}: {previous} labels the pool from {config.pixels} random pixels per image (no debate)")
-                    labels = self_labels(engine, params, pool_images,
-                                         stage_key(config.seed, "self_labels", level))
-                    _save_npz(labels_path, labels=labels, true_label=pool_truth,
-                              train_labels=np.concatenate([b_labels, labels]),
+                    labels, confidence = self_labels(engine, params, pool_images,
+                                                     stage_key(config.seed, "self_labels", level))
+                    _save_npz(labels_path, labels=labels, true_label=pool_truth, confidence=confidence,
+                              kept=confident_subset(confidence, config.confident_share),
+                              train_labels=np.concatenate([b_labels, labels[confident_subset(confidence,
+                                                                                             config.confident_share)]]),
                               pool_index=np.arange(config.budget, config.budget + config.pool),
                               labelled_by=previous, fingerprint=_fingerprint_hash(config, human_examples))
                 timings["label_seconds"] += time.time() - t0
                 resumed.setdefault(name, {})["labels_loaded"] = False
             labels_by_chain[chain].append(np.asarray(labels, np.int32))
+            keep = confident_subset(confidence, config.confident_share)
+            kept_by_chain[chain].append(keep)
             how = "debate verdicts before " if chain == "rrm" else "self-training labels of "
-            judges[name] = (level_dir / "judge", train(name, level_dir / "judge", labels,
-                                                       f"{config.budget} ground-truth labels + {config.pool} "
-                                                       f"{how}{previous}"))
+            share = "" if config.confident_share == 1.0 else " (the most confident)"
+            judges[name] = (level_dir / "judge", train(name, level_dir / "judge", np.asarray(labels, np.int32),
+                                                       f"{config.budget} ground-truth labels + {int(keep.sum())}{share} "
+                                                       f"{how}{previous}", keep))
     judges["upper"] = (out_dir / "upper" / "judge", train("upper", out_dir / "upper" / "judge", pool_truth,
                                                           f"{config.budget + config.pool} ground-truth labels"))
 
@@ -561,7 +594,8 @@ def run_rrm(config: RRMConfig, out_dir: str | Path = "experiments/rrm/results", 
         evaluations[name] = _evaluate(engine, name, params, data, config, out_dir, human_examples,
                                       progress, log, resumed)
     timings["eval_seconds"] = time.time() - t0
-    results = _assemble(config, data, judges, evaluations, labels_by_chain, experiments, resumed, out_dir)
+    results = _assemble(config, data, judges, evaluations, labels_by_chain, kept_by_chain, experiments, resumed,
+                        out_dir)
     timings["cpu_seconds"] = time.process_time() - cpu_start  # all threads of this process
     results["timings"] = {k: round(v, 1) for k, v in timings.items()}
     results["wall_seconds"] = round(time.time() - t_start, 1)
@@ -594,12 +628,14 @@ def _label_by_debate(engine, params, data: RRMData, config: RRMConfig, level: in
                                                config.seed, experiment_id)
             store.add_transcripts(transcripts, experiment_id)
         experiments[level] = experiment_id
-    _save_npz(labels_path, labels=result.verdict, true_label=pool.labels,
-              train_labels=np.concatenate([data.budget.labels, result.verdict]),
+    keep = confident_subset(result.confidence, config.confident_share)
+    _save_npz(labels_path, labels=result.verdict, true_label=pool.labels, kept=keep,
+              train_labels=np.concatenate([data.budget.labels, result.verdict[keep]]),
               pool_index=np.arange(config.budget, config.budget + config.pool), liar_claims=result.liar_claims,
               honest_margin=result.honest_margin, first_player=result.first_player, labelled_by=previous,
-              experiment_id=experiment_id, fingerprint=_fingerprint_hash(config, human_examples))
-    return result.verdict
+              confidence=result.confidence, experiment_id=experiment_id,
+              fingerprint=_fingerprint_hash(config, human_examples))
+    return result.verdict, result.confidence
 
 
 def _evaluate(engine, name, params, data: RRMData, config: RRMConfig, out_dir: Path, human, progress, log,
@@ -613,7 +649,7 @@ def _evaluate(engine, name, params, data: RRMData, config: RRMConfig, out_dir: P
             return cached
     test = data.test
     # The same random masks and the same debate seeds for every judge: paired comparisons.
-    alone = self_labels(engine, params, test.images, stage_key(config.seed, "test_alone")) == test.labels
+    alone = self_labels(engine, params, test.images, stage_key(config.seed, "test_alone"))[0] == test.labels
     with tqdm(total=len(test) * (1 if config.lies == "plausible" else test.num_classes - 1),
               desc=f"{name} test debates", unit="game", disable=not progress) as bar:
         debate = debate_labels(engine, params, test.images, test.labels, config.lies, test.num_classes,
@@ -629,7 +665,8 @@ def _evaluate(engine, name, params, data: RRMData, config: RRMConfig, out_dir: P
     return result
 
 
-def _assemble(config, data, judges, evaluations, labels_by_chain, experiments, resumed, out_dir) -> dict:
+def _assemble(config, data, judges, evaluations, labels_by_chain, kept_by_chain, experiments, resumed,
+              out_dir) -> dict:
     truth = data.pool.labels
     pixels = int(np.prod(data.pool.images.shape[1:]))
     rows = []
@@ -642,8 +679,10 @@ def _assemble(config, data, judges, evaluations, labels_by_chain, experiments, r
                      "debate_honest_first": ev["debate_honest_first"], "debate_liar_first": ev["debate_liar_first"]}
             if level:
                 labels = labels_by_chain[chain][level]
+                keep = kept_by_chain[chain][level]
                 entry["labels"] = {**_rate(labels == truth),
                                    "errors": int((labels != truth).sum()),
+                                   "kept": {**_rate(labels[keep] == truth[keep]), "share": config.confident_share},
                                    "persisting_from_previous_level": _persistence(labels_by_chain[chain][level - 1],
                                                                                   labels, truth)}
                 if chain == "rrm":
@@ -675,7 +714,10 @@ def _assemble(config, data, judges, evaluations, labels_by_chain, experiments, r
         "protocol": {"lies": config.lies, "first_player": "alternates with the image index (even: honest first)",
                      "candidate_pixels": min(config.max_candidates or pixels, pixels),
                      "verdict": "the winning claim; ties go to the liar",
-                     "training_set_of_level_k+1": "budget ground truth + pool labels of level k+1"},
+                     "training_set_of_level_k+1": "budget ground truth + pool labels of level k+1"
+                     + ("" if config.confident_share == 1.0 else
+                        f" (the {config.confident_share:.0%} most confident: a debate's deciding |honest margin|, "
+                        "self-training's top-two logit gap)")},
         "rows": rows,
         "upper_bound": {"judge": "upper", "checkpoint": str(judges["upper"][0]), **{
             k: upper[k] for k in ("alone", "debate", "debate_honest_first", "debate_liar_first")}},
@@ -697,6 +739,15 @@ def _persist(labels: dict | None) -> str:
     return f"{p['fraction_persisting'] * 100:.0f}% ({p['still_wrong']}/{p['errors_before']})"
 
 
+def _labels_cell(labels: dict | None) -> str:
+    if not labels:
+        return "ground truth only"
+    kept = labels.get("kept")
+    if kept and kept["share"] < 1.0:
+        return f"{_pct(labels)}; kept {kept['n']}: {kept['accuracy'] * 100:.1f}%"
+    return _pct(labels)
+
+
 def results_table(results: dict) -> str:
     """Markdown: one row per level for the RRM chain and the self-training chain, then the bounds."""
     lines = ["| level | RRM J_k alone | RRM J_k under debate | debate-verdict labels (pool) | errors persisting "
@@ -705,9 +756,9 @@ def results_table(results: dict) -> str:
     for row in results["rows"]:
         r, s = row["rrm"], row["self"]
         lines.append(f"| {row['level']} | {_pct(r['alone'])} | {_pct(r['debate'])} | "
-                     f"{_pct(r['labels']) if r['labels'] else 'ground truth only'} | {_persist(r['labels'])} | "
+                     f"{_labels_cell(r['labels'])} | {_persist(r['labels'])} | "
                      f"{_pct(s['alone'])} | {_pct(s['debate'])} | "
-                     f"{_pct(s['labels']) if s['labels'] else 'ground truth only'} | {_persist(s['labels'])} |")
+                     f"{_labels_cell(s['labels'])} | {_persist(s['labels'])} |")
     up, j0 = results["upper_bound"], results["rows"][0]["rrm"]
     lines += ["", "| reference judge | alone | under debate |", "|---|---|---|",
               f"| (a) upper bound: all {results['config']['budget'] + results['config']['pool']} labels true | "

@@ -87,7 +87,7 @@ from debate.sharding import batch_mesh, replicate, round_up_batch, shard_batch
 from debate.sparse_pixel import HONEST, LIAR, NO_CLAIM, SparsePixelTask
 from training.checkpoints import CheckpointError, latest_step, restore_pytree
 from training.debater_networks import NetworkConfig, make_network, network_function
-from training.self_play_loop import ReplayBuffer, SelfPlayLoop, append_jsonl
+from training.self_play_loop import ReplayBuffer, SelfPlayLoop, TensorBoard, append_jsonl
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -431,27 +431,6 @@ def asdict_task(task: SparsePixelTask) -> dict:
             "num_classes": task.num_classes, "max_candidates": task.max_candidates, "num_actions": task.num_actions}
 
 
-class _TensorBoard:
-    """SummaryWriter from tensorboardX or torch.utils.tensorboard when importable; else nothing."""
-
-    def __init__(self, log_dir: Path):
-        self.writer = None
-        for module in ("tensorboardX", "torch.utils.tensorboard"):
-            try:
-                self.writer = __import__(module, fromlist=["SummaryWriter"]).SummaryWriter(str(log_dir))
-                break
-            except Exception:  # noqa: BLE001 - optional: any import problem means "no TensorBoard"
-                continue
-
-    def scalars(self, record: dict, step: int, prefix: str = "") -> None:
-        if self.writer is None:
-            return
-        for name, value in record.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and name not in ("time", "iteration"):
-                self.writer.add_scalar(prefix + name, value, step)
-        self.writer.flush()
-
-
 def train_self_play(config: SelfPlayConfig, out_dir: str | Path, iterations: int | None = None,
                     minutes: float | None = None, progress: bool = True, final_eval: bool = False,
                     final_eval_instances: int | None = None, dataset: ImageDataset | None = None, mesh=None,
@@ -471,7 +450,7 @@ def train_self_play(config: SelfPlayConfig, out_dir: str | Path, iterations: int
     start_time = time.time()
     excluded = 0.0  # seconds of periodic evaluation, not counted against ``minutes``
     metrics_path = run.out_dir / METRICS_FILE
-    board = _TensorBoard(run.out_dir / "tensorboard")
+    board = TensorBoard(run.out_dir / "tensorboard")
     evaluator = run.evaluator() if config.eval_every else None
     last: dict = {}
     first_iteration = run.iteration

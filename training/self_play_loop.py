@@ -126,3 +126,24 @@ class SelfPlayLoop:
         self.iteration, self.train_steps, self.games = (int(v) for v in restored["counters"])
         truncate_jsonl(self.out_dir / self.metrics_file, self.iteration)
         return True
+
+
+class TensorBoard:
+    """SummaryWriter from tensorboardX or torch.utils.tensorboard when importable; else nothing."""
+
+    def __init__(self, log_dir: Path):
+        self.writer = None
+        for module in ("tensorboardX", "torch.utils.tensorboard"):
+            try:
+                self.writer = __import__(module, fromlist=["SummaryWriter"]).SummaryWriter(str(log_dir))
+                break
+            except Exception:  # noqa: BLE001 - optional: any import problem means "no TensorBoard"
+                continue
+
+    def scalars(self, record: dict, step: int, prefix: str = "") -> None:
+        if self.writer is None:
+            return
+        for name, value in record.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and name not in ("time", "iteration"):
+                self.writer.add_scalar(prefix + name, value, step)
+        self.writer.flush()
