@@ -33,7 +33,7 @@ def test_strength_rows_order_debaters_and_take_debate_accuracy_from_self_play():
     outcomes = _planted_outcomes(rng, [0.0, 1.0, 2.5])
     consultancy = {n: {"accuracy": 0.6, "ci95": [0.5, 0.7], "honest_consultant_win_rate": 0.9,
                        "lying_consultant_win_rate": 0.7} for n in names}
-    rows, report = study.strength_rows(names, outcomes, consultancy, bootstrap=30, seed=0)
+    rows, report, games = study.strength_rows(names, outcomes, consultancy, bootstrap=30, seed=0)
     by_name = {r["debater"]: r for r in rows}
     assert by_name["random"]["elo"] == 1000
     assert by_name["random"]["elo"] < by_name["weak"]["elo"] < by_name["strong"]["elo"]
@@ -41,7 +41,7 @@ def test_strength_rows_order_debaters_and_take_debate_accuracy_from_self_play():
         assert by_name[name]["debate_accuracy"] == pytest.approx(outcomes[i, i].mean())
         assert by_name[name]["debate_games"] == 200
     # self-pairings carry no information about strength and are left out of the ratings
-    assert report["games"] == 6 * 200
+    assert report["games"] == len(games) == 6 * 200 and all(g["honest"] != g["liar"] for g in games)
 
 
 def test_trend_finds_the_sign_of_a_planted_relation():
