@@ -498,9 +498,15 @@ def test_results_tables_and_comparison(tmp_path, monkeypatch):
     write_run(root / "run-b", 0.9)
     (root / "broken").mkdir()
     (root / "broken" / "results.json").write_text("{\"no\": 1}")
+    (root / "study").mkdir()  # another study: its results.md is shown, no warning
+    (root / "study" / "results.json").write_text("{\"study\": \"x\"}")
+    (root / "study" / "results.md").write_text("# A study\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
     monkeypatch.setenv("DEBATE_RESULTS_DIRS", str(root))
     at = no_exception(page("results").run())
-    assert any("not a reproduction results file" in w for w in texts(at.warning))
+    assert [w for w in texts(at.warning) if "not a reproduction results file" in w] and \
+        not [w for w in texts(at.warning) if "study" in w]
+    assert any("1 other study" in h for h in texts(at.subheader))
+    assert any("# A study" in m for m in texts(at.markdown))
     tables = [d.value for d in at.dataframe]
     per_run = [t for t in tables if "condition" in t.columns]
     assert len(per_run) == 2

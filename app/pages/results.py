@@ -16,8 +16,9 @@ from training.tournament import find_leaderboard_files, head_to_head_matrix, loa
 
 st.title("Results")
 st.caption("Runs of `debate reproduce irving2018` and `debate quickstart` (their results.json). Accuracy is the "
-           "share of images the honest side wins; ci95 is the 95% Wilson interval. Tournaments of "
-           "`debate tournament` (their leaderboard.json) are rated below.")
+           "share of images the honest side wins; ci95 is the 95% Wilson interval. Other studies (a results.json "
+           "with a results.md beside it) follow, then tournaments of `debate tournament` (their leaderboard.json), "
+           "rated.")
 
 dirs_text = st.text_input(f"Folders to search (separated by {os.pathsep!r}; or set DEBATE_RESULTS_DIRS)",
                           value=os.pathsep.join(default_results_dirs()), key="results_dirs")
@@ -40,7 +41,7 @@ def run_label(path: Path) -> str:
     return str(path.parent)
 
 
-runs, all_rows = {}, []
+runs, all_rows, studies = {}, [], {}
 for path in files:
     label = run_label(path)
     if label in (".", ""):
@@ -48,7 +49,12 @@ for path in files:
     try:
         results = load_results(path)
     except ValueError as e:
-        st.warning(str(e))
+        # Other studies (recursive debate, RRM, debater strength, ...) write results.md beside their
+        # results.json: show that; anything else is a broken file.
+        if path.with_name("results.md").is_file():
+            studies[label] = path
+        else:
+            st.warning(str(e))
         continue
     runs[label] = (path, results)
     all_rows += [{"run": label, **row} for row in results_rows(results)]
@@ -96,6 +102,17 @@ if len(runs) >= 2:
         st.dataframe(pivot, width="stretch")
         if not pivot.empty:
             st.bar_chart(pivot, stack=False, y_label="accuracy")
+
+
+if studies:
+    st.subheader(f"{len(studies)} other stud{'y' if len(studies) == 1 else 'ies'}")
+    for label, path in studies.items():
+        with st.expander(label):
+            st.markdown(path.with_name("results.md").read_text())
+            png = path.with_name("results.png")
+            if png.is_file():
+                st.image(str(png))
+            st.caption(str(path))
 
 
 # ----------------------------------------------------------------------------------- tournaments
