@@ -1,8 +1,6 @@
 """Learned computation debaters (training.computation_networks, training.computation_self_play)."""
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +14,9 @@ from training.computation_networks import ComputationNetworkConfig, encode_state
 from training.computation_self_play import (ComputationSelfPlayConfig, ComputationSelfPlayRun, evaluate,
                                             load_computation_debater, train_computation_self_play)
 from training.checkpoints import CheckpointError
+
+sys.path.insert(0, str(Path(__file__).parent))
+from forced_devices import run_with_devices  # noqa: E402
 
 SMALL = dict(num_steps=4, modulus=7, games_per_iteration=64, num_simulations=16, hidden=64, eval_games=64,
              eval_simulations=16, checkpoint_every=100)
@@ -78,17 +79,9 @@ def test_resumed_run_reaches_the_same_parameters(tmp_path):
 
 
 
-def _run_with_devices(count: int) -> dict:
-    script = Path(__file__).parent / "sharded_computation_self_play.py"
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={count}", JAX_PLATFORMS="cpu")
-    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600,
-                         cwd=script.parent.parent)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def test_sharded_run_equals_single_device_run():
-    one, four = _run_with_devices(1), _run_with_devices(4)
+    script = Path(__file__).parent / "sharded_computation_self_play.py"
+    one, four = run_with_devices(script, 1), run_with_devices(script, 4)
     assert (one["devices"], one["shards"], four["devices"], four["shards"]) == (1, 1, 4, 4)
     # the same games (positions, search targets, outcomes) ...
     assert four["pending"] == one["pending"]

@@ -6,9 +6,7 @@ K=2 among the 16 brightest pixels (``self_play_setup.TINY``)."""
 
 import dataclasses
 import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from training.self_play import (Evaluator, SelfPlayConfig, elo_from_rate, load_l
                                 train_self_play)
 
 sys.path.insert(0, str(Path(__file__).parent))
+from forced_devices import run_with_devices  # noqa: E402
 from self_play_setup import TINY, linear_judge  # noqa: E402
 
 SCRIPT = Path(__file__).parent / "sharded_self_play.py"
@@ -103,16 +102,8 @@ def test_resume_after_a_kill_reaches_the_same_next_step(tmp_path):
                         judge=judge)
 
 
-def _run_with_devices(count: int) -> dict:
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={count}", JAX_PLATFORMS="cpu")
-    out = subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=600,
-                         cwd=SCRIPT.parent.parent)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def test_sharded_self_play_equals_single_device_run():
-    one, four = _run_with_devices(1), _run_with_devices(4)
+    one, four = run_with_devices(SCRIPT, 1), run_with_devices(SCRIPT, 4)
     assert one["devices"] == 1 and one["shards"] == 1
     assert four["devices"] == 4 and four["shards"] == 4
     # Same games (the first iteration's weights are identical; keys do not depend on sharding) ...
