@@ -71,6 +71,19 @@ def debater_params(judge_params, net_params) -> tuple:
     return (judge_params, net_params)
 
 
+def bind_network_params(debater: Debater, net_params) -> Debater:
+    """A network debater whose ``select`` (and ``search``) take the judge's params only: the network
+    weights become constants, for code that passes one ``params`` to every debater (a league)."""
+
+    def select(params, key, state):
+        return debater.select(debater_params(params, net_params), key, state)
+
+    def search(params, key, state):
+        return debater.search(debater_params(params, net_params), key, state)
+
+    return Debater(debater.name, select, search if debater.search is not None else None)
+
+
 def random_debater() -> Debater:
     def select(params, key, state):
         return jax.random.categorical(key, _masked_logits(state.legal_action_mask)).astype(jnp.int32)

@@ -52,7 +52,8 @@ from tqdm.auto import tqdm
 
 from debate.computation import HONEST, LIAR, ComputationTask, checker_params, exact_checker, noisy_checker
 from debate.computation_protocols import expert_debater, random_lies
-from debate.debaters import Debater, debater_params, learned_debater, mcts_debater, random_debater, terminal_reward
+from debate.debaters import (bind_network_params, debater_params, learned_debater, mcts_debater, random_debater,
+                             terminal_reward)
 from training.checkpoints import CheckpointError, latest_step, restore_pytree
 from training.computation_networks import ComputationNetworkConfig, make_network, network_function
 from debate.sharding import batch_mesh, replicate, round_up_batch, shard_batch
@@ -237,11 +238,6 @@ class ComputationSelfPlayRun(SelfPlayLoop):
 
 
 # ------------------------------------------------------------------------------------ evaluation
-def _bound(debater: Debater, net_params) -> Debater:
-    """A network debater whose ``select`` takes the judge's params only (network weights bound)."""
-    return Debater(debater.name, lambda params, key, state: debater.select(debater_params(params, net_params), key, state))
-
-
 def evaluate(task: ComputationTask, judge_fn, judge_params, network_fn, net_params, num_games: int = 256,
              num_simulations: int = 32, seed: int = 0, opponents=("expert", "mcts", "random"),
              network_value: float = 1.0) -> dict:
@@ -249,8 +245,8 @@ def evaluate(task: ComputationTask, judge_fn, judge_params, network_fn, net_para
     each opponent, as honest and as liar, every instance once with each side as claimer."""
     from training.tournament import make_league_play_fn
 
-    learned = {"policy": _bound(learned_debater(network_fn), net_params),
-               "search": _bound(mcts_debater(task, judge_fn, num_simulations, network_fn=network_fn,
+    learned = {"policy": bind_network_params(learned_debater(network_fn), net_params),
+               "search": bind_network_params(mcts_debater(task, judge_fn, num_simulations, network_fn=network_fn,
                                              network_value=network_value), net_params)}
     builders = {"expert": lambda: expert_debater(task), "random": random_debater,
                 "mcts": lambda: mcts_debater(task, judge_fn, num_simulations, root_tie_break=True)}

@@ -568,10 +568,9 @@ def run_rrm(config: RRMConfig, out_dir: str | Path = "experiments/rrm/results", 
                     log(f"{name}: {previous} labels the pool from {config.pixels} random pixels per image (no debate)")
                     labels, confidence = self_labels(engine, params, pool_images,
                                                      stage_key(config.seed, "self_labels", level))
-                    _save_npz(labels_path, labels=labels, true_label=pool_truth, confidence=confidence,
-                              kept=confident_subset(confidence, config.confident_share),
-                              train_labels=np.concatenate([b_labels, labels[confident_subset(confidence,
-                                                                                             config.confident_share)]]),
+                    kept = confident_subset(confidence, config.confident_share)
+                    _save_npz(labels_path, labels=labels, true_label=pool_truth, confidence=confidence, kept=kept,
+                              train_labels=np.concatenate([b_labels, labels[kept]]),
                               pool_index=np.arange(config.budget, config.budget + config.pool),
                               labelled_by=previous, fingerprint=_fingerprint_hash(config, human_examples))
                 timings["label_seconds"] += time.time() - t0

@@ -26,7 +26,6 @@ Results page finds them (``find_leaderboard_files``, ``load_leaderboard``).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import time
@@ -112,7 +111,7 @@ def build_debater(spec: DebaterSpec, task, judge_fn):
     network parameters are bound inside). It keeps the engine's name (``mcts-gumbel-64`` for ``mcts-64``),
     which transcripts record and the app's game-tree page parses to search a position again; the
     leaderboard names debaters by their spec strings."""
-    from debate.debaters import greedy_debater, mcts_debater, random_debater
+    from debate.debaters import bind_network_params, greedy_debater, mcts_debater, random_debater
 
     if spec.kind == "random":
         debater = random_debater()
@@ -121,15 +120,7 @@ def build_debater(spec: DebaterSpec, task, judge_fn):
     elif spec.kind == "mcts":
         debater = mcts_debater(task, judge_fn, spec.simulations, "gumbel")
     else:
-        learned, net_params = _load_learned(spec, task, judge_fn)
-
-        def select(params, key, state, _select=learned.select):
-            return _select((params, net_params), key, state)
-
-        def search(params, key, state, _search=learned.search):
-            return _search((params, net_params), key, state)
-
-        debater = dataclasses.replace(learned, select=select, search=search if learned.search is not None else None)
+        debater = bind_network_params(*_load_learned(spec, task, judge_fn))
     return debater
 
 

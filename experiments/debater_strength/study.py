@@ -34,6 +34,7 @@ Command (writes ``results/results.json``, ``results.md``, ``results.png``)::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -236,7 +237,7 @@ def computation_debaters(task, judge_fn, specs, checkpoint: str = ""):
     """``random``, ``expert``, ``mcts-N``, ``mcts-expert-N``, and ``learned`` / ``learned-mcts-N``: the
     network of the computation self-play run in ``checkpoint`` (weights bound into ``select``)."""
     from debate.computation_protocols import make_computation_debater
-    from debate.debaters import Debater, debater_params
+    from debate.debaters import bind_network_params
     from training.computation_self_play import load_computation_debater
 
     out = []
@@ -245,8 +246,8 @@ def computation_debaters(task, judge_fn, specs, checkpoint: str = ""):
         if spec.startswith("learned"):
             if not checkpoint:
                 raise ValueError(f"debater {spec!r} needs a computation self-play run; pass --computation-self-play-run DIR.")
-            learned, net_params = load_computation_debater(checkpoint, task, judge_fn, int(sims) if sims else 0)
-            out.append(Debater(spec, lambda p, k, s, _l=learned, _n=net_params: _l.select(debater_params(p, _n), k, s)))
+            learned = bind_network_params(*load_computation_debater(checkpoint, task, judge_fn, int(sims) if sims else 0))
+            out.append(dataclasses.replace(learned, name=spec))
         else:
             out.append(make_computation_debater(kind, task, judge_fn, int(sims) if sims else 64))
     return out
