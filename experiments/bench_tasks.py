@@ -6,7 +6,7 @@ game. Baseline in the same run: the sparse-pixel task (8x8 digits, K = 4) at the
 The computation task's ``init`` (an O(T) parallel scan per instance) is timed separately.
 
 Solver rows: the vectorised bisection solver (states = interval tables ``2 T p^2`` entries) and the
-generic memoised solver of ``debate.tree`` on a small pixel game; each in a fresh process so the
+generic memoised solver of ``debate.analysis.tree`` on a small pixel game; each in a fresh process so the
 peak resident memory (``ru_maxrss``) is its own.
 
     python experiments/bench_tasks.py        # prints tables, writes experiments/results/bench_tasks.json
@@ -26,9 +26,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from bench_search import best_time  # the same timing rule as the search benchmark
-from debate.computation import ComputationTask, exact_checker
-from debate.provenance import provenance
-from debate.sparse_pixel import HONEST, SparsePixelTask
+from debate.tasks.computation.game import ComputationTask, exact_checker
+from debate.records.provenance import provenance
+from debate.tasks.sparse_pixel.game import HONEST, SparsePixelTask
 
 OUT = Path(__file__).parent / "results" / "bench_tasks.json"
 
@@ -67,14 +67,14 @@ def computation_actions(task):
 def solver_worker(kind: str, size: int, queue) -> None:
     t0 = time.perf_counter()
     if kind == "bisection":
-        from debate.bisection_solver import solve_bisection
+        from debate.tasks.computation.solver import solve_bisection
 
         task = ComputationTask(num_steps=size, modulus=7)
         solve_bisection(task, exact_checker(task), None, seed=1)
         nodes = 2 * size * 7 * 7
     else:
-        from debate.data import load_sklearn_digits
-        from debate.tree import solve_exact
+        from debate.tasks.sparse_pixel.data import load_sklearn_digits
+        from debate.analysis.tree import solve_exact
 
         data = load_sklearn_digits()
         task = SparsePixelTask(num_reveals=size, height=8, width=8, max_candidates=16)
@@ -120,7 +120,7 @@ def main():
 
     computation = ComputationTask(num_steps=args.num_steps, modulus=31)
     pixel = SparsePixelTask(num_reveals=4, height=8, width=8)
-    from debate.data import load_sklearn_digits
+    from debate.tasks.sparse_pixel.data import load_sklearn_digits
 
     digits = load_sklearn_digits()
     rows = []

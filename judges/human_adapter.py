@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from debate.records import transcript_judge_view
-from debate.storage import Store
+from debate.tasks.sparse_pixel.records import transcript_judge_view
+from debate.records.storage import Store
 
 __all__ = ["HumanExamples", "judgments_to_dataset", "judgments_to_examples", "save_examples", "load_examples"]
 

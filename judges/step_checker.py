@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from debate.computation import MAX_MODULUS, OPERATOR_NAMES
+from debate.tasks.computation.game import MAX_MODULUS, OPERATOR_NAMES
 
 # columns of the judge view
 AT_CHECK, POSITION, V_LO, OPCODE, OPERAND, V_HI = range(6)

@@ -26,7 +26,7 @@ def bias_judge_fn(bias):
 
 @pytest.fixture(scope="session")
 def digits():
-    from debate.data import load_sklearn_digits
+    from debate.tasks.sparse_pixel.data import load_sklearn_digits
 
     return load_sklearn_digits()
 

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent.parent))  # this checkout, before any installed copy
-from debate.sharding import shard_batch  # noqa: E402
+from debate.core.sharding import shard_batch  # noqa: E402
 from training.computation_self_play import ComputationSelfPlayConfig, train_computation_self_play  # noqa: E402
 
 config = ComputationSelfPlayConfig(num_steps=4, modulus=7, games_per_iteration=16, num_simulations=8, hidden=16,

@@ -9,11 +9,11 @@ import numpy as np
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
 from conftest import linear_judge_fn  # noqa: E402
 
-from debate import protocols  # noqa: E402
-from debate.data import load_sklearn_digits  # noqa: E402
-from debate.debaters import mcts_debater  # noqa: E402
-from debate.sharding import batch_mesh, shard_batch  # noqa: E402
-from debate.sparse_pixel import HONEST, SparsePixelTask  # noqa: E402
+from debate.tasks.sparse_pixel import protocols  # noqa: E402
+from debate.tasks.sparse_pixel.data import load_sklearn_digits  # noqa: E402
+from debate.core.debaters import mcts_debater  # noqa: E402
+from debate.core.sharding import batch_mesh, shard_batch  # noqa: E402
+from debate.tasks.sparse_pixel.game import HONEST, SparsePixelTask  # noqa: E402
 
 digits = load_sklearn_digits()
 judge_fn, params = linear_judge_fn(np.random.default_rng(0).normal(size=(10, 8, 8)).astype(np.float32))

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))  # this checkout, before any installed copy
 from self_play_setup import TINY, linear_judge  # noqa: E402
 
-from debate.sharding import shard_batch  # noqa: E402
+from debate.core.sharding import shard_batch  # noqa: E402
 from training.self_play import train_self_play  # noqa: E402
 
 with tempfile.TemporaryDirectory() as out:

@@ -16,9 +16,9 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
-from debate import metrics
-from debate.storage import Store
-from debate.transcript import Transcript, Turn
+from debate.analysis import metrics
+from debate.records.storage import Store
+from debate.records.transcript import Transcript, Turn
 
 PAGES = "../app/pages"
 SUBMIT = "FormSubmitter:verdict_form-Submit judgment"
@@ -664,7 +664,7 @@ def test_analytics_single_annotator_has_no_agreement(store):
 
 
 def test_app_command_help_and_launch(monkeypatch, tmp_path):
-    from debate.cli import app
+    from app.cli import app
 
     env = {"COLUMNS": "240", "TERMINAL_WIDTH": "240"}
     result = CliRunner().invoke(app, ["app", "--help"], env=env)
@@ -684,7 +684,7 @@ def test_app_command_help_and_launch(monkeypatch, tmp_path):
 
 
 def test_app_command_bad_database_url():
-    from debate.cli import app
+    from app.cli import app
 
     result = CliRunner().invoke(app, ["app", "--db", "notaurl://"])
     assert result.exit_code == 2

@@ -7,9 +7,9 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from debate import live
-from debate.sparse_pixel import HONEST
-from debate.storage import Store
+from app import live
+from debate.tasks.sparse_pixel.game import HONEST
+from debate.records.storage import Store
 
 PLAY = "../app/pages/play.py"  # relative to this file (AppTest.from_file)
 TREE = "../app/pages/game_tree.py"

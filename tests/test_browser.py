@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from debate.storage import Store
-from debate.transcript import Transcript, Turn
+from debate.records.storage import Store
+from debate.records.transcript import Transcript, Turn
 
 pytestmark = pytest.mark.browser
 
@@ -349,7 +349,7 @@ def seed_for_screenshots(db: str) -> None:
     """Two newer 4-turn debates played with the app's default judge (so the Game-tree page can search
     them again) and judged by two people (so the Human-study page has numbers). Other tests' debates
     are left alone: these two are the newest and already half-judged, so nobody is assigned them first."""
-    from debate import live
+    from app import live
 
     judge = str(live.default_app_judge_dir().resolve())
     extra = [make_debate(10 + i, n_turns=4, judge=judge, created_at=f"2024-01-02T00:00:0{i}.000000Z")

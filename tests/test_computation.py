@@ -6,12 +6,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from debate.bisection_solver import BisectionTooLargeError, solve_bisection
-from debate.computation import (HONEST, LEFT, LIAR, OP_ADD, OP_MUL, OP_SUB, RIGHT, ComputationTask, checker_params,
+from debate.tasks.computation.solver import BisectionTooLargeError, solve_bisection
+from debate.tasks.computation.game import (HONEST, LEFT, LIAR, OP_ADD, OP_MUL, OP_SUB, RIGHT, ComputationTask, checker_params,
                                 exact_checker, midpoint, noisy_checker, step_examples)
-from debate.computation_protocols import (ComputationDebateRunner, consultancy, debate, expert_debater, judge_alone,
+from debate.tasks.computation.protocols import (ComputationDebateRunner, consultancy, debate, expert_debater, judge_alone,
                                           random_lies)
-from debate.debaters import random_debater
+from debate.core.debaters import random_debater
 
 SEEDS = np.arange(32)
 

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from debate.computation import HONEST, LIAR, ComputationTask, exact_checker
+from debate.tasks.computation.game import HONEST, LIAR, ComputationTask, exact_checker
 from training.computation_networks import ComputationNetworkConfig, encode_state, make_network, network_function
 from training.computation_self_play import (ComputationSelfPlayConfig, ComputationSelfPlayRun, evaluate,
                                             load_computation_debater, train_computation_self_play)

@@ -1,16 +1,17 @@
-"""Consultancy: one debater argues alone (debate.consultancy)."""
+"""Consultancy: one debater argues alone (debate.core.consultancy)."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from debate.computation import ComputationTask, exact_checker
-from debate.computation_protocols import ComputationDebateRunner, expert_debater, random_lies
-from debate.consultancy import (ConsultancyResult, PixelConsultancyRunner, PixelConsultancyTask,
-                                computation_consultancy)
-from debate.debaters import greedy_debater, mcts_debater, random_debater
-from debate.sparse_pixel import HONEST, LIAR, SparsePixelTask
+from debate.tasks.computation.game import ComputationTask, exact_checker
+from debate.tasks.computation.protocols import (ComputationDebateRunner, computation_consultancy, expert_debater,
+                                                random_lies)
+from debate.core.consultancy import ConsultancyResult
+from debate.tasks.sparse_pixel.consultancy import PixelConsultancyRunner, PixelConsultancyTask
+from debate.core.debaters import greedy_debater, mcts_debater, random_debater
+from debate.tasks.sparse_pixel.game import HONEST, LIAR, SparsePixelTask
 
 
 def _digits_batch(digits, n=16, start=1500):

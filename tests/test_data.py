@@ -1,4 +1,4 @@
-"""Tests for debate.data: IDX parsing, split loading, error messages and the bundled fallbacks."""
+"""Tests for debate.tasks.sparse_pixel.data: IDX parsing, split loading, error messages and the bundled fallbacks."""
 from __future__ import annotations
 
 import gzip
@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from debate import data
-from debate.data import DataError, ImageDataset
+from debate.tasks.sparse_pixel import data
+from debate.tasks.sparse_pixel.data import DataError, ImageDataset
 
 SHARED_MNIST = Path("/work/shared/data/mnist")
 

@@ -4,9 +4,9 @@ import jax
 import numpy as np
 import pytest
 
-from debate.debaters import greedy_debater, mcts_debater, random_debater
-from debate.protocols import DebateRunner
-from debate.sparse_pixel import HONEST, LIAR, SparsePixelTask
+from debate.core.debaters import greedy_debater, mcts_debater, random_debater
+from debate.tasks.sparse_pixel.protocols import DebateRunner
+from debate.tasks.sparse_pixel.game import HONEST, LIAR, SparsePixelTask
 
 NUM_GAMES = 64
 K = 4

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from flax import struct
 
-from debate.debaters import greedy_debater, random_debater
-from debate.sparse_pixel import HONEST, LIAR, SparsePixelTask
-from debate.tree import (
+from debate.core.debaters import greedy_debater, random_debater
+from debate.tasks.sparse_pixel.game import HONEST, LIAR, SparsePixelTask
+from debate.analysis.tree import (
     TreeTooLargeError,
     debater_policy_probs,
     exact_tree_to_graph,
@@ -412,7 +412,7 @@ def test_digits_graph_export(digit_trees):
 
 
 def test_computation_task_exact_checker():
-    from debate.computation import ComputationTask, exact_checker
+    from debate.tasks.computation.game import ComputationTask, exact_checker
 
     task = ComputationTask(num_steps=4, modulus=5)
     state = task.init(jnp.asarray([3, 3], jnp.uint32), claimer=jnp.asarray([HONEST, LIAR]))

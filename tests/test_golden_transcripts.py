@@ -15,12 +15,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import linear_judge_fn  # noqa: E402
 
-from debate.data import load_sklearn_digits  # noqa: E402
-from debate.debaters import greedy_debater  # noqa: E402
-from debate.protocols import no_precommit_debate, precommit_debate, DebateRunner  # noqa: E402
-from debate.records import describe_transcript, games_to_transcripts  # noqa: E402
-from debate.sparse_pixel import HONEST, LIAR, SparsePixelTask  # noqa: E402
-from debate.transcript import Transcript  # noqa: E402
+from debate.tasks.sparse_pixel.data import load_sklearn_digits  # noqa: E402
+from debate.core.debaters import greedy_debater  # noqa: E402
+from debate.tasks.sparse_pixel.protocols import no_precommit_debate, precommit_debate, DebateRunner  # noqa: E402
+from debate.tasks.sparse_pixel.records import describe_transcript, games_to_transcripts  # noqa: E402
+from debate.tasks.sparse_pixel.game import HONEST, LIAR, SparsePixelTask  # noqa: E402
+from debate.records.transcript import Transcript  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden"
 VOLATILE = ("id", "created_at")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from debate.cli import app
-from debate.storage import Store
-from debate.transcript import Transcript, Turn
+from app.cli import app
+from debate.records.storage import Store
+from debate.records.transcript import Transcript, Turn
 from judges.human_adapter import judgments_to_dataset, judgments_to_examples, load_examples, save_examples
 
 

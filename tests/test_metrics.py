@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from debate.metrics import (
+from debate.analysis.metrics import (
     accuracy_with_ci,
     brier_score,
     cohen_kappa,

@@ -15,8 +15,8 @@ from test_judgments import _run_threads, judge, make_transcript
 from test_storage import assert_same
 from test_storage import make_transcript as make_stored
 
-from debate.storage import JUDGMENT_COLUMNS, STORE_SCHEMA_VERSION, StorageError, Store
-from debate.transcript import read_jsonl
+from debate.records.storage import JUDGMENT_COLUMNS, STORE_SCHEMA_VERSION, StorageError, Store
+from debate.records.transcript import read_jsonl
 
 
 @pytest.fixture

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from conftest import bias_judge_fn
-from debate import protocols
-from debate.debaters import random_debater
-from debate.sparse_pixel import HONEST, LIAR, SparsePixelTask
+from debate.tasks.sparse_pixel import protocols
+from debate.core.debaters import random_debater
+from debate.tasks.sparse_pixel.game import HONEST, LIAR, SparsePixelTask
 
 N = 12
 

@@ -15,13 +15,15 @@ import jax
 import numpy as np
 import pytest
 
-from debate import computation, rendering
-from debate.computation import HONEST, LIAR, ComputationTask, exact_checker
-from debate.computation_protocols import ComputationDebateRunner, expert_debater
-from debate.computation_records import computation_games_to_transcripts, instance_id
-from debate.records import describe_transcript as records_describe
-from debate.storage import Store
-from debate.transcript import Transcript, read_jsonl, write_jsonl
+from debate.tasks.computation import game as computation
+
+from debate.records import rendering
+from debate.tasks.computation.game import HONEST, LIAR, ComputationTask, exact_checker
+from debate.tasks.computation.protocols import ComputationDebateRunner, expert_debater
+from debate.tasks.computation.records import computation_games_to_transcripts, instance_id
+from debate.tasks.sparse_pixel.records import describe_transcript as records_describe
+from debate.records.storage import Store
+from debate.records.transcript import Transcript, read_jsonl, write_jsonl
 
 GOLDEN = Path(__file__).parent / "golden" / "computation_liar_claimer.json"
 VOLATILE = ("id", "created_at")
@@ -266,7 +268,7 @@ def test_unknown_tasks_and_broken_instances_stop_with_one_sentence(played):
 def test_rendering_imports_without_jax():
     import subprocess
 
-    code = "import sys, debate.rendering; print(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'flax')))"
+    code = "import sys, debate.records.rendering; print(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'flax')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).parent.parent)
     assert out.stdout.strip() == "[]"

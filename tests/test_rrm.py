@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from debate.cli import app
-from debate.storage import Store
+from app.cli import app
+from debate.records.storage import Store
 from training import rrm
 from training.judge_training import load_judge
 
@@ -172,7 +172,7 @@ def test_human_judgments_flag_without_judgments_is_a_clear_error(tmp_path):
 
 def test_human_examples_join_the_judge_batches(tmp_path):
     """A judge seeded from (synthetic) human judgments: every human view says class 7."""
-    from debate.data import load_sklearn_digits
+    from debate.tasks.sparse_pixel.data import load_sklearn_digits
     from judges.sparse_cnn import JudgeConfig
     from training.judge_training import TrainConfig
 

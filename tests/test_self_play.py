@@ -15,9 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from debate.debaters import debater_params, learned_debater, mcts_debater, random_debater
-from debate.protocols import DebateRunner
-from debate.sparse_pixel import HONEST, LIAR
+from debate.core.debaters import debater_params, learned_debater, mcts_debater, random_debater
+from debate.tasks.sparse_pixel.protocols import DebateRunner
+from debate.tasks.sparse_pixel.game import HONEST, LIAR
 from training.checkpoints import CheckpointError, latest_step
 from training.debater_networks import make_network, network_function
 from training.self_play import (Evaluator, SelfPlayConfig, elo_from_rate, load_learned_debater, summarize_match,

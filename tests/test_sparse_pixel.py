@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from debate.sparse_pixel import HONEST, LIAR, NO_CLAIM, SparsePixelTask, candidate_pixels, random_nonzero_mask
+from debate.tasks.sparse_pixel.game import HONEST, LIAR, NO_CLAIM, SparsePixelTask, candidate_pixels, random_nonzero_mask
 
 IMAGE = np.array([[0, 10, 0, 0], [200, 0, 0, 30], [0, 0, 255, 0], [40, 0, 0, 0]], np.uint8)  # 5 nonzero
 

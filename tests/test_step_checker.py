@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from debate.computation import HONEST, LEFT, LIAR, RIGHT, ComputationTask, exact_checker, midpoint, step_examples
+from debate.tasks.computation.game import HONEST, LEFT, LIAR, RIGHT, ComputationTask, exact_checker, midpoint, step_examples
 from judges.step_checker import StepCheckerConfig, judge_function, make_step_checker
 from training.checkpoints import CheckpointError, saved_steps
 from training.step_checker_training import (StepCheckerTrainConfig, load_step_checker, read_metrics,

@@ -1,4 +1,4 @@
-"""Tests for debate.storage: round trips, filters, exports, SQLite concurrency, errors."""
+"""Tests for debate.records.storage: round trips, filters, exports, SQLite concurrency, errors."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from debate.storage import STORE_SCHEMA_VERSION, StorageError, Store, default_db_url
-from debate.transcript import Transcript, Turn, read_jsonl
+from debate.records.storage import STORE_SCHEMA_VERSION, StorageError, Store, default_db_url
+from debate.records.transcript import Transcript, Turn, read_jsonl
 
 REPO_ROOT = str(Path(__file__).resolve().parents[1])
 
@@ -200,7 +200,7 @@ def test_failed_batch_writes_nothing(store):
         store.add_transcripts([dup, dup])
     bad = make_transcript(21)
     bad.turns[0].judge_probs = [0.5]
-    from debate.transcript import TranscriptError
+    from debate.records.transcript import TranscriptError
 
     with pytest.raises(TranscriptError, match="judge probabilities"):
         store.add_transcripts([make_transcript(22), bad])
@@ -411,6 +411,6 @@ def test_two_processes_one_file(tmp_path):
 
 
 def test_import_does_not_pull_jax():
-    code = "import sys, debate.storage; assert 'jax' not in sys.modules and 'numpy' not in sys.modules"
+    code = "import sys, debate.records.storage; assert 'jax' not in sys.modules and 'numpy' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT,
                    env={**os.environ, "PYTHONPATH": REPO_ROOT})

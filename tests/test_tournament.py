@@ -10,7 +10,7 @@ import types
 import numpy as np
 import pytest
 
-from debate.data import ImageDataset
+from debate.tasks.sparse_pixel.data import ImageDataset
 from training import tournament as T
 
 
@@ -35,7 +35,7 @@ def test_unknown_specs_are_refused(text):
 
 def test_learned_specs_bind_the_network_parameters(tmp_path, monkeypatch):
     """load_learned_debater's select takes (judge_params, net_params); the tournament passes judge params only."""
-    from debate.debaters import Debater
+    from debate.core.debaters import Debater
 
     calls = []
 

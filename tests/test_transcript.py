@@ -1,4 +1,4 @@
-"""Tests for debate.transcript: round-trips, validation, the pinned JSON schema, JSONL files."""
+"""Tests for debate.records.transcript: round-trips, validation, the pinned JSON schema, JSONL files."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from debate.transcript import (
+from debate.records.transcript import (
     SCHEMA_VERSION,
     Transcript,
     TranscriptError,
@@ -354,7 +354,7 @@ def test_newer_version_in_jsonl(tmp_path):
 
 
 def test_import_does_not_pull_jax():
-    code = "import sys, debate.transcript; assert 'jax' not in sys.modules and 'numpy' not in sys.modules"
+    code = "import sys, debate.records.transcript; assert 'jax' not in sys.modules and 'numpy' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=_repo_root())
 
 

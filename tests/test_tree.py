@@ -9,9 +9,9 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from debate.debaters import mcts_debater
-from debate.sparse_pixel import HONEST, SparsePixelTask
-from debate.tree import graph_to_dot, pixel_action_labels, search_tree_to_graph
+from debate.core.debaters import mcts_debater
+from debate.tasks.sparse_pixel.game import HONEST, SparsePixelTask
+from debate.analysis.tree import graph_to_dot, pixel_action_labels, search_tree_to_graph
 
 K = 3
 SIMS = 16

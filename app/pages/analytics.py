@@ -13,8 +13,8 @@ import pandas as pd
 import streamlit as st
 
 from app.common import get_store, short_id
-from debate import metrics
-from debate.storage import EXPORT_FORMATS, StorageError
+from debate.analysis import metrics
+from debate.records.storage import EXPORT_FORMATS, StorageError
 
 store = get_store()
 st.title("Human study")

@@ -4,7 +4,7 @@ and (toggle "Exact tree (minimax)") the exact game tree of the same position whe
 The move is either the live game's last AI move (``st.session_state["live_last_search"]``, set by
 the Play page) or a move of a stored transcript, whose position is rebuilt by replaying the
 transcript and searched again with the same judge (the checkpoint directory recorded in the
-transcript's ``judge`` field). The exact tree is solved by ``debate.live`` (``SearchSnapshot.solve_exact``,
+transcript's ``judge`` field). The exact tree is solved by ``app.live`` (``SearchSnapshot.solve_exact``,
 the judge scoring every final position) and cached in the session per position; over
 ``live.EXACT_MAX_NODES`` states the page says so instead. Runs inside the app or alone:
 ``streamlit run app/pages/game_tree.py``.
@@ -20,8 +20,8 @@ import streamlit as st
 
 from app.common import get_judge, get_store
 
-from debate import live
-from debate.tree import TreeTooLargeError, graph_to_dot
+from app import live
+from debate.analysis.tree import TreeTooLargeError, graph_to_dot
 
 PIXEL_TASK = "sparse_pixel"  # the only task whose searches are re-run and drawn here
 SOURCE_LIVE = "The live game's last AI move"
@@ -39,7 +39,7 @@ def recent_transcripts(store, limit: int = RECENT) -> list[dict]:
     """The newest transcripts (id, protocol, debaters, time), newest first, without reading bodies."""
     import sqlalchemy as sa
 
-    from debate.storage import transcripts
+    from debate.records.storage import transcripts
 
     stmt = (sa.select(transcripts.c.id, transcripts.c.protocol, transcripts.c.honest_debater,
                       transcripts.c.liar_debater, transcripts.c.created_at, transcripts.c.num_turns)
@@ -54,7 +54,7 @@ def find_transcript(store, text: str):
     """A transcript by full id, or by a unique id prefix of at least 6 characters; None if absent."""
     import sqlalchemy as sa
 
-    from debate.storage import transcripts
+    from debate.records.storage import transcripts
 
     text = text.strip()
     found = store.get_transcript(text)
@@ -92,7 +92,7 @@ def judge_for(transcript) -> live.AppJudge | None:
 
 
 def stored_snapshot() -> live.SearchSnapshot | None:
-    from debate.storage import StorageError
+    from debate.records.storage import StorageError
 
     try:
         store = get_store()

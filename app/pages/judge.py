@@ -1,6 +1,6 @@
 """Judge a debate: an annotator steps through a stored debate and gives a verdict.
 
-Any task that ``debate.rendering`` renders can be judged: sparse-pixel debates are shown as a board,
+Any task that ``debate.records.rendering`` renders can be judged: sparse-pixel debates are shown as a board,
 others (e.g. computation debates) as text, turn by turn, then the evidence the judge decides on
 (for computation, the single step to check). The person sees only what the debaters revealed, the two
 debaters as "Debater A" / "Debater B" (in a random order per assignment, recorded as side_order),
@@ -16,8 +16,8 @@ import streamlit as st
 
 from app.common import (NEUTRAL_COLOR_NAMES, NEUTRAL_COLORS, board_image, claim_text, db_url, get_store, num_classes, short_id,
                         shortcut, swatch, transcript_index)
-from debate import rendering
-from debate.storage import SIDE_ORDERS, StorageError
+from debate.records import rendering
+from debate.records.storage import SIDE_ORDERS, StorageError
 
 PIXEL_TASK = "sparse_pixel"
 EXPLANATION_HINTS = {PIXEL_TASK: "e.g. the revealed pixels at the top form a closed loop",

@@ -1,9 +1,9 @@
 """Play page: debate the AI yourself, or watch (and judge) two AIs debate, one pixel at a time.
 
 Runs inside the app (``st.navigation`` in app/main.py) or alone: ``streamlit run app/pages/play.py``.
-All game logic lives in ``debate.live``; this page only draws.
+All game logic lives in ``app.live``; this page only draws.
 
-Environment: ``DEBATE_DB`` (database URL, default the SQLite file of ``debate.storage``) and
+Environment: ``DEBATE_DB`` (database URL, default the SQLite file of ``debate.records.storage``) and
 ``DEBATE_APP_JUDGE`` (a judge checkpoint directory; unset: the app's small default judge on 8x8
 digits, trained once and cached). Session state shared with the Game-tree page:
 ``live.SESSION_GAME_KEY`` ("live_debate"), ``live.SESSION_LAST_SEARCH_KEY`` ("live_last_search"),
@@ -21,8 +21,8 @@ from app.common import get_judge, get_store
 
 from app.common import NEUTRAL_COLORS as _NEUTRAL_RGB
 from app.common import HIDDEN, ROLE_COLORS, hex_color
-from debate import live
-from debate.sparse_pixel import HONEST, LIAR, NO_CLAIM
+from app import live
+from debate.tasks.sparse_pixel.game import HONEST, LIAR, NO_CLAIM
 
 MODE_PLAY = "Play against the AI"
 MODE_WATCH = "Watch / judge an AI-vs-AI debate"
@@ -40,7 +40,7 @@ STEPS_KEY = "play_steps_requested"
 
 @st.cache_resource(show_spinner="Loading the images...")
 def get_images(dataset: str):
-    from debate.data import load_dataset
+    from debate.tasks.sparse_pixel.data import load_dataset
 
     return load_dataset(dataset)
 
@@ -234,7 +234,7 @@ def show_beliefs(game: live.LiveDebate, names: dict, hide_roles: bool) -> None:
 def store_result(game: live.LiveDebate) -> None:
     ss = st.session_state
     if ss.get(STORED_FOR_KEY) != game.id:
-        from debate.storage import StorageError
+        from debate.records.storage import StorageError
 
         try:
             store = get_store()
@@ -312,7 +312,7 @@ def main() -> None:
     st.title("Play a debate")
     st.write("Two debaters reveal pixels of an image one at a time; the judge sees only the revealed pixels "
              "and decides between the honest claim and the lie.")
-    from debate.data import DataError
+    from debate.tasks.sparse_pixel.data import DataError
     from training.checkpoints import CheckpointError
 
     try:

@@ -1,6 +1,6 @@
 """Browse stored debates: filter, search, open one and replay it turn by turn (researcher view).
 
-Sparse-pixel debates replay on a board; every other task that ``debate.rendering`` knows (e.g.
+Sparse-pixel debates replay on a board; every other task that ``debate.records.rendering`` knows (e.g.
 computation) replays as text: each turn, the evidence the judge decided on and what an exact check
 of it says.
 """
@@ -13,7 +13,7 @@ import streamlit as st
 
 from app.common import (board_image, claim_text, db_url, get_store, hex_color, role_color, short_id, swatch,
                         transcript_index)
-from debate import rendering
+from debate.records import rendering
 
 ANY = "any"
 OUTCOMES = {ANY: None, "honest won": "honest", "liar won": "liar"}

@@ -7,7 +7,7 @@ choix, Elo scale, ``random`` = 1000, bootstrap intervals) measure strength. Then
 
 - **debate accuracy**: the debater against itself (same strength on both sides), the share of games
   the judge decides for the truth;
-- **consultancy accuracy**: the debater alone as consultant (``debate.consultancy``), honest on every
+- **consultancy accuracy**: the debater alone as consultant (``debate.core.consultancy``), honest on every
   instance and lying on every instance: ``0.5 P(honest consultant wins) + 0.5 P(liar loses)``.
 
 Settings (all judges are learned):
@@ -47,10 +47,11 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from debate.consultancy import PixelConsultancyRunner, computation_consultancy  # noqa: E402
-from debate.metrics import wilson_interval  # noqa: E402
-from debate.provenance import provenance  # noqa: E402
-from debate.sparse_pixel import HONEST, LIAR, NO_CLAIM  # noqa: E402
+from debate.tasks.computation.protocols import computation_consultancy  # noqa: E402
+from debate.tasks.sparse_pixel.consultancy import PixelConsultancyRunner  # noqa: E402
+from debate.analysis.metrics import wilson_interval  # noqa: E402
+from debate.records.provenance import provenance  # noqa: E402
+from debate.tasks.sparse_pixel.game import HONEST, LIAR, NO_CLAIM  # noqa: E402
 from training import ratings as R  # noqa: E402
 from training.tournament import build_debater, make_league_play_fn, parse_debater_spec  # noqa: E402
 
@@ -146,8 +147,8 @@ def pixel_setting(name, task, judge_fn, judge_params, images, labels, lies, spec
     """``specs`` name the debaters (``training.tournament`` specs; ``learned`` and ``learned-mcts-N``
     use the network in ``checkpoint``). Consultants are built on the consultancy task, so that their
     search knows they move again."""
-    from debate.consultancy import PixelConsultancyTask
-    from debate.protocols import judge_alone
+    from debate.tasks.sparse_pixel.consultancy import PixelConsultancyTask
+    from debate.tasks.sparse_pixel.protocols import judge_alone
     from training.tournament import LeagueRunner
 
     full_specs = [f"{s}:{checkpoint}" if s.startswith("learned") else s for s in specs]
@@ -191,7 +192,7 @@ def pixel_setting(name, task, judge_fn, judge_params, images, labels, lies, spec
 
 
 def digits_setting(config: StudyConfig, log) -> dict:
-    from debate.live import load_app_judge
+    from training.app_judge import load_app_judge
     from training.tournament import tournament_images
 
     judge = load_app_judge(None)
@@ -236,8 +237,8 @@ def _latest_iteration(run: Path):
 def computation_debaters(task, judge_fn, specs, checkpoint: str = ""):
     """``random``, ``expert``, ``mcts-N``, ``mcts-expert-N``, and ``learned`` / ``learned-mcts-N``: the
     network of the computation self-play run in ``checkpoint`` (weights bound into ``select``)."""
-    from debate.computation_protocols import make_computation_debater
-    from debate.debaters import bind_network_params
+    from debate.tasks.computation.protocols import make_computation_debater
+    from debate.core.debaters import bind_network_params
     from training.computation_self_play import load_computation_debater
 
     out = []
@@ -254,8 +255,8 @@ def computation_debaters(task, judge_fn, specs, checkpoint: str = ""):
 
 
 def computation_setting(config: StudyConfig, out_dir: Path, log) -> dict:
-    from debate.computation import ComputationTask
-    from debate.computation_protocols import ComputationDebateRunner, judge_alone, random_lies
+    from debate.tasks.computation.game import ComputationTask
+    from debate.tasks.computation.protocols import ComputationDebateRunner, judge_alone, random_lies
     from judges.step_checker import StepCheckerConfig, judge_function
     from training.step_checker_training import StepCheckerTrainConfig, step_checker_accuracy, train_step_checker
 

@@ -1,11 +1,11 @@
 """Study: judge cost against truth as the computation grows (doubly-efficient debate).
 
-For T = 2 ... 2^20 steps of a modular computation (``debate.computation``), the honest-win rate of
+For T = 2 ... 2^20 steps of a modular computation (``debate.tasks.computation.game``), the honest-win rate of
 bisection debate, where the judge reads ONE step, beside a judge alone and a consultancy that also
 read one step. Judges: the exact step checker, checkers with systematic errors (rate 1%, 5%, 10%),
 and a small learned checker. Play:
 
-- ``optimal``: exact best play on both sides (``debate.bisection_solver``; T <= ``--optimal-max-T``).
+- ``optimal``: exact best play on both sides (``debate.tasks.computation.solver``; T <= ``--optimal-max-T``).
   The liar's final value is a uniformly random wrong value (``random lie``) or, where it exists, a
   wrong value the liar can defend with best play (``best lie``: the liar commits to the claim it
   can win).
@@ -33,12 +33,12 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from debate.bisection_solver import solve_bisection
-from debate.computation import HONEST, LIAR, ComputationTask, checker_params, exact_checker, noisy_checker
-from debate.computation_protocols import (ComputationDebateRunner, consultancy, judge_alone, make_computation_debater,
+from debate.tasks.computation.solver import solve_bisection
+from debate.tasks.computation.game import HONEST, LIAR, ComputationTask, checker_params, exact_checker, noisy_checker
+from debate.tasks.computation.protocols import (ComputationDebateRunner, consultancy, judge_alone, make_computation_debater,
                                           random_lies)
-from debate.metrics import wilson_interval
-from debate.provenance import provenance
+from debate.analysis.metrics import wilson_interval
+from debate.records.provenance import provenance
 
 HERE = Path(__file__).parent
 

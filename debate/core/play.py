@@ -4,7 +4,7 @@
 liar_params=None) -> GameRecord``; a ``lax.scan`` runs the K moves and a ``lax.cond`` on the
 (batch-uniform) turn parity picks which debater moves, so no Python runs between moves and each
 debater's search is compiled once. A debater's ``select`` gets its own params when given (e.g.
-``(judge_params, net_params)`` for a network debater, ``debate.debaters.debater_params``), else
+``(judge_params, net_params)`` for a network debater, ``debate.core.debaters.debater_params``), else
 the judge's.
 """
 
@@ -16,8 +16,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from debate.debaters import Debater, JudgeFn
-from debate.sparse_pixel import HONEST, SparsePixelTask, State
+from debate.core.debaters import Debater, JudgeFn
+from debate.tasks.sparse_pixel.game import HONEST, SparsePixelTask, State
 
 
 @struct.dataclass

@@ -2,7 +2,7 @@
 
 A debater is ``select(judge_params, key, state) -> action [B]`` plus a name. It knows the judge only
 as a function ``judge_fn(params, view) -> logits`` (the engine never imports a model). All of them
-are pure and jit-able, so a whole batch of debates compiles into one call (see ``debate.play``).
+are pure and jit-able, so a whole batch of debates compiles into one call (see ``debate.core.play``).
 
 Values follow the two-player zero-sum convention of pgx/mctx: a value is always from the point of
 view of the player to move, rewards belong to the player who just moved, and ``discount = -1``
@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import mctx
 
-from debate.sparse_pixel import HONEST, SparsePixelTask, State
+from debate.tasks.sparse_pixel.game import HONEST, SparsePixelTask, State
 
 # A leaf evaluator for search: (judge_params, state) -> value in [-1, 1] for the honest player.
 ValueFn = Callable[[Any, Any], jax.Array]

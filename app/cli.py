@@ -56,8 +56,8 @@ def clear_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from debate.data import DataError
-        from debate.storage import StorageError
+        from debate.tasks.sparse_pixel.data import DataError
+        from debate.records.storage import StorageError
 
         try:
             return fn(*args, **kwargs)
@@ -69,7 +69,7 @@ def clear_errors(fn):
 
 
 def _store(db: Optional[str]):
-    from debate.storage import Store
+    from debate.records.storage import Store
 
     return Store(db)
 
@@ -131,7 +131,7 @@ def train_judge_command(
         _train_judge_from_judgments(out, db, architecture.value, steps, batch_size, learning_rate, seed,
                                     checkpoint_every)
         return
-    from debate.data import load_dataset
+    from debate.tasks.sparse_pixel.data import load_dataset
     from judges.sparse_cnn import JudgeConfig
     from training.judge_training import TrainConfig, judge_alone_accuracy, train_judge
 
@@ -234,11 +234,11 @@ def play(
     import jax
     import numpy as np
 
-    from debate.data import load_dataset
-    from debate.debaters import make_debater
-    from debate.protocols import DebateRunner
-    from debate.records import describe_transcript, games_to_transcripts
-    from debate.sparse_pixel import HONEST, LIAR, NO_CLAIM, SparsePixelTask
+    from debate.tasks.sparse_pixel.data import load_dataset
+    from debate.core.debaters import make_debater
+    from debate.tasks.sparse_pixel.protocols import DebateRunner
+    from debate.tasks.sparse_pixel.records import describe_transcript, games_to_transcripts
+    from debate.tasks.sparse_pixel.game import HONEST, LIAR, NO_CLAIM, SparsePixelTask
     from judges.sparse_cnn import judge_function
     from training.judge_training import load_judge
 
@@ -318,11 +318,11 @@ def computation(
     import jax
     import numpy as np
 
-    from debate.computation import HONEST, LIAR, ComputationTask, checker_params, exact_checker, noisy_checker
-    from debate.computation_protocols import (ComputationDebateRunner, consultancy, debate, judge_alone,
+    from debate.tasks.computation.game import HONEST, LIAR, ComputationTask, checker_params, exact_checker, noisy_checker
+    from debate.tasks.computation.protocols import (ComputationDebateRunner, consultancy, debate, judge_alone,
                                               make_computation_debater, random_lies)
-    from debate.computation_records import computation_games_to_transcripts
-    from debate.rendering import describe_transcript
+    from debate.tasks.computation.records import computation_games_to_transcripts
+    from debate.records.rendering import describe_transcript
 
     task = ComputationTask(num_steps=steps, modulus=modulus, operators=operators)
     if checker == Checker.exact:

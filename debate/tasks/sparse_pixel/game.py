@@ -151,13 +151,13 @@ class SparsePixelTask:
                               legal_action_mask=legal, current_player=current_player, turn=turn,
                               terminated=terminated)
 
-    # ------------------------------------------- exact game trees (debate.tree.solve_exact)
+    # ------------------------------------------- exact game trees (debate.analysis.tree.solve_exact)
     # Task interface for exact solving: ``num_turns``, ``state_key`` and ``tree_size_bound``.
     def state_key(self, state: State) -> jax.Array:
         """[B, A + 2] int32 rows that are equal exactly when two states of the same game have the same
         future and the same verdict: which candidates are revealed (0/1 each; the order of reveals and
         who revealed them do not matter to the judge), the player to move, and whether it is over.
-        ``debate.tree.solve_exact`` merges states with equal keys into one node."""
+        ``debate.analysis.tree.solve_exact`` merges states with equal keys into one node."""
         revealed = (state.revealed_by >= 0).astype(jnp.int32)
         return jnp.concatenate(
             [revealed, state.current_player[:, None].astype(jnp.int32), state.terminated[:, None].astype(jnp.int32)],

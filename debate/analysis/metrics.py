@@ -175,7 +175,7 @@ def pairwise_kappas(ratings, annotator_names) -> list[dict]:
 
 
 # ------------------------------------------------------------------ human-study tables
-# These take the rows of ``debate.storage.Store.query_judgments`` (dicts with at least
+# These take the rows of ``debate.records.storage.Store.query_judgments`` (dicts with at least
 # annotator_name, transcript_id, verdict_role, correct, confidence and the model_* fields).
 
 SIDE_CODES = {"honest": 0, "liar": 1}

@@ -1,4 +1,4 @@
-"""Transcripts of bisection debates over a computation (``debate.computation``), for storage.
+"""Transcripts of bisection debates over a computation (``debate.tasks.computation.game``), for storage.
 
 ``computation_games_to_transcripts`` turns the numpy results of ``ComputationDebateRunner.play`` into
 one ``Transcript`` per game. Claims are final values ``x_T``: ``claims = [truth, liar claim]`` for
@@ -12,7 +12,7 @@ of the player the judge decided for. Each turn's ``revealed`` is what the move s
 ``instance`` holds what re-creates and re-renders the instance: ``num_steps``, ``modulus``,
 ``operators``, ``seed`` (the instance seed), ``start`` (``x_0``), ``claimer`` (player id) and
 ``checked_step`` (``position, v_lo, opcode, operand, v_hi``: the step the judge checked, None if the
-game ended without a check). ``debate.rendering`` turns these records into text.
+game ended without a check). ``debate.records.rendering`` turns these records into text.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from debate.computation import HONEST, LEFT, LIAR, RIGHT, ComputationTask, midpoint
-from debate.computation_protocols import ComputationGames
-from debate.transcript import Transcript, Turn
+from debate.tasks.computation.game import HONEST, LEFT, LIAR, RIGHT, ComputationTask, midpoint
+from debate.tasks.computation.protocols import ComputationGames
+from debate.records.transcript import Transcript, Turn
 
 ROLES = ["honest", "liar"]
 TASK_NAME = "computation"

@@ -25,11 +25,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from debate.debaters import Debater, JudgeFn
-from debate.metrics import wilson_interval
-from debate.play import GameRecord, make_play_fn
-from debate.sharding import batch_mesh, replicate, round_up_batch, shard_batch
-from debate.sparse_pixel import HONEST, LIAR, NO_CLAIM, SparsePixelTask, masked_view, random_nonzero_mask
+from debate.core.debaters import Debater, JudgeFn
+from debate.analysis.metrics import wilson_interval
+from debate.core.play import GameRecord, make_play_fn
+from debate.core.sharding import batch_mesh, replicate, round_up_batch, shard_batch
+from debate.tasks.sparse_pixel.game import HONEST, LIAR, NO_CLAIM, SparsePixelTask, masked_view, random_nonzero_mask
 
 DEBATE_CONDITIONS = (
     "debate_precommit_honest_first",
@@ -83,7 +83,7 @@ class DebateRunner:
     """Plays batches of debates between two debaters before one judge, sharded over devices.
 
     ``honest_params`` / ``liar_params`` are what that side's ``select`` receives instead of the
-    judge's parameters: ``debate.debaters.debater_params(judge_params, net_params)`` for a network
+    judge's parameters: ``debate.core.debaters.debater_params(judge_params, net_params)`` for a network
     debater (``mcts_debater(network_fn=...)``, ``learned_debater``). ``play`` can override them per
     call (new weights, same compiled game)."""
 

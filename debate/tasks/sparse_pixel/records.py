@@ -1,17 +1,17 @@
 """People-facing views of sparse-pixel debates: transcripts for storage and ASCII art for terminals.
 
-The text of a debate (``describe_transcript``, ``ascii_board``) lives in ``debate.rendering``, which
+The text of a debate (``describe_transcript``, ``ascii_board``) lives in ``debate.records.rendering``, which
 renders every task; the names here stay for existing callers."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from debate import rendering
-from debate.protocols import Games
-from debate.rendering import ascii_board  # noqa: F401  (re-exported)
-from debate.sparse_pixel import HONEST, LIAR, NO_CLAIM
-from debate.transcript import Transcript, Turn
+from debate.records import rendering
+from debate.tasks.sparse_pixel.protocols import Games
+from debate.records.rendering import ascii_board  # noqa: F401  (re-exported)
+from debate.tasks.sparse_pixel.game import HONEST, LIAR, NO_CLAIM
+from debate.records.transcript import Transcript, Turn
 
 ROLES = ["honest", "liar"]
 
@@ -58,7 +58,7 @@ def games_to_transcripts(games: Games, images: np.ndarray, labels: np.ndarray, i
 
 def describe_transcript(transcript: Transcript, show_image: bool = True) -> str:
     """Turn-by-turn text of a stored sparse-pixel debate, with the judge's belief after each turn
-    (``debate.rendering`` renders every task; this keeps the sparse-pixel signature)."""
+    (``debate.records.rendering`` renders every task; this keeps the sparse-pixel signature)."""
     return rendering.describe_transcript(transcript, show_image=show_image)
 
 
