@@ -68,6 +68,16 @@ def clear_errors(fn):
     return wrapper
 
 
+def debater_spec(kind: str, simulations: int, algorithm: str = "gumbel") -> str:
+    """The debater grammar's name (``debate.core.names``) for a ``--honest``/``--liar`` kind and its
+    ``--simulations``/``--algorithm`` flags: ``mcts`` becomes ``mcts-64`` or ``mcts-muzero-64``."""
+    if kind == "mcts":
+        return f"mcts-{simulations}" if algorithm == "gumbel" else f"mcts-{algorithm}-{simulations}"
+    if kind.startswith("mcts-"):  # a task's search kind, e.g. mcts-expert
+        return f"{kind}-{simulations}"
+    return kind
+
+
 def _store(db: Optional[str]):
     from debate.records.storage import Store
 
@@ -235,8 +245,9 @@ def play(
     import numpy as np
 
     from debate.tasks.sparse_pixel.data import load_dataset
-    from debate.core.debaters import make_debater
-    from debate.tasks.sparse_pixel.protocols import DebateRunner
+    from debate.core.names import build_debater
+    from debate.core.runner import Runner
+    from debate.tasks.sparse_pixel.protocols import play_images
     from debate.tasks.sparse_pixel.records import describe_transcript, games_to_transcripts
     from debate.tasks.sparse_pixel.game import HONEST, LIAR, NO_CLAIM, SparsePixelTask
     from judges.sparse_cnn import judge_function
@@ -265,10 +276,11 @@ def play(
     judge_fn, params = judge_function(model)
     task = SparsePixelTask(num_reveals=k, height=image.shape[0], width=image.shape[1],
                            num_classes=dataset.num_classes)
-    debaters = [make_debater(kind.value, task, judge_fn, simulations, algorithm.value) for kind in (honest, liar)]
-    runner = DebateRunner(task, judge_fn, params, debaters[HONEST], debaters[LIAR], batch_size=1)
+    debaters = [build_debater(debater_spec(kind.value, simulations, algorithm.value), task, judge_fn)
+                for kind in (honest, liar)]
+    runner = Runner(task, judge_fn, params, [debaters[HONEST], debaters[LIAR]], batch_size=1)
     first_player = HONEST if first == Player.honest else LIAR
-    games = runner.play(dataset.images[index : index + 1], np.array([label]), np.array([liar_claim]),
+    games = play_images(runner, dataset.images[index : index + 1], np.array([label]), np.array([liar_claim]),
                         first_player, jax.random.key(seed))
     protocol = ("debate_no_precommit_" if no_precommit else "debate_precommit_") + f"{first.value}_first"
     transcript = games_to_transcripts(games, dataset.images[index : index + 1], np.array([label]),
@@ -319,8 +331,10 @@ def computation(
     import numpy as np
 
     from debate.tasks.computation.game import HONEST, LIAR, ComputationTask, checker_params, exact_checker, noisy_checker
-    from debate.tasks.computation.protocols import (ComputationDebateRunner, consultancy, debate, judge_alone,
-                                              make_computation_debater, random_lies)
+    from debate.core.runner import Runner
+    from debate.tasks.computation.protocols import (computation_batch_size, consultancy, debate, judge_alone,
+                                              random_lies)
+    from debate.core.names import build_debater
     from debate.tasks.computation.records import computation_games_to_transcripts
     from debate.records.rendering import describe_transcript
 
@@ -341,9 +355,9 @@ def computation(
     key = jax.random.key(seed)
     seeds = np.arange(instances) + 1000 * seed
     lies = random_lies(task, seeds, jax.random.fold_in(key, 1))
-    debaters = [make_computation_debater(kind.value, task, judge_fn, simulations) for kind in (honest, liar)]
-    runner = ComputationDebateRunner(task, judge_fn, params, debaters[HONEST], debaters[LIAR],
-                                     batch_size=min(instances, 256 if steps < (1 << 16) else 32))
+    debaters = [build_debater(debater_spec(kind.value, simulations), task, judge_fn) for kind in (honest, liar)]
+    runner = Runner(task, judge_fn, params, [debaters[HONEST], debaters[LIAR]],
+                    batch_size=computation_batch_size(task, instances))
     results = [debate(runner, seeds, lies, claimer, jax.random.fold_in(key, 2 + claimer)) for claimer in (HONEST, LIAR)]
     results += [judge_alone(task, judge_fn, params, seeds, jax.random.fold_in(key, 4), reads),
                 consultancy(task, judge_fn, params, seeds, jax.random.fold_in(key, 5), reads)]

@@ -1,6 +1,7 @@
-"""Glue shared by the app's pages: the cached Store, the board picture and small formatting helpers.
+"""Glue shared by the app's pages: the cached Store, the colours and small formatting helpers.
 
-UI only: whatever computes something lives in the library (debate/, judges/, training/).
+UI only: whatever computes something lives in the library (debate/, judges/, training/). Whatever
+draws one task lives in that task's view module, ``app/views/<task>.py`` (see ``app.views``).
 """
 
 from __future__ import annotations
@@ -8,11 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
 from debate.records import rendering
-from debate.tasks.sparse_pixel.records import revealed_pixels, transcript_image
 from debate.records.storage import StorageError, Store
 from debate.records.transcript import Transcript
 
@@ -25,7 +24,7 @@ ROLE_COLORS = {"honest": (31, 119, 180), "liar": (214, 39, 40)}
 #: page while a person judges): tab:purple and tab:orange, neither of them a role colour.
 NEUTRAL_COLORS = [(148, 103, 189), (255, 127, 14)]
 NEUTRAL_COLOR_NAMES = ["purple", "orange"]
-#: Hidden cells: a pale blue-grey tint with darker diagonal hatching, unlike any revealed (grey) pixel.
+#: Hidden parts of a board: a pale blue-grey tint with darker diagonal hatching, unlike anything revealed.
 HIDDEN = (196, 208, 232)
 HIDDEN_HATCH = (150, 166, 204)
 GRID = (120, 120, 128)
@@ -69,46 +68,6 @@ def get_store() -> Store:
         st.stop()
 
 
-def board_image(transcript: Transcript, turns_shown: int, colors: list[tuple[int, int, int]] | None = None,
-                player_colors: dict[int, tuple[int, int, int]] | None = None, cell: int | None = None,
-                ghost: bool = False) -> np.ndarray:
-    """An enlarged RGB picture ``[H*cell, W*cell, 3]`` of the board after ``turns_shown`` turns.
-
-    Hidden pixels are a hatched pale blue-grey; a revealed pixel shows its true brightness (white =
-    ink) inside a thick frame in the colour of the player who revealed it (``player_colors`` maps
-    player id to colour; default: each player's role colour). With ``ghost`` the hidden ink is drawn
-    faintly, lighter than the hidden background but paler than a revealed pixel (for researchers,
-    never for judges).
-    """
-    image = transcript_image(transcript)
-    h, w = image.shape
-    if cell is None:
-        cell = max(8, min(48, 560 // max(h, w)))
-    if player_colors is None:
-        player_colors = ({p: c for p, c in enumerate(colors)} if colors else
-                         {p: role_color(r) for p, r in enumerate(transcript.roles)})
-    rgb = np.empty((h, w, 3), np.float32)
-    rgb[:] = HIDDEN
-    if ghost:  # towards white with the ink, at most 40% of the way: a faint trace, not a revealed pixel
-        faint = (image.astype(np.float32) / 255.0)[..., None]
-        rgb = rgb + (255.0 - rgb) * 0.4 * faint
-    big = np.kron(np.round(rgb).astype(np.uint8), np.ones((cell, cell, 1), np.uint8))
-    # hidden cells are tinted and hatched so no revealed brightness can be mistaken for them
-    yy, xx = np.indices(big.shape[:2])
-    hatch = ((yy + xx) % max(4, cell // 4)) < max(1, cell // 24)
-    big[hatch] = np.round(big[hatch] * (np.asarray(HIDDEN_HATCH, np.float32) / np.asarray(HIDDEN, np.float32))
-                          ).clip(0, 255).astype(np.uint8)
-    # grid lines
-    big[::cell, :, :] = GRID
-    big[:, ::cell, :] = GRID
-    border = max(2, cell // 6)
-    for row, col, value, player in revealed_pixels(transcript, turns_shown):
-        y, x = row * cell, col * cell
-        big[y : y + cell, x : x + cell] = player_colors.get(player, (0, 0, 0))
-        big[y + border : y + cell - border, x + border : x + cell - border] = value
-    return big
-
-
 def swatch(color: tuple[int, int, int], text: str) -> str:
     """Markdown-safe HTML: a coloured square followed by ``text``."""
     r, g, b = color
@@ -121,8 +80,8 @@ def short_id(transcript_id: str) -> str:
 
 
 def claim_text(transcript: Transcript, player: int) -> str:
-    """What a player argues, for people: the class, or "not <honest claim>" without precommitment
-    (sparse pixel); "x_8 = 17" (computation). See ``debate.records.rendering``."""
+    """What a player argues, for people ("3", "not 3", "x_8 = 17"): the task's renderer says, see
+    ``debate.records.rendering``."""
     return rendering.claim_text(transcript, player)
 
 
@@ -161,7 +120,7 @@ def _transcript_index(url: str | None, count: int) -> list[dict]:
         rows.append({
             "id": t.id, "experiment_id": t.experiment, "task": t.task, "protocol": t.protocol,
             "instance_id": t.instance_id, "honest_debater": t.debater_of_role("honest"),
-            "liar_debater": t.debater_of_role("liar"), "judge": t.judge, "winner_role": t.winner_role,
+            "liar_debater": t.debater_of_role("liar"), "debaters": t.debaters, "judge": t.judge, "winner_role": t.winner_role,
             "ground_truth": t.ground_truth, "claims": ", ".join("-" if c is None else str(c) for c in t.claims),
             "turns": len(t.turns), "created_at": t.created_at,
         })

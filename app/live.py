@@ -16,10 +16,10 @@ position again, for the game-tree view.
 
 ``solve_position`` (and its wrappers ``SearchSnapshot.solve_exact``, ``LiveDebate.solve_exact`` and
 ``solve_transcript_position``) builds the *exact* minimax tree of a small position with
-``debate.analysis.tree.solve_exact`` (the judge scores every leaf) and returns an ``ExactSolution``: the
+``debate.analysis.exact.solve_exact`` (the judge scores every leaf) and returns an ``ExactSolution``: the
 tree, a drawable ``networkx`` graph with pixel labels, the game value, the principal variation as
 pixels, and whether the searched (or played) move is optimal and what it loses against best play.
-Over ``EXACT_MAX_NODES`` states it raises ``debate.analysis.tree.TreeTooLargeError`` with one sentence.
+Over ``EXACT_MAX_NODES`` states it raises ``debate.analysis.exact.TreeTooLargeError`` with one sentence.
 
 Everything here is plain Python over the engine; the pages only draw.
 """
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 import uuid
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -41,7 +40,11 @@ import networkx as nx
 import numpy as np
 
 from debate.core.debaters import Debater, JudgeFn, mcts_debater
-from debate.tasks.sparse_pixel.game import HONEST, LIAR, NO_CLAIM, SparsePixelTask, State
+from debate.core import replay
+from debate.core.names import search_settings
+from debate.tasks.sparse_pixel import api as pixel_api
+from debate.tasks.sparse_pixel.game import HONEST, LIAR, NO_CLAIM, SparsePixelTask, State, instances
+from debate.tasks.sparse_pixel.data import DataError  # noqa: F401  (the Play page reads it through live)
 from debate.records.transcript import Transcript
 from training.app_judge import (  # noqa: F401  (the app reads these through live)
     APP_JUDGE_ENV, DEFAULT_JUDGE_PIXELS, DEFAULT_JUDGE_STEPS, DEFAULT_JUDGE_TRAIN_IMAGES, DEFAULT_MAX_CANDIDATES, AppJudge,
@@ -57,7 +60,6 @@ EXACT_MAX_NODES = 20_000
 #: Nodes of an exact tree drawn by default (the principal variation is always among them).
 EXACT_DRAW_NODES = 150
 
-_MCTS_NAME = re.compile(r"^mcts-(gumbel|muzero)-(\d+)$")
 
 
 # --------------------------------------------------------------------------- compiled functions
@@ -102,9 +104,8 @@ def _action_from_search(debater: Debater, output: mctx.PolicyOutput, legal: jax.
 
 
 def parse_mcts_name(name: str) -> tuple[str, int] | None:
-    """``"mcts-gumbel-64"`` -> ``("gumbel", 64)``; None for any other debater name."""
-    match = _MCTS_NAME.match(name or "")
-    return None if match is None else (match.group(1), int(match.group(2)))
+    """``(algorithm, simulations)`` of a search debater's name (``mcts-gumbel-64``), else None."""
+    return search_settings(name)
 
 
 # --------------------------------------------------------------------------- search snapshots
@@ -132,7 +133,7 @@ class SearchSnapshot:
     judge_name: str = ""
 
     def action_label(self, action: int) -> str:
-        from debate.analysis.tree import pixel_action_labels
+        from debate.tasks.sparse_pixel.game import pixel_action_labels
 
         return pixel_action_labels(self.candidates, self.width)(action)
 
@@ -143,7 +144,8 @@ class SearchSnapshot:
         return None if self.played_action is None else self.action_label(self.played_action)
 
     def to_graph(self, max_depth: int | None = None, max_nodes: int = 200) -> nx.DiGraph:
-        from debate.analysis.tree import pixel_action_labels, search_tree_to_graph
+        from debate.analysis.search_graph import search_tree_to_graph
+        from debate.tasks.sparse_pixel.game import pixel_action_labels
 
         return search_tree_to_graph(self.output.search_tree, 0, max_depth=max_depth, max_nodes=max_nodes,
                                     action_labels=pixel_action_labels(self.candidates, self.width),
@@ -217,7 +219,7 @@ class ExactSolution:
     about it. Values are from the honest player's view: +1 the honest player wins with best play by
     both sides (against this judge), -1 the liar does."""
 
-    tree: Any  # debate.analysis.tree.ExactTree
+    tree: Any  # debate.analysis.exact.ExactTree
     graph: nx.DiGraph  # exact_tree_to_graph with pixel labels, at most ``draw_nodes`` nodes (PV kept)
     candidates: np.ndarray  # [A] flat pixel of each action (-1 padding)
     width: int
@@ -251,7 +253,7 @@ class ExactSolution:
         return int(self.tree.leaf.sum())
 
     def action_label(self, action: int) -> str:
-        from debate.analysis.tree import pixel_action_labels
+        from debate.tasks.sparse_pixel.game import pixel_action_labels
 
         return pixel_action_labels(self.candidates, self.width)(action)
 
@@ -284,10 +286,10 @@ class ExactSolution:
         """How a move of the player to move at the root compares with best play: ``action``,
         ``pixel``, ``value_after`` (honest view, best play after it), ``optimal`` (it keeps the game
         value), the ``optimal_pixels`` here and ``exploitability`` (value the mover loses by
-        choosing it and playing perfectly afterwards; ``debate.analysis.tree.exploitability`` of that policy,
+        choosing it and playing perfectly afterwards; ``debate.analysis.exact.exploitability`` of that policy,
         0 for an optimal move, 2 for a move that turns a win into a loss). None for an unknown
         move or a finished position."""
-        from debate.analysis.tree import exploitability, optimal_policy_probs
+        from debate.analysis.exact import exploitability, optimal_policy_probs
 
         tree = self.tree
         if action is None or bool(tree.leaf[0]):
@@ -358,7 +360,7 @@ class ExactSolution:
 
 
 def exact_graph(tree, candidates, width: int, max_nodes: int | None = EXACT_DRAW_NODES) -> nx.DiGraph:
-    """``debate.analysis.tree.exact_tree_to_graph`` with pixel labels ("(row, col)") and summaries that say who
+    """``debate.analysis.exact.exact_tree_to_graph`` with pixel labels ("(row, col)") and summaries that say who
     moves next ("liar to move") or, at a leaf, who wins and the judge's margin.
 
     A state reached by several move orders is one node, and ``exact_tree_to_graph`` labels it with
@@ -366,7 +368,8 @@ def exact_graph(tree, candidates, width: int, max_nodes: int | None = EXACT_DRAW
     variation could read "(5, 4)" three times). Here a node's ``label``/``action`` is the move of a
     drawn edge into it: the principal variation's edge on that line, else the edge from the lowest
     drawn parent."""
-    from debate.analysis.tree import exact_tree_to_graph, pixel_action_labels
+    from debate.analysis.exact import exact_tree_to_graph
+    from debate.tasks.sparse_pixel.game import pixel_action_labels
 
     graph = exact_tree_to_graph(tree, max_nodes=max_nodes, action_labels=pixel_action_labels(candidates, width))
     for node, a in graph.nodes(data=True):
@@ -384,13 +387,13 @@ def solve_position(task: SparsePixelTask, judge_fn: JudgeFn, judge_params: Any, 
                    searched_action: int | None = None, searched_by: str | None = None,
                    played_action: int | None = None, max_nodes: int = EXACT_MAX_NODES,
                    draw_nodes: int | None = EXACT_DRAW_NODES, batch_size: int = 1024) -> ExactSolution:
-    """The exact minimax tree of a batch-1 sparse-pixel ``state`` (``debate.analysis.tree.solve_exact``; the
+    """The exact minimax tree of a batch-1 sparse-pixel ``state`` (``debate.analysis.exact.solve_exact``; the
     judge scores every final position), as an ``ExactSolution`` with a graph of at most
     ``draw_nodes`` nodes. ``searched_action``/``played_action`` (candidate indices) are the moves a
     search picked and the game played there, judged against best play. Raises
-    ``debate.analysis.tree.TreeTooLargeError`` (one sentence) when the tree may have more than ``max_nodes``
+    ``debate.analysis.exact.TreeTooLargeError`` (one sentence) when the tree may have more than ``max_nodes``
     states, before anything is expanded."""
-    from debate.analysis.tree import solve_exact
+    from debate.analysis.exact import solve_exact
 
     tree = solve_exact(task, judge_fn, judge_params, state, 0, max_nodes=max_nodes, batch_size=batch_size)
     candidates = np.asarray(state.candidates[0])
@@ -470,8 +473,8 @@ class LiveDebate:
             self._debaters[self.human_player] = None
         self._key = jax.random.key(self.seed)
         self._game = _game_fns(task, judge_fn)
-        self.state: State = self._game.init(jnp.asarray(image[None]), jnp.asarray([label], jnp.int32),
-                                            jnp.asarray([liar_claim], jnp.int32), jnp.int32(first_player))
+        self.state: State = self._game.init(instances(jnp.asarray(image[None]), jnp.asarray([label], jnp.int32),
+                                                      jnp.asarray([liar_claim], jnp.int32)), jnp.int32(first_player))
         self.history: list[LiveTurn] = []
         self._last_search: SearchSnapshot | None = None
         self._evaluate()
@@ -661,23 +664,23 @@ class LiveDebate:
         """The finished game as a transcript, in the format of ``debate.tasks.sparse_pixel.records.games_to_transcripts``
         (which builds it), debaters named ``human:<name>`` and the AI's name. The transcript id is
         the game's id, so storing it twice is refused by the store."""
-        from debate.tasks.sparse_pixel.protocols import Games
+        from debate.core.runner import Games
         from debate.tasks.sparse_pixel.records import games_to_transcripts
 
         if not self.finished:
             raise ValueError(f"the debate is not finished ({self.turn} of {self.task.num_reveals} pixels revealed); "
                              "play it to the end first.")
         turns = self.history
-        games = Games(
+        games = Games(dict(
             image_index=np.array([0]), liar_claim=np.array([self.liar_claim]), seed_index=np.array([0]),
-            first_player=self.first_player,
+            first_player=np.array([self.first_player]),
             actions=np.array([[t.action for t in turns]], np.int32),
             players=np.array([[t.player for t in turns]], np.int32),
             pixels=np.array([[[t.row, t.col] for t in turns]], np.int32).reshape(1, len(turns), 2),
             claim_probs=np.array([[t.judge_probs for t in turns]], np.float64),
             class_probs=np.array([[t.class_probs for t in turns]], np.float64),
             final_logits=self._logits[None], honest_margin=np.array([self._margin]),
-        )
+        ))
         transcript = games_to_transcripts(games, self.image[None], np.array([self.label]), [self.instance_id],
                                           protocol or self.default_protocol(), self.debater_names, self.judge_name,
                                           self.seed, experiment=experiment)[0]
@@ -696,45 +699,17 @@ class LiveDebate:
 
 
 def transcript_task(transcript: Transcript) -> SparsePixelTask:
-    """The game a stored sparse-pixel transcript was played in (K and candidate count from its meta
-    where recorded, else K = its number of turns and the app's default candidate count)."""
-    if transcript.task != "sparse_pixel":
+    """The game a stored sparse-pixel transcript was played in (``debate.tasks.sparse_pixel.api.task_of``)."""
+    if transcript.task != SparsePixelTask.name:
         raise ValueError(f"transcript {transcript.id[:8]} is a {transcript.task!r} debate; only sparse-pixel "
                          "debates can be searched here.")
-    inst = transcript.instance
-    height, width = int(inst["height"]), int(inst["width"])
-    meta = transcript.meta or {}
-    k = int(meta.get("num_reveals") or len(transcript.turns))
-    max_candidates = meta["max_candidates"] if "max_candidates" in meta else default_max_candidates(height, width)
-    if transcript.turns and max_candidates is not None and max(t.action for t in transcript.turns) >= max_candidates:
-        max_candidates = None
-    num_classes = len(transcript.turns[0].judge_class_probs or []) if transcript.turns else 0
-    return SparsePixelTask(num_reveals=max(k, 1), height=height, width=width,
-                           num_classes=max(num_classes, 10, transcript.ground_truth + 1),
-                           max_candidates=max_candidates)
+    return pixel_api.task_of(transcript)
 
 
 def replay_transcript(transcript: Transcript, task: SparsePixelTask, num_moves: int) -> State:
-    """The state after the first ``num_moves`` turns of a stored transcript, checking that each
-    replayed action reveals the pixel the transcript says."""
-    inst = transcript.instance
-    image = np.asarray(inst["pixels"], np.uint8).reshape(int(inst["height"]), int(inst["width"]))
-    liar = transcript.claims[LIAR] if len(transcript.claims) > LIAR else None
-    fns = _task_fns(task)
-    state = fns.init(jnp.asarray(image[None]), jnp.asarray([transcript.ground_truth], jnp.int32),
-                 jnp.asarray([NO_CLAIM if liar is None else liar], jnp.int32), jnp.int32(transcript.first_player))
-    for turn in transcript.turns[:num_moves]:
-        action = int(turn.action)
-        if not 0 <= action < task.num_actions or not bool(state.legal_action_mask[0, action]):
-            raise ValueError(f"turn {turn.index + 1} of transcript {transcript.id[:8]} plays action {action}, which "
-                             "is not legal when replayed; the transcript does not match the game's rules.")
-        pixel = int(state.candidates[0, action])
-        if (pixel // task.width, pixel % task.width) != (turn.revealed["row"], turn.revealed["col"]):
-            raise ValueError(f"turn {turn.index + 1} of transcript {transcript.id[:8]} says pixel "
-                             f"({turn.revealed['row']}, {turn.revealed['col']}) but replaying its action reveals "
-                             f"({pixel // task.width}, {pixel % task.width}); it was played with other candidates.")
-        state = fns.step(state, jnp.asarray([action], jnp.int32))
-    return state
+    """The state after the first ``num_moves`` turns of a stored transcript, checking each replayed
+    move against what the transcript says it revealed (``debate.core.replay``)."""
+    return replay.replay_transcript(transcript, num_moves, task=task)[1]
 
 
 def search_transcript_position(judge: AppJudge, transcript: Transcript, move_index: int,

@@ -26,6 +26,7 @@ from debate.core.debaters import mcts_debater
 from debate.records.provenance import provenance
 from debate.tasks.sparse_pixel.game import HONEST, SparsePixelTask
 from judges.sparse_cnn import JudgeConfig, judge_flops, judge_function, make_judge
+from debate.tasks.sparse_pixel.game import instances as pixel_instances
 
 
 def best_time(fn, *args, repeats: int) -> float:
@@ -54,7 +55,7 @@ def free_judge_overhead(args) -> None:
 
     print(f"{'batch':>6} {'sims':>6} {'compact':>8} {'ms per simulation':>18}")
     for batch in args.batches:
-        state = task.init(data.images[:batch], data.labels[:batch], (data.labels[:batch] + 1) % 10, HONEST)
+        state = task.init(pixel_instances(data.images[:batch], data.labels[:batch], (data.labels[:batch] + 1) % 10), HONEST)
         for sims in args.simulations:
             for compact in (False, True):
                 search = jax.jit(mcts_debater(task, free_judge, sims, compact_tree=compact).search)
@@ -89,7 +90,7 @@ def main():
     print(f"{'batch':>6} {'sims':>6} {'sims/s':>10} {'judge_fraction':>15} {'efficiency':>11}")
     for batch in args.batches:
         images = data.images[:batch]
-        state = task.init(images, data.labels[:batch], (data.labels[:batch] + 1) % 10, HONEST)
+        state = task.init(pixel_instances(images, data.labels[:batch], (data.labels[:batch] + 1) % 10), HONEST)
         views = task.judge_view(state)
         for sims in args.simulations:
             search = jax.jit(mcts_debater(task, judge_fn, sims).search)

@@ -6,7 +6,7 @@ game. Baseline in the same run: the sparse-pixel task (8x8 digits, K = 4) at the
 The computation task's ``init`` (an O(T) parallel scan per instance) is timed separately.
 
 Solver rows: the vectorised bisection solver (states = interval tables ``2 T p^2`` entries) and the
-generic memoised solver of ``debate.analysis.tree`` on a small pixel game; each in a fresh process so the
+generic memoised solver of ``debate.analysis.exact`` on a small pixel game; each in a fresh process so the
 peak resident memory (``ru_maxrss``) is its own.
 
     python experiments/bench_tasks.py        # prints tables, writes experiments/results/bench_tasks.json
@@ -29,6 +29,7 @@ from bench_search import best_time  # the same timing rule as the search benchma
 from debate.tasks.computation.game import ComputationTask, exact_checker
 from debate.records.provenance import provenance
 from debate.tasks.sparse_pixel.game import HONEST, SparsePixelTask
+from debate.tasks.sparse_pixel.game import instances as pixel_instances
 
 OUT = Path(__file__).parent / "results" / "bench_tasks.json"
 
@@ -74,7 +75,7 @@ def solver_worker(kind: str, size: int, queue) -> None:
         nodes = 2 * size * 7 * 7
     else:
         from debate.tasks.sparse_pixel.data import load_sklearn_digits
-        from debate.analysis.tree import solve_exact
+        from debate.analysis.exact import solve_exact
 
         data = load_sklearn_digits()
         task = SparsePixelTask(num_reveals=size, height=8, width=8, max_candidates=16)
@@ -83,7 +84,7 @@ def solver_worker(kind: str, size: int, queue) -> None:
         def judge_fn(params, view):
             return jnp.einsum("bhw,chw->bc", view[..., 1], params)
 
-        state = task.init(data.images[:1], data.labels[:1], (data.labels[:1] + 1) % 10, HONEST)
+        state = task.init(pixel_instances(data.images[:1], data.labels[:1], (data.labels[:1] + 1) % 10), HONEST)
         tree = solve_exact(task, judge_fn, jnp.asarray(weights), state, max_nodes=2_000_000)
         nodes = int(len(tree.depth))
     seconds = time.perf_counter() - t0
@@ -135,7 +136,7 @@ def main():
                      "modulus": 31, "moves_per_game": computation.num_turns, "init_games_per_s": round(init_rate)})
         print(f"{'computation T=' + str(args.num_steps):<28} {batch:>6} {rate:>14,.0f} {init_rate:>14,.0f}")
         index = np.arange(batch) % len(digits.labels)
-        pstate = pixel.init(digits.images[index], digits.labels[index], (digits.labels[index] + 1) % 10, HONEST)
+        pstate = pixel.init(pixel_instances(digits.images[index], digits.labels[index], (digits.labels[index] + 1) % 10), HONEST)
         prate = steps_per_second(pixel, pstate, pixel.num_turns)
         rows.append({"task": "sparse_pixel", "batch": batch, "steps_per_s": round(prate), "image": "8x8", "num_reveals": 4})
         print(f"{'sparse_pixel 8x8 K=4':<28} {batch:>6} {prate:>14,.0f} {'':>14}")

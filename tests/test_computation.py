@@ -9,16 +9,18 @@ import pytest
 from debate.tasks.computation.solver import BisectionTooLargeError, solve_bisection
 from debate.tasks.computation.game import (HONEST, LEFT, LIAR, OP_ADD, OP_MUL, OP_SUB, RIGHT, ComputationTask, checker_params,
                                 exact_checker, midpoint, noisy_checker, step_examples)
-from debate.tasks.computation.protocols import (ComputationDebateRunner, consultancy, debate, expert_debater, judge_alone,
+from debate.core.runner import Runner
+from debate.tasks.computation.protocols import (play_computations, consultancy, debate, expert_debater, judge_alone,
                                           random_lies)
 from debate.core.debaters import random_debater
+from debate.tasks.computation.game import instances as computation_instances
 
 SEEDS = np.arange(32)
 
 
 def test_instance_matches_a_plain_replay_of_its_operations():
     task = ComputationTask(num_steps=37, modulus=31)
-    state = task.init(SEEDS)
+    state = task.init(computation_instances(SEEDS))
     opcode, operand = (np.asarray(v) for v in task.operations(jnp.asarray(SEEDS, jnp.uint32)[:, None], jnp.arange(37)[None]))
     x = np.asarray(task.start_value(jnp.asarray(SEEDS, jnp.uint32))).astype(np.int64)
     trace = [x]
@@ -37,7 +39,7 @@ def test_instance_matches_a_plain_replay_of_its_operations():
 
 def test_run_from_and_run_back_restart_the_computation_anywhere():
     task = ComputationTask(num_steps=50, modulus=13)
-    state = task.init(SEEDS[:8])
+    state = task.init(computation_instances(SEEDS[:8]))
     opcode, operand = (np.asarray(v) for v in task.operations(jnp.asarray(SEEDS[:8], jnp.uint32)[:, None], jnp.arange(50)[None]))
     start, end, value = 7, 41, np.arange(8) % 13
     x = value.copy()
@@ -51,7 +53,7 @@ def test_run_from_and_run_back_restart_the_computation_anywhere():
 def test_bisection_moves_on_a_hand_made_trace():
     # "sum" instances: every step adds; check the interval bookkeeping move by move.
     task = ComputationTask(num_steps=4, modulus=31, operators="sum")
-    state = task.init(np.array([5]), liar_claims=None, claimer=LIAR)
+    state = task.init(computation_instances(np.array([5])), LIAR)
     trace = task.trace(np.array([5]))[0]
     assert int(state.v_hi[0]) == (trace[4] + 1) % 31  # the default lie
     assert int(state.current_player[0]) == LIAR and bool(state.legal_action_mask[0].all())
@@ -75,7 +77,7 @@ def test_bisection_moves_on_a_hand_made_trace():
 
 def test_illegal_challenger_action_is_a_no_op():
     task = ComputationTask(num_steps=8, modulus=31)
-    state = task.step(task.init(SEEDS[:2]), jnp.array([4, 4]))
+    state = task.step(task.init(computation_instances(SEEDS[:2])), jnp.array([4, 4]))
     chex.assert_trees_all_equal(task.step(state, jnp.array([7, 9])), state)
 
 
@@ -88,10 +90,10 @@ def test_lying_claimer_always_loses_and_honest_claimer_never_loses_with_an_exact
     expert, rand = expert_debater(task), random_debater()
     # Any strategy of the liar (random or expert) against an expert challenger/claimer.
     for liar in (rand, expert):
-        runner = ComputationDebateRunner(task, judge, None, expert, liar, batch_size=32)
+        runner = Runner(task, judge, None, [expert, liar], batch_size=32)
         assert debate(runner, SEEDS, lies, LIAR, key).accuracy == 1.0
         assert debate(runner, SEEDS, lies, HONEST, key).accuracy == 1.0
-    games = ComputationDebateRunner(task, judge, None, expert, expert, batch_size=32).play(SEEDS, lies, HONEST, key)
+    games = play_computations(Runner(task, judge, None, [expert, expert], batch_size=32), SEEDS, lies, HONEST, key)
     assert (games.num_moves <= task.num_turns).all() and (games.num_moves >= 2).all()
     # The checked step is one real step of the instance.
     assert (games.checked_view[:, 0] == 1).all() and (games.checked_view[:, 1] < num_steps).all()
@@ -102,11 +104,11 @@ def test_a_million_steps_and_the_judge_still_reads_one_step():
     seeds = np.arange(2)
     key = jax.random.key(1)
     for task in (small, huge):
-        state = task.init(seeds)
+        state = task.init(computation_instances(seeds))
         assert task.judge_view(state).shape == (2, 6)
     expert = expert_debater(huge)
-    runner = ComputationDebateRunner(huge, exact_checker(huge), None, expert, expert, batch_size=2)
-    games = runner.play(seeds, random_lies(huge, seeds, key), LIAR, key)
+    runner = Runner(huge, exact_checker(huge), None, [expert, expert], batch_size=2)
+    games = play_computations(runner, seeds, random_lies(huge, seeds, key), LIAR, key)
     assert huge.num_turns == 40 and (games.num_moves == 40).all()
     assert games.honest_won.all()
     # The judge saw one real step of the million.
@@ -116,7 +118,7 @@ def test_a_million_steps_and_the_judge_still_reads_one_step():
 def test_step_compiles_once_per_shape():
     task = ComputationTask(num_steps=16, modulus=31)
     step = jax.jit(chex.assert_max_traces(task.step, n=1))
-    state = task.init(SEEDS[:4])
+    state = task.init(computation_instances(SEEDS[:4]))
     for action in (3, LEFT, 5, RIGHT):
         state = step(state, jnp.full(4, action))
     assert int(state.turn[0]) == 4
@@ -171,7 +173,7 @@ def test_exact_solver_with_an_exact_checker_lets_only_the_truth_win():
         assert solution.truth == task.trace(np.array([seed]))[0, -1]
         # Optimal play by an honest claimer states true midpoints.
         actions = solution.principal_variation(solution.truth)
-        state = task.init(np.array([seed]))
+        state = task.init(computation_instances(np.array([seed])))
         for action in actions:
             if int(state.pending[0]) < 0:
                 assert action == int(task.true_value(state, midpoint(state.lo, state.hi))[0])
@@ -186,7 +188,7 @@ def test_exact_solver_finds_the_lies_a_flawed_checker_lets_through():
     lies = [c for c in solution.winning_claims.tolist() if c != solution.truth]
     assert lies, "with a 20% flawed checker some lie should be defensible on this instance"
     # Playing the solver's line for a winning lie really makes the checker accept a wrong step.
-    state = task.init(np.array([4]), liar_claims=np.array([lies[0]]), claimer=LIAR)
+    state = task.init(computation_instances(np.array([4]), np.array([lies[0]])), LIAR)
     for action in solution.principal_variation(lies[0]):
         state = task.step(state, jnp.array([action]))
     logits = judge(params, task.judge_view(state))

@@ -14,6 +14,7 @@ from training.computation_networks import ComputationNetworkConfig, encode_state
 from training.computation_self_play import (ComputationSelfPlayConfig, ComputationSelfPlayRun, evaluate,
                                             load_computation_debater, train_computation_self_play)
 from training.checkpoints import CheckpointError
+from debate.tasks.computation.game import instances as computation_instances
 
 sys.path.insert(0, str(Path(__file__).parent))
 from forced_devices import run_with_devices  # noqa: E402
@@ -25,7 +26,7 @@ SMALL = dict(num_steps=4, modulus=7, games_per_iteration=64, num_simulations=16,
 def test_features_hold_the_experts_numbers():
     task = ComputationTask(num_steps=8, modulus=31)
     seeds = jnp.arange(5, dtype=jnp.uint32)
-    state = task.init(seeds, None, HONEST)
+    state = task.init(computation_instances(seeds), HONEST)
     features = np.asarray(encode_state(task, state))
     p1 = task.modulus + 1
     mid = jnp.full((5,), 4)
@@ -71,7 +72,7 @@ def test_resumed_run_reaches_the_same_parameters(tmp_path):
     # the checkpoint plays as a debater, with and without search
     task = config.task()
     debater, params = load_computation_debater(tmp_path / "b", task, exact_checker(task), num_simulations=4)
-    state = task.init(jnp.arange(3, dtype=jnp.uint32), None, LIAR)
+    state = task.init(computation_instances(jnp.arange(3, dtype=jnp.uint32)), LIAR)
     action = debater.select((None, params), jax.random.key(0), state)
     assert action.shape == (3,) and bool(jnp.all(state.legal_action_mask[jnp.arange(3), action]))
     with pytest.raises(CheckpointError, match="no computation self-play run"):

@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 
 from debate.core.debaters import greedy_debater, mcts_debater, random_debater
-from debate.tasks.sparse_pixel.protocols import DebateRunner
+from debate.core.runner import Runner
+from debate.tasks.sparse_pixel.protocols import play_images
 from debate.tasks.sparse_pixel.game import HONEST, LIAR, SparsePixelTask
+from debate.tasks.sparse_pixel.game import instances as pixel_instances
 
 NUM_GAMES = 64
 K = 4
@@ -23,8 +25,8 @@ def setup(digits, linear_judge):
 
 def honest_rate(setup, honest, liar, first=HONEST, seed=0):
     task, judge_fn, params, images, labels, lies = setup
-    runner = DebateRunner(task, judge_fn, params, honest, liar, batch_size=NUM_GAMES)
-    games = runner.play(images, labels, lies, first, jax.random.key(seed))
+    runner = Runner(task, judge_fn, params, [honest, liar], batch_size=NUM_GAMES)
+    games = play_images(runner, images, labels, lies, first, jax.random.key(seed))
     return games.honest_won.mean(), games
 
 
@@ -73,16 +75,16 @@ def test_unknown_algorithm_is_refused(setup):
 def test_a_whole_batch_of_debates_compiles_once(setup):
     task, judge_fn, params, images, labels, lies = setup
     mcts = mcts_debater(task, judge_fn, num_simulations=8)
-    runner = DebateRunner(task, judge_fn, params, mcts, random_debater(), batch_size=16)
-    games = runner.play(images[:40], labels[:40], lies[:40], HONEST, jax.random.key(0))  # 3 chunks, one padded
+    runner = Runner(task, judge_fn, params, [mcts, random_debater()], batch_size=16)
+    games = play_images(runner, images[:40], labels[:40], lies[:40], HONEST, jax.random.key(0))  # 3 chunks, one padded
     assert games.actions.shape == (40, K)
-    assert runner._play[HONEST]._cache_size() == 1
+    assert runner._play._cache_size() == 1
 
 
 @pytest.mark.parametrize("algorithm", ["gumbel", "muzero"])
 def test_compact_tree_searches_exactly_like_full_states(setup, algorithm):
     task, judge_fn, params, images, labels, lies = setup
-    state = task.init(images[:8], labels[:8], lies[:8], HONEST)
+    state = task.init(pixel_instances(images[:8], labels[:8], lies[:8]), HONEST)
     outputs = [jax.jit(mcts_debater(task, judge_fn, 24, algorithm, compact_tree=compact).search)(
         params, jax.random.key(5), state) for compact in (True, False)]
     np.testing.assert_array_equal(outputs[0].action, outputs[1].action)

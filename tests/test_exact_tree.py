@@ -13,17 +13,11 @@ from flax import struct
 
 from debate.core.debaters import greedy_debater, random_debater
 from debate.tasks.sparse_pixel.game import HONEST, LIAR, SparsePixelTask
-from debate.analysis.tree import (
-    TreeTooLargeError,
-    debater_policy_probs,
-    exact_tree_to_graph,
-    exploitability,
-    graph_to_dot,
-    optimal_policy_probs,
-    pixel_action_labels,
-    solve_exact,
-    uniform_policy_probs,
-)
+from debate.analysis.exact import TreeTooLargeError, debater_policy_probs, exact_tree_to_graph, exploitability, optimal_policy_probs, solve_exact, uniform_policy_probs
+from debate.analysis.search_graph import graph_to_dot
+from debate.tasks.sparse_pixel.game import pixel_action_labels
+from debate.tasks.sparse_pixel.game import instances as pixel_instances
+from debate.tasks.computation.game import instances as computation_instances
 
 
 # ------------------------------------------------------------------ a toy task with a hand-written tree
@@ -260,7 +254,7 @@ def digit_trees(digits, linear_judge):
     task = SparsePixelTask(num_reveals=K, height=8, width=8, num_classes=10, max_candidates=8)
     labels = np.asarray(digits.labels[:GAMES])
     first = np.arange(GAMES) % 2  # honest first in even games, liar first in odd ones
-    state = task.init(digits.images[:GAMES], labels, (labels + 1) % 10, first)
+    state = task.init(pixel_instances(digits.images[:GAMES], labels, (labels + 1) % 10), first)
     trees = [solve_exact(task, judge_fn, params, state, game_index=g) for g in range(GAMES)]
     return task, judge_fn, params, state, trees
 
@@ -376,7 +370,7 @@ def test_over_limit_tree_is_refused_before_expanding(digits, linear_judge):
     judge_fn, params = linear_judge
     task = SparsePixelTask(num_reveals=6, height=8, width=8, num_classes=10, max_candidates=64)
     labels = np.asarray(digits.labels[:1])
-    state = task.init(digits.images[:1], labels, (labels + 1) % 10, HONEST)
+    state = task.init(pixel_instances(digits.images[:1], labels, (labels + 1) % 10), HONEST)
     n = int((np.asarray(digits.images[0]) > 0).sum())
     bound = sum(math.comb(n, d) for d in range(7))
     assert task.tree_size_bound(state, 0) == bound > 1000
@@ -415,7 +409,7 @@ def test_computation_task_exact_checker():
     from debate.tasks.computation.game import ComputationTask, exact_checker
 
     task = ComputationTask(num_steps=4, modulus=5)
-    state = task.init(jnp.asarray([3, 3], jnp.uint32), claimer=jnp.asarray([HONEST, LIAR]))
+    state = task.init(computation_instances(jnp.asarray([3, 3], jnp.uint32)), jnp.asarray([HONEST, LIAR]))
     # with an exact checker the honest player wins whichever side it argues
     checker = exact_checker(task)
     for g in (0, 1):

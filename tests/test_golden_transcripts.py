@@ -1,7 +1,9 @@
 """Golden transcripts pin the game rules end to end: the same debate must give the same record.
 
 Regenerate (after an intended rule change only) with
-``python tests/test_golden_transcripts.py --write`` and review the diff.
+``python tests/test_golden_transcripts.py --write`` and review the diff. ``golden/v1/`` keeps the
+files as first written (transcript schema 1); ``--migrate`` rewrites every golden file as its v1
+original migrated to the current schema, which ``test_golden_files_are_the_migrated_v1_files`` checks.
 """
 
 import json
@@ -17,12 +19,14 @@ from conftest import linear_judge_fn  # noqa: E402
 
 from debate.tasks.sparse_pixel.data import load_sklearn_digits  # noqa: E402
 from debate.core.debaters import greedy_debater  # noqa: E402
-from debate.tasks.sparse_pixel.protocols import no_precommit_debate, precommit_debate, DebateRunner  # noqa: E402
+from debate.core.runner import Runner  # noqa: E402
+from debate.tasks.sparse_pixel.protocols import no_precommit_debate, precommit_debate  # noqa: E402
 from debate.tasks.sparse_pixel.records import describe_transcript, games_to_transcripts  # noqa: E402
 from debate.tasks.sparse_pixel.game import HONEST, LIAR, SparsePixelTask  # noqa: E402
-from debate.records.transcript import Transcript  # noqa: E402
+from debate.records.transcript import SCHEMA_VERSION, Transcript, migrate_transcript_dict  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden"
+GOLDEN_V1 = GOLDEN / "v1"  # the same files in transcript schema 1, as first written
 VOLATILE = ("id", "created_at")
 
 
@@ -31,7 +35,7 @@ def golden_transcripts() -> dict[str, list[Transcript]]:
     judge_fn, params = linear_judge_fn(np.random.default_rng(0).normal(size=(10, 8, 8)).astype(np.float32))
     task = SparsePixelTask(num_reveals=4, height=8, width=8, num_classes=10, max_candidates=32)
     greedy = greedy_debater(task, judge_fn)
-    runner = DebateRunner(task, judge_fn, params, greedy, greedy, batch_size=32)
+    runner = Runner(task, judge_fn, params, [greedy, greedy], batch_size=32)
     images, labels = digits.images[:2], digits.labels[:2]
     ids = [f"sklearn-digits:{i}" for i in range(2)]
     out = {}
@@ -82,6 +86,30 @@ def test_golden(played, name):
         Transcript.from_dict({**d, "id": "x", "created_at": "2026-01-01T00:00:00Z"})
 
 
+def migrated_golden_text(v1_file: Path) -> str:
+    """A schema-1 golden file migrated to the current schema, as the golden files are written."""
+    d = json.loads(v1_file.read_text())
+    migrated = [migrate_transcript_dict(t) for t in d] if isinstance(d, list) else migrate_transcript_dict(d)
+    return json.dumps(migrated, indent=1) + "\n"
+
+
+def test_golden_files_are_the_migrated_v1_files():
+    """Every golden file is its schema-1 original migrated (nothing else changed), byte for byte."""
+    v1_files = sorted(GOLDEN_V1.glob("*.json"))
+    assert [f.name for f in v1_files] == sorted(f.name for f in GOLDEN.glob("*.json"))
+    assert len(v1_files) == 3
+    for v1_file in v1_files:
+        v1 = json.loads(v1_file.read_text())
+        for t in v1 if isinstance(v1, list) else [v1]:
+            assert t["schema_version"] == 1 and "roles" in t and "players" not in t
+        current = (GOLDEN / v1_file.name).read_text()
+        assert migrated_golden_text(v1_file) == current, v1_file.name
+        for t in (lambda d: d if isinstance(d, list) else [d])(json.loads(current)):
+            assert t["schema_version"] == SCHEMA_VERSION and [p["team"] for p in t["players"]] == [0, 1]
+            v2 = Transcript.from_dict({**t, "id": "x", "created_at": "2026-01-01T00:00:00Z"})
+            assert v2.roles == ["honest", "liar"]
+
+
 def test_describe_transcript_shows_each_turn(played):
     t = played["precommit_honest_first"][0]
     text = describe_transcript(t)
@@ -90,6 +118,12 @@ def test_describe_transcript_shows_each_turn(played):
     board = text.split("turn 4:")[1].split("\n")[1:9]
     assert sum(row.count("H") + row.count("L") for row in board) == 4
 
+
+if __name__ == "__main__" and "--migrate" in sys.argv:
+    # after a transcript schema change: every golden file is its golden/v1 original, migrated
+    for v1_file in sorted(GOLDEN_V1.glob("*.json")):
+        (GOLDEN / v1_file.name).write_text(migrated_golden_text(v1_file))
+        print(f"migrated {v1_file.name}")
 
 if __name__ == "__main__" and "--write" in sys.argv:
     GOLDEN.mkdir(exist_ok=True)

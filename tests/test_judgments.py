@@ -277,6 +277,26 @@ def test_duplicate_submit_is_refused(store):
 # --------------------------------------------------------------------------- derived fields
 
 
+def test_verdict_role_is_the_role_of_the_team_of_the_claim(store):
+    """Claim c is argued by team c: with teams, the verdict's role is that team's role."""
+    from debate.records.transcript import Player, players_from_roles
+
+    teams = make_transcript(1, claims=[3, 7], winner=1)
+    teams.players = players_from_roles(["liar", "honest", "liar"], ["x", "y", "z"], teams=[1, 0, 1])
+    consult = make_transcript(2, claims=[2, 5], ground_truth=2, winner=1)  # one consultant, arguing claim 1
+    consult.players = [Player(0, 1, "liar", "consultant")]
+    consult.turns = [dataclasses.replace(x, player=0) for x in consult.turns]
+    store.add_transcripts([teams, consult])
+    a = store.get_or_create_annotator("a")["id"]
+    judge(store, teams, a, verdict=3)
+    judge(store, consult, a, verdict=2)
+    got = {r["transcript_id"]: r for r in store.query_judgments()}
+    assert (got[teams.id]["verdict_role"], got[teams.id]["correct"]) == ("honest", True)
+    assert got[teams.id]["model_winner_role"] == "liar"  # team 1 won, whose players are liars
+    assert (got[consult.id]["verdict_role"], got[consult.id]["correct"]) == ("team 0", True)
+    assert store.count_transcripts(debater="z") == 1 and store.get_transcript(teams.id).teams == [1, 0, 1]
+
+
 def test_derived_fields_precommit(store):
     e = store.create_experiment("human", "debate", {})
     t = make_transcript(1, claims=[3, 7], winner=1)                       # model judge chose the lie
@@ -365,14 +385,26 @@ INSERT INTO schema_meta VALUES ('schema_version', '1');
 """
 
 
+def v1_body(t: Transcript, experiment_id: str | None) -> dict:
+    """``t`` as transcript schema 1 wrote it (parallel roles / debaters lists, one claim per player)."""
+    out = {}
+    for k, v in {**t.to_dict(), "experiment": experiment_id}.items():
+        if k == "players":
+            out["roles"], out["debaters"] = t.roles, t.debaters
+        else:
+            out[k] = 1 if k == "schema_version" else v
+    return out
+
+
 def write_v1_db(path, transcripts_, experiment_id="exp-1") -> None:
-    """A database exactly as the version-1 code left it (no judging tables, no num_turns)."""
+    """A database exactly as the version-1 code left it (no judging tables, no num_turns, the
+    debaters in honest_debater / liar_debater, transcript bodies of schema 1)."""
     con = sqlite3.connect(path)
     con.execute("PRAGMA journal_mode = WAL")
     con.executescript(V1_DDL)
     con.execute("INSERT INTO experiments VALUES (?, 'old', 'debate', '{}', ?)", (experiment_id, ts(0)))
     for t in transcripts_:
-        body = {**t.to_dict(), "experiment": experiment_id}
+        body = v1_body(t, experiment_id)
         con.execute(
             "INSERT INTO transcripts VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (t.id, experiment_id, t.task, t.protocol, t.instance_id, t.debater_of_role("honest"),
@@ -388,10 +420,17 @@ def test_migrates_version_1_database(tmp_path):
     old = [make_transcript(i, created_at=ts(i + 1), experiment="exp-1") for i in range(3)]
     no_turns = make_transcript(9, n_turns=0, created_at=ts(0), experiment="exp-1")
     write_v1_db(path, [*old, no_turns])
+    con = sqlite3.connect(path)  # a body the migration cannot read: its players come from the old columns
+    con.execute("UPDATE transcripts SET body_json = '{not json', honest_debater = 'h', liar_debater = NULL "
+                "WHERE id = ?", (no_turns.id,))
+    con.commit()
+    con.close()
     url = f"sqlite:///{path}"
     with Store(url) as s:
-        assert s.schema_version == STORE_SCHEMA_VERSION == 2
+        assert s.schema_version == STORE_SCHEMA_VERSION == 3
         assert s.count_transcripts() == 4 and s.count_transcripts(experiment_id="exp-1") == 4
+        assert s.count_transcripts(debater="honest-bot") == 3 and s.count_transcripts(debater="liar-bot") == 3
+        assert s.count_transcripts(debater="h") == 1
         for t in old:
             assert dataclasses.asdict(s.get_transcript(t.id)) == dataclasses.asdict(t)
         assert [e["id"] for e in s.list_experiments()] == ["exp-1"]
@@ -400,19 +439,34 @@ def test_migrates_version_1_database(tmp_path):
         assert got.id == old[0].id  # the older transcript without turns is skipped
         judge(s, got, ann)
         assert s.query_judgments()[0]["experiment_id"] == "exp-1"
-        s.add_transcripts([make_transcript(20)])  # new rows work next to migrated ones
+        new = make_transcript(20)
+        s.add_transcripts([new])  # new rows work next to migrated ones
     con = sqlite3.connect(path)
     try:
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {"annotators", "judgments", "assignments"} <= tables
+        assert "transcript_players" in tables
         turns = dict(con.execute("SELECT id, num_turns FROM transcripts"))
         assert turns[old[0].id] == 3 and turns[no_turns.id] == 0 and len(turns) == 5
         idx = {r[1] for r in con.execute("PRAGMA index_list('transcripts')")}
         assert "ix_transcripts_num_turns" in idx
+        cols = {r[1] for r in con.execute("PRAGMA table_info('transcripts')")}
+        assert not cols & {"honest_debater", "liar_debater"}  # replaced by transcript_players
+        players = con.execute("SELECT transcript_id, player_id, team, role, debater FROM transcript_players "
+                              "ORDER BY transcript_id, player_id").fetchall()
+        expected = [(t.id, 0, 0, "honest", "honest-bot") for t in old] + [(t.id, 1, 1, "liar", "liar-bot") for t in old]
+        expected += [(no_turns.id, 0, 0, "honest", "h")]  # from the old columns (its body is unreadable)
+        expected += [(new.id, p, p, r, d) for p, (r, d) in enumerate([("honest", "honest-bot"), ("liar", "liar-bot")])]
+        assert sorted(players) == sorted(expected)
+        bodies = dict(con.execute("SELECT id, body_json FROM transcripts"))
+        assert all(json.loads(bodies[t.id])["schema_version"] == 2 for t in old)  # rewritten as schema 2
+        assert json.loads(bodies[old[0].id]) == {**old[0].to_dict(), "experiment": "exp-1"}
+        assert bodies[no_turns.id] == "{not json"  # an unreadable body is left as it was
     finally:
         con.close()
     with Store(url) as s:  # opening again changes nothing
-        assert s.schema_version == 2 and s.count_transcripts() == 5 and s.count_judgments() == 1
+        assert s.schema_version == 3 and s.count_transcripts() == 5 and s.count_judgments() == 1
+        assert s.count_transcripts(debater="honest-bot") == 4
 
 
 def test_rows_from_version_1_code_are_still_assignable(sqlite_url):

@@ -18,6 +18,7 @@ from debate.core.play import make_play_fn  # noqa: E402
 from debate.tasks.sparse_pixel.game import HONEST, LIAR, NO_CLAIM, SparsePixelTask  # noqa: E402
 from debate.records.storage import Store  # noqa: E402
 from debate.records.transcript import Transcript  # noqa: E402
+from debate.tasks.sparse_pixel.game import instances as pixel_instances  # noqa: E402
 
 K = 4
 SIMS = 8
@@ -190,8 +191,8 @@ def test_ai_vs_ai_matches_the_batch_engine_and_compiles_once(digits, judge, deba
     assert t.protocol == "debate_no_precommit_liar_first" and t.claims[1] is None
     assert t.debaters == [debater.name, debater.name] and t.meta["mode"] == "ai-vs-ai"
     # Gumbel search without root noise is deterministic: the live game is the batch game.
-    play = make_play_fn(TASK, judge[0], debater, debater, LIAR)
-    state = TASK.init(digits.images[7:8], digits.labels[7:8], np.array([NO_CLAIM]), LIAR)
+    play = make_play_fn(TASK, judge[0], [debater, debater])
+    state = TASK.init(pixel_instances(digits.images[7:8], digits.labels[7:8], np.array([NO_CLAIM])), LIAR)
     record = play(judge[1], jax.random.key(0), state)
     assert [h.action for h in games[0].history] == np.asarray(record.actions[0]).tolist()
     assert games[0].judge_probs() == pytest.approx(np.asarray(record.claim_probs[0, -1]).tolist(), abs=1e-5)
@@ -274,7 +275,8 @@ def test_exact_solution_of_a_searched_position(digits, judge, debater):
     """The exact tree of the last searched position: its value is solve_exact's, its principal
     variation replays to a finished game won by the player it names, and the searched and played
     moves are judged against it consistently (live game, snapshot and stored transcript agree)."""
-    from debate.analysis.tree import TreeTooLargeError, graph_to_dot, solve_exact
+    from debate.analysis.exact import TreeTooLargeError, solve_exact
+    from debate.analysis.search_graph import graph_to_dot
 
     game = new_game(digits, judge, debater, index=1, human_role=None)
     with pytest.raises(TreeTooLargeError, match="more than the limit max_nodes=20,000"):

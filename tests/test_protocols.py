@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import bias_judge_fn
+from debate.core.runner import Runner
 from debate.tasks.sparse_pixel import protocols
 from debate.core.debaters import random_debater
 from debate.tasks.sparse_pixel.game import HONEST, LIAR, SparsePixelTask
@@ -20,7 +21,7 @@ def data(digits):
 def runner_for(judge):
     judge_fn, params = judge
     task = SparsePixelTask(num_reveals=2, height=8, width=8, num_classes=10, max_candidates=16)
-    return protocols.DebateRunner(task, judge_fn, params, random_debater(), random_debater(), batch_size=64)
+    return Runner(task, judge_fn, params, [random_debater(), random_debater()], batch_size=64)
 
 
 def test_precommit_liar_wins_the_image_if_any_lie_wins(data):

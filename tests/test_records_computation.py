@@ -6,7 +6,6 @@ intended change only) with ``PYTHONPATH=. python tests/test_records_computation.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -19,7 +18,8 @@ from debate.tasks.computation import game as computation
 
 from debate.records import rendering
 from debate.tasks.computation.game import HONEST, LIAR, ComputationTask, exact_checker
-from debate.tasks.computation.protocols import ComputationDebateRunner, expert_debater
+from debate.core.runner import Games, Runner
+from debate.tasks.computation.protocols import expert_debater, play_computations
 from debate.tasks.computation.records import computation_games_to_transcripts, instance_id
 from debate.tasks.sparse_pixel.records import describe_transcript as records_describe
 from debate.records.storage import Store
@@ -33,10 +33,10 @@ GOLDEN_SEED = 5
 NAMES = {0: "Debater A", 1: "Debater B"}
 
 
-def make_runner(num_steps: int) -> tuple[ComputationTask, ComputationDebateRunner]:
+def make_runner(num_steps: int) -> tuple[ComputationTask, Runner]:
     task = ComputationTask(num_steps=num_steps, modulus=P)
     expert = expert_debater(task)
-    return task, ComputationDebateRunner(task, exact_checker(task), None, expert, expert, batch_size=8)
+    return task, Runner(task, exact_checker(task), None, [expert, expert], batch_size=8)
 
 
 def lies(task: ComputationTask, seeds) -> np.ndarray:
@@ -45,7 +45,7 @@ def lies(task: ComputationTask, seeds) -> np.ndarray:
 
 
 def play(task, runner, claimer: int, seeds=SEEDS):
-    games = runner.play(seeds, lies(task, seeds), claimer, jax.random.key(0))
+    games = play_computations(runner, seeds, lies(task, seeds), claimer, jax.random.key(0))
     protocol = "debate_honest_claimer" if claimer == HONEST else "debate_liar_claimer"
     return games, computation_games_to_transcripts(games, task, protocol, ("expert", "expert"), "exact-checker", 0,
                                                    experiment="exp-1")
@@ -100,8 +100,10 @@ def trace(task_and_runner):
 
 
 def test_operator_names_in_rendering_match_the_task():
-    assert rendering.COMPUTATION_OPERATOR_NAMES == computation.OPERATOR_NAMES
-    assert set(rendering.COMPUTATION_OPERATOR_SETS) == set(computation.OPERATOR_SETS)
+    from debate.tasks.computation import rendering as computation_rendering
+
+    assert computation_rendering.OPERATOR_NAMES == computation.OPERATOR_NAMES
+    assert set(computation_rendering.OPERATOR_SETS) == set(computation.OPERATOR_SETS)
 
 
 @pytest.mark.parametrize("claimer", [HONEST, LIAR])
@@ -206,7 +208,7 @@ def test_turns_stop_at_the_moves_played_when_T_is_not_a_power_of_two():
 def test_records_refuse_games_they_cannot_describe(played, task_and_runner):
     task = task_and_runner[0]
     games = played[HONEST][0]
-    truthful_liar = dataclasses.replace(games, liar_claim=games.truth.copy())
+    truthful_liar = Games({**games.columns, "liar_claim": games.truth.copy()})
     with pytest.raises(ValueError, match="liar claims the true value"):
         computation_games_to_transcripts(truthful_liar, task, "p", ("a", "b"), "j", 0)
     wrong_task = ComputationTask(num_steps=16, modulus=P)

@@ -1,5 +1,5 @@
 """AlphaZero-style self-play (training/self_play.py) on tiny settings: learning, resuming, sharding,
-and the learned debater inside ``DebateRunner``.
+and the learned debater inside ``debate.core.runner.Runner``.
 
 The judge is the fixed linear judge of conftest (no judge training); the games are 8x8 digits with
 K=2 among the 16 brightest pixels (``self_play_setup.TINY``)."""
@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from debate.core.debaters import debater_params, learned_debater, mcts_debater, random_debater
-from debate.tasks.sparse_pixel.protocols import DebateRunner
+from debate.core.runner import Runner
+from debate.tasks.sparse_pixel.protocols import play_images
 from debate.tasks.sparse_pixel.game import HONEST, LIAR
 from training.checkpoints import CheckpointError, latest_step
 from training.debater_networks import make_network, network_function
@@ -26,6 +27,7 @@ from training.self_play import (Evaluator, SelfPlayConfig, elo_from_rate, load_l
 sys.path.insert(0, str(Path(__file__).parent))
 from forced_devices import run_with_devices  # noqa: E402
 from self_play_setup import TINY, linear_judge  # noqa: E402
+from debate.tasks.sparse_pixel.game import instances as pixel_instances
 
 SCRIPT = Path(__file__).parent / "sharded_self_play.py"
 # Enough updates per game for the tiny network to learn within seconds (measured: the bare policy
@@ -129,16 +131,16 @@ def test_learned_debater_plugs_into_debate_runner_with_and_without_search(traine
     # with search as honest, without as liar (each side gets its own params; the other the judge's)
     for learned, side, first in ((searching, HONEST, HONEST), (bare, LIAR, LIAR)):
         honest, liar = (learned, random_debater()) if side == HONEST else (random_debater(), learned)
-        runner = DebateRunner(task, judge_fn, judge_params, honest, liar, batch_size=16,
-                              **{"honest_params" if side == HONEST else "liar_params": pair})
-        games = runner.play(images, labels, lies, first, jax.random.key(0))
+        runner = Runner(task, judge_fn, judge_params, [honest, liar], batch_size=16,
+                        debater_params=[pair, None] if side == HONEST else [None, pair])
+        games = play_images(runner, images, labels, lies, first, jax.random.key(0))
         assert games.actions.shape == (16, task.num_reveals)
         assert (games.players[:, 0] == first).all()
         for g in range(16):  # legal: distinct nonzero pixels
             pixels = {tuple(p) for p in games.pixels[g]}
             assert len(pixels) == task.num_reveals and all(images[g][r, c] > 0 for r, c in pixels)
     # Without search the debater plays the argmax of the network's prior over legal moves.
-    state = task.init(images, labels, lies, HONEST)
+    state = task.init(pixel_instances(images, labels, lies), HONEST)
     logits, _ = run.network_fn(net_params, state)
     expected = jnp.argmax(jnp.where(state.legal_action_mask, logits, -jnp.inf), axis=1)
     np.testing.assert_array_equal(bare.select(pair, jax.random.key(0), state), expected)
@@ -150,18 +152,17 @@ def test_learned_debater_plugs_into_debate_runner_with_and_without_search(traine
 def test_learned_checkpoint_plays_in_a_compiled_league(trained):
     """A tournament binds the network weights into each debater's ``select`` (constants of the
     compiled league): with and without search it must trace, and play what it plays unbound."""
-    from training.tournament import LeagueRunner, build_debater, parse_debater_spec
+    from training.tournament import build_debater, parse_debater_spec
 
     out, run = trained
     task, judge_fn, judge_params = run.task, run.judge_fn, run.judge_params
     images, labels, lies = run.eval_instances(8)
     debaters = [build_debater(parse_debater_spec(s), task, judge_fn)
                 for s in ("random", f"learned:{out}", f"learned-mcts-4:{out}")]
-    league = LeagueRunner(task, judge_fn, judge_params, debaters, batch_size=8)
-    league.pairing(1, 2)
-    games = league.play(images, labels, lies, HONEST, jax.random.key(0))
+    league = Runner(task, judge_fn, judge_params, debaters, batch_size=8)
+    games = play_images(league, images, labels, lies, HONEST, jax.random.key(0), seating=(1, 2))
     bare, net_params = load_learned_debater(out, task, judge_fn)
-    state = task.init(images, labels, lies, HONEST)
+    state = task.init(pixel_instances(images, labels, lies), HONEST)
     first_moves = bare.select(debater_params(judge_params, net_params), jax.random.key(0), state)
     np.testing.assert_array_equal(games.actions[:, 0], np.asarray(first_moves))
 
@@ -169,7 +170,7 @@ def test_learned_checkpoint_plays_in_a_compiled_league(trained):
 def test_network_search_is_the_same_with_compact_and_full_trees(trained):
     _, run = trained
     images, labels, lies = run.eval_instances(8)
-    state = run.task.init(images, labels, lies, HONEST)
+    state = run.task.init(pixel_instances(images, labels, lies), HONEST)
     params = debater_params(run.judge_params, run.params)
     outputs = [jax.jit(mcts_debater(run.task, run.judge_fn, 8, network_fn=run.network_fn, compact_tree=compact,
                                     max_num_considered_actions=8).search)(params, jax.random.key(1), state)

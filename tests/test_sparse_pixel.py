@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from debate.tasks.sparse_pixel.game import HONEST, LIAR, NO_CLAIM, SparsePixelTask, candidate_pixels, random_nonzero_mask
+from debate.tasks.sparse_pixel.game import instances as pixel_instances
 
 IMAGE = np.array([[0, 10, 0, 0], [200, 0, 0, 30], [0, 0, 255, 0], [40, 0, 0, 0]], np.uint8)  # 5 nonzero
 
@@ -27,7 +28,7 @@ def test_candidates_are_nonzero_pixels_brightest_first():
 @pytest.mark.parametrize("first", [HONEST, LIAR])
 def test_turn_order_and_termination(first):
     task = SparsePixelTask(num_reveals=3, height=4, width=4, num_classes=10)
-    state = task.init(IMAGE[None], np.array([3]), np.array([5]), first)
+    state = task.init(pixel_instances(IMAGE[None], np.array([3]), np.array([5])), first)
     assert int(state.current_player[0]) == first
     movers = []
     for a in range(3):
@@ -43,7 +44,7 @@ def test_turn_order_and_termination(first):
 
 def test_no_pixel_twice_and_only_nonzero():
     task = SparsePixelTask(num_reveals=4, height=4, width=4, max_candidates=None)
-    state = task.init(IMAGE[None], np.array([3]), np.array([5]), HONEST)
+    state = task.init(pixel_instances(IMAGE[None], np.array([3]), np.array([5])), HONEST)
     legal = np.asarray(state.legal_action_mask[0])
     assert legal.sum() == 5
     assert (IMAGE.reshape(-1)[np.asarray(state.candidates[0])[legal]] > 0).all()
@@ -61,7 +62,7 @@ def test_no_pixel_twice_and_only_nonzero():
 
 def test_revealed_values_are_true():
     task = SparsePixelTask(num_reveals=5, height=4, width=4, max_candidates=8)
-    state = task.init(IMAGE[None], np.array([3]), np.array([5]), HONEST)
+    state = task.init(pixel_instances(IMAGE[None], np.array([3]), np.array([5])), HONEST)
     state = play_sequence(task, state, range(5))
     view = np.asarray(task.judge_view(state))[0]
     assert view[..., 0].sum() == 5
@@ -70,7 +71,7 @@ def test_revealed_values_are_true():
 
 def test_step_on_finished_game_is_a_no_op():
     task = SparsePixelTask(num_reveals=2, height=4, width=4)
-    state = play_sequence(task, task.init(IMAGE[None], np.array([3]), np.array([5]), LIAR), [0, 1])
+    state = play_sequence(task, task.init(pixel_instances(IMAGE[None], np.array([3]), np.array([5])), LIAR), [0, 1])
     after = task.step(state, jnp.array([2]))
     for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(after)):
         np.testing.assert_array_equal(a, b)
@@ -78,13 +79,13 @@ def test_step_on_finished_game_is_a_no_op():
 
 def test_game_ends_when_no_nonzero_pixel_is_left():
     task = SparsePixelTask(num_reveals=10, height=4, width=4)
-    state = play_sequence(task, task.init(IMAGE[None], np.array([3]), np.array([5]), HONEST), range(5))
+    state = play_sequence(task, task.init(pixel_instances(IMAGE[None], np.array([3]), np.array([5])), HONEST), range(5))
     assert bool(state.terminated[0]) and int(state.turn[0]) == 5
 
 
 def test_margin_with_and_without_precommit():
     task = SparsePixelTask(num_reveals=1, height=4, width=4, num_classes=4)
-    state = task.init(np.stack([IMAGE, IMAGE]), np.array([1, 1]), np.array([2, NO_CLAIM]), HONEST)
+    state = task.init(pixel_instances(np.stack([IMAGE, IMAGE]), np.array([1, 1]), np.array([2, NO_CLAIM])), HONEST)
     logits = jnp.array([[0.0, 1.0, 3.0, 5.0], [0.0, 1.0, 3.0, 5.0]])
     margin = np.asarray(task.honest_margin(state, logits))
     np.testing.assert_allclose(margin, [1.0 - 3.0, 1.0 - 5.0])  # vs the lie; vs the best other class
@@ -107,7 +108,7 @@ def test_any_image_size_and_class_count():
     rng = np.random.default_rng(0)
     images = (rng.random((3, 5, 7)) > 0.5) * 255
     task = SparsePixelTask(num_reveals=2, height=5, width=7, num_classes=3)
-    state = task.init(images.astype(np.uint8), np.array([0, 1, 2]), np.array([1, 2, 0]), HONEST)
+    state = task.init(pixel_instances(images.astype(np.uint8), np.array([0, 1, 2]), np.array([1, 2, 0])), HONEST)
     state = task.step(task.step(state, jnp.zeros(3, int)), jnp.ones(3, int))
     assert np.asarray(task.judge_view(state)).shape == (3, 5, 7, 2)
     assert (np.asarray(state.turn) == 2).all()
@@ -123,7 +124,7 @@ def test_step_compiles_once():
     def step(state, action):
         return task.step(state, action)
 
-    state = task.init(IMAGE[None], np.array([3]), np.array([5]), HONEST)
+    state = task.init(pixel_instances(IMAGE[None], np.array([3]), np.array([5])), HONEST)
     for a in range(3):
         state = step(state, jnp.array([a]))
     assert int(state.turn[0]) == 3

@@ -14,6 +14,7 @@ from judges.step_checker import StepCheckerConfig, judge_function, make_step_che
 from training.checkpoints import CheckpointError, saved_steps
 from training.step_checker_training import (StepCheckerTrainConfig, load_step_checker, read_metrics,
                                             step_checker_accuracy, train_step_checker)
+from debate.tasks.computation.game import instances as computation_instances
 
 TASK = ComputationTask(num_steps=64, modulus=7, operators="affine")
 CONFIG = StepCheckerConfig(modulus=7)
@@ -64,7 +65,7 @@ def test_judge_function_checks_the_final_step_of_real_games(trained):
     seeds = jnp.arange(64, dtype=jnp.uint32)
     verdicts = {}
     for claimer in (HONEST, LIAR):
-        state = task.init(seeds, claimer=claimer)
+        state = task.init(computation_instances(seeds), claimer)
         while not bool(state.terminated.all()):  # claimer: true midpoints; challenger: the half that is wrong
             truth = task.true_value(state, midpoint(state.lo, state.hi))
             dispute = jnp.where(state.pending == truth, RIGHT, LEFT)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import multiprocessing as mp
 import os
 import sqlite3
@@ -146,9 +147,48 @@ def test_indexed_columns(store, db_url):
     with sa.create_engine(db_url).connect() as conn:
         row = conn.execute(sa.text("SELECT * FROM transcripts")).mappings().one()
         idx = {r[1] for r in conn.execute(sa.text("PRAGMA index_list('transcripts')"))}
-    assert row["honest_debater"] == "honest-bot-1" and row["liar_debater"] == "liar-bot"
+        players = conn.execute(sa.text("SELECT * FROM transcript_players ORDER BY player_id")).mappings().all()
+        player_idx = {r[1] for r in conn.execute(sa.text("PRAGMA index_list('transcript_players')"))}
+    # one row per debater (schema 3) instead of honest_debater / liar_debater columns
+    assert "honest_debater" not in row and "liar_debater" not in row
+    assert [dict(r) for r in players] == [
+        {"transcript_id": t.id, "player_id": 0, "team": 0, "role": "honest", "debater": "honest-bot-1"},
+        {"transcript_id": t.id, "player_id": 1, "team": 1, "role": "liar", "debater": "liar-bot"},
+    ]
+    assert "ix_transcript_players_debater" in player_idx
     assert row["winner_role"] == "liar" and row["ground_truth"] == 1 and row["experiment_id"] is None
     assert {"ix_transcripts_experiment_id", "ix_transcripts_task", "ix_transcripts_protocol"} <= idx
+    assert json.loads(row["body_json"])["schema_version"] == 2
+
+
+def test_query_by_debater(store):
+    from debate.records.transcript import players_from_roles
+
+    ts = [make_transcript(i, winner=i % 2) for i in range(6)]  # honest-bot-0/1/2 against liar-bot
+    team = make_transcript(50, winner=1)
+    team.players = players_from_roles(["honest", "liar", "honest"], ["honest-bot-0", "solo", "helper"], [0, 1, 0])
+    store.add_transcripts([*ts, team])
+    assert {t.id for t in store.query_transcripts(debater="honest-bot-0")} == {ts[0].id, ts[3].id, team.id}
+    assert store.count_transcripts(debater="liar-bot") == 6
+    assert store.count_transcripts(debater="helper") == 1 and store.count_transcripts(debater="nobody") == 0
+    assert store.count_transcripts(debater="honest-bot-0", winner_role="honest") == 1
+    assert [t.id for t in store.iter_transcripts(debater="solo")] == [team.id]
+    assert store.query_transcripts(debater="solo")[0].teams == [0, 1, 0]
+    got = store.players_of([team.id, ts[1].id, "missing"])
+    assert set(got) == {team.id, ts[1].id}
+    assert [p["debater"] for p in got[team.id]] == ["honest-bot-0", "solo", "helper"]
+    assert got[ts[1].id][1] == {"id": 1, "team": 1, "role": "liar", "debater": "liar-bot"}
+    assert {d["debater"]: d["n_transcripts"] for d in store.list_debaters()} == {
+        "honest-bot-0": 3, "honest-bot-1": 2, "honest-bot-2": 2, "liar-bot": 6, "solo": 1, "helper": 1}
+
+
+def test_skipped_duplicates_write_no_players(store):
+    t = make_transcript(1)
+    store.add_transcripts([t])
+    assert store.add_transcripts([t, make_transcript(2)], skip_existing=True) == 1
+    with store.engine.connect() as conn:
+        n = conn.execute(sa.text("SELECT count(*) FROM transcript_players")).scalar_one()
+    assert n == 4
 
 
 def test_transcript_experiment_field_used(store):

@@ -12,10 +12,13 @@ import pytest
 
 from debate.records.transcript import (
     SCHEMA_VERSION,
+    Player,
     Transcript,
     TranscriptError,
     Turn,
     iter_jsonl,
+    migrate_transcript_dict,
+    players_from_roles,
     read_jsonl,
     write_jsonl,
 )
@@ -71,7 +74,7 @@ def test_creation_fills_id_and_created_at():
     t = make_transcript()
     assert len(t.id) == 32 and int(t.id, 16) >= 0
     assert t.created_at.endswith("Z") and "T" in t.created_at
-    assert t.schema_version == SCHEMA_VERSION == 1
+    assert t.schema_version == SCHEMA_VERSION == 2
     assert make_transcript().id != t.id
     t2 = make_transcript(id="fixed", created_at="2024-01-01T00:00:00Z")
     assert (t2.id, t2.created_at) == ("fixed", "2024-01-01T00:00:00Z")
@@ -157,7 +160,7 @@ def test_validate_returns_self():
     assert t.validate() is t
 
 
-# --------------------------------------------------------------------------- golden JSON (pins schema v1)
+# --------------------------------------------------------------------------- golden JSON (pins schemas v1 and v2)
 
 GOLDEN_V1 = (
     '{"schema_version":1,"id":"3f2a9c0e5b6d4e7f8a9b0c1d2e3f4a5b","created_at":"2024-05-01T12:00:00.000000Z",'
@@ -173,15 +176,33 @@ GOLDEN_V1 = (
     '"instance":{"height":2,"width":2,"pixels":[0,255,17,3]},"meta":{"k":6}}'
 )
 
+# the same debate in schema 2: players (id, team, role, debater) where roles and debaters were
+GOLDEN_V2 = (
+    '{"schema_version":2,"id":"3f2a9c0e5b6d4e7f8a9b0c1d2e3f4a5b","created_at":"2024-05-01T12:00:00.000000Z",'
+    '"experiment":"exp-golden","task":"sparse_pixel","instance_id":"mnist-test:17",'
+    '"protocol":"debate_precommit_honest_first","claims":[7,1],"players":['
+    '{"id":0,"team":0,"role":"honest","debater":"mcts-gumbel-128"},'
+    '{"id":1,"team":1,"role":"liar","debater":"mcts-gumbel-128"}],"judge":"sparse-cnn-k6@ckpt/judge.msgpack",'
+    '"first_player":0,"turns":['
+    '{"index":0,"player":0,"action":42,"revealed":{"row":1,"col":14,"value":253},"judge_probs":[0.6,0.4],'
+    '"judge_class_probs":null},'
+    '{"index":1,"player":1,"action":300,"revealed":{"row":10,"col":20,"value":0},"judge_probs":[0.55,0.45],'
+    '"judge_class_probs":[0.0,0.45,0.0,0.0,0.0,0.0,0.0,0.55,0.0,0.0]}],'
+    '"winner":0,"verdict_claim":7,"ground_truth":7,"seeds":{"game":123,"lie_seed":0},'
+    '"instance":{"height":2,"width":2,"pixels":[0,255,17,3]},"meta":{"k":6}}'
+)
 
-def test_golden_json_loads():
-    t = Transcript.from_json(GOLDEN_V1)
-    assert t.schema_version == 1
+
+@pytest.mark.parametrize("golden", [GOLDEN_V1, GOLDEN_V2], ids=["v1", "v2"])
+def test_golden_json_loads(golden):
+    t = Transcript.from_json(golden)
+    assert t.schema_version == 2  # a version-1 file is migrated on reading
     assert t.id == "3f2a9c0e5b6d4e7f8a9b0c1d2e3f4a5b"
     assert t.created_at == "2024-05-01T12:00:00.000000Z"
     assert t.experiment == "exp-golden"
     assert (t.task, t.instance_id, t.protocol) == ("sparse_pixel", "mnist-test:17", "debate_precommit_honest_first")
-    assert t.claims == [7, 1] and t.roles == ["honest", "liar"]
+    assert t.claims == [7, 1] and t.roles == ["honest", "liar"] and t.teams == [0, 1]
+    assert t.players == [Player(0, 0, "honest", "mcts-gumbel-128"), Player(1, 1, "liar", "mcts-gumbel-128")]
     assert t.debaters == ["mcts-gumbel-128", "mcts-gumbel-128"]
     assert t.judge == "sparse-cnn-k6@ckpt/judge.msgpack"
     assert t.first_player == 0 and t.winner == 0 and t.verdict_claim == 7 and t.ground_truth == 7
@@ -192,12 +213,13 @@ def test_golden_json_loads():
     assert t.seeds == {"game": 123, "lie_seed": 0}
     assert t.instance == {"height": 2, "width": 2, "pixels": [0, 255, 17, 3]}
     assert t.meta == {"k": 6}
-    # writing it back gives exactly the same JSON (field names and order pinned)
-    assert t.to_json() == GOLDEN_V1
+    # writing it back gives exactly the schema-2 JSON (field names and order pinned)
+    assert t.to_json() == GOLDEN_V2
 
 
-def test_golden_without_optional_fields_loads():
-    d = json.loads(GOLDEN_V1)
+@pytest.mark.parametrize("golden", [GOLDEN_V1, GOLDEN_V2], ids=["v1", "v2"])
+def test_golden_without_optional_fields_loads(golden):
+    d = json.loads(golden)
     for k in ("experiment", "meta"):
         del d[k]
     del d["turns"][0]["judge_class_probs"]
@@ -208,8 +230,8 @@ def test_golden_without_optional_fields_loads():
 # --------------------------------------------------------------------------- validation errors
 
 
-def _bad(mutate, *fragments):
-    d = json.loads(GOLDEN_V1)
+def _bad(mutate, *fragments, golden=GOLDEN_V2):
+    d = json.loads(golden)
     mutate(d)
     with pytest.raises(TranscriptError) as ei:
         Transcript.from_dict(d)
@@ -223,7 +245,7 @@ def _bad(mutate, *fragments):
 
 
 def test_newer_schema_version_refused():
-    msg = _bad(lambda d: d.update(schema_version=SCHEMA_VERSION + 1, future_field=1), "schema_version 2", "upgrade")
+    msg = _bad(lambda d: d.update(schema_version=SCHEMA_VERSION + 1, future_field=1), "schema_version 3", "upgrade")
     assert "newer" in msg
 
 
@@ -257,12 +279,25 @@ def test_missing_schema_version():
         (lambda d: d["turns"][0].update(revealed=[1]), ("turn 0", "revealed")),
         (lambda d: d["turns"][0].pop("judge_probs"), ("turn 0", "missing", "judge_probs")),
         (lambda d: d["turns"][0].update(bogus=1), ("turn 0", "unknown", "bogus")),
-        (lambda d: d.update(roles=["honest"]), ("claims, roles and debaters", "2, 1 and 2")),
-        (lambda d: d.update(debaters=["a", "b", "c"]), ("claims, roles and debaters", "2, 2 and 3")),
         (lambda d: d.update(claims=[]), ("claims",)),
         (lambda d: d.update(claims=[7, "1"]), ("claims[1]",)),
-        (lambda d: d.update(roles=["honest", 3]), ("roles[1]",)),
-        (lambda d: d.update(winner=2), ("winner is 2", "0..1")),
+        (lambda d: d.update(claims=[7]), ("player 1 has team 1", "teams must be in 0..0")),
+        (lambda d: d.update(players=[]), ("players is empty",)),
+        (lambda d: d.update(players={}), ("players must be a list",)),
+        (lambda d: d["players"].reverse(), ("players[0] has id 1", "0..1 in order")),
+        (lambda d: d["players"][1].update(id=5), ("players[1] has id 5",)),
+        (lambda d: d["players"][1].update(team=2), ("player 1 has team 2", "teams must be in 0..1")),
+        (lambda d: d["players"][1].update(team=-1), ("player 1 has team -1",)),
+        (lambda d: d["players"][1].update(team="1"), ("player 1 has team '1'",)),
+        (lambda d: d["players"][1].update(team=0), ("players 0 and 1 are both on team 0", "'honest' and 'liar'")),
+        (lambda d: d["players"][1].update(role=3), ("player 1 role",)),
+        (lambda d: d["players"][1].update(role=""), ("player 1 role", "non-empty")),
+        (lambda d: d["players"][0].update(debater=None), ("player 0 debater",)),
+        (lambda d: d["players"][0].pop("team"), ("players[0]", "missing", "team")),
+        (lambda d: d["players"][0].update(seat=1), ("players[0]", "unknown", "seat")),
+        (lambda d: d["players"].__setitem__(0, "honest"), ("players[0]", "JSON object")),
+        (lambda d: d.update(roles=["honest", "liar"]), ("unknown", "roles")),
+        (lambda d: d.update(winner=2), ("winner is 2", "team id in 0..1")),
         (lambda d: d.update(winner=True), ("winner",)),
         (lambda d: d.update(first_player=5), ("first_player is 5",)),
         (lambda d: d.update(first_player=None), ("first_player",)),
@@ -276,11 +311,32 @@ def test_missing_schema_version():
         (lambda d: d.update(experiment=5), ("experiment",)),
         (lambda d: d.update(turns={}), ("turns must be a list",)),
         (lambda d: d.pop("ground_truth"), ("missing", "ground_truth")),
+        (lambda d: d.pop("players"), ("missing", "players")),
         (lambda d: d.update(extra_field=1), ("unknown", "extra_field", "upgrade")),
     ],
 )
 def test_validation_errors_name_the_field(mutate, fragments):
     _bad(mutate, *fragments)
+
+
+@pytest.mark.parametrize(
+    "mutate, fragments",
+    [
+        (lambda d: d.update(roles=["honest"]), ("claims, roles and debaters", "2, 1 and 2")),
+        (lambda d: d.update(debaters=["a", "b", "c"]), ("claims, roles and debaters", "2, 2 and 3")),
+        (lambda d: d.update(claims=[7]), ("claims, roles and debaters", "1, 2 and 2")),
+        (lambda d: d.update(roles=["honest", 3]), ("roles[1]",)),
+        (lambda d: d.update(roles="honest"), ("roles must be a list",)),
+        (lambda d: d.update(debaters=["a", None]), ("debaters[1]",)),
+        (lambda d: d.pop("roles"), ("missing", "roles")),
+        (lambda d: d.update(players=[]), ("schema_version 1 has no field players",)),
+        (lambda d: d.update(winner=2), ("winner is 2", "0..1")),
+        (lambda d: d["turns"][1].update(player=2), ("turn 1", "player 2", "0..1")),
+        (lambda d: d["turns"][1].update(judge_probs=[0.5]), ("turn 1", "1 judge probabilities", "2 claims")),
+    ],
+)
+def test_schema_1_validation_errors_name_the_field(mutate, fragments):
+    _bad(mutate, *fragments, golden=GOLDEN_V1)
 
 
 def test_validation_message_is_one_sentence_with_fix():
@@ -344,10 +400,107 @@ def test_invalid_transcript_line_number(tmp_path):
 def test_newer_version_in_jsonl(tmp_path):
     p = tmp_path / "new.jsonl"
     d = make_transcript().to_dict()
-    d["schema_version"] = 2
+    d["schema_version"] = SCHEMA_VERSION + 1
     p.write_text(make_transcript().to_json() + "\n" + json.dumps(d) + "\n")
     with pytest.raises(TranscriptError, match=r"line 2: .*upgrade the debate package"):
         read_jsonl(p)
+
+
+# --------------------------------------------------------------------------- schema 2: players and teams
+
+
+def test_migrate_transcript_dict_is_pure():
+    v1 = json.loads(GOLDEN_V1)
+    before = copy.deepcopy(v1)
+    v2 = migrate_transcript_dict(v1)
+    assert v1 == before  # the input is not changed
+    assert v2 == json.loads(GOLDEN_V2) and list(v2) == list(json.loads(GOLDEN_V2))  # same keys, same order
+    assert migrate_transcript_dict(v1) == v2  # and it gives the same answer every time
+    again = migrate_transcript_dict(v2)  # an up-to-date dict comes back as an equal copy
+    assert again == v2 and again is not v2
+
+
+def test_migrate_keeps_player_order_and_winner():
+    d = json.loads(GOLDEN_V1)
+    d.update(roles=["liar", "honest"], debaters=["a", "b"], winner=1)
+    v2 = migrate_transcript_dict(d)
+    assert v2["players"] == [{"id": 0, "team": 0, "role": "liar", "debater": "a"},
+                             {"id": 1, "team": 1, "role": "honest", "debater": "b"}]
+    assert v2["winner"] == 1 and "roles" not in v2 and "debaters" not in v2
+    t = Transcript.from_dict(d)
+    assert t.honest_won and t.winner_role == "honest" and t.debater_of_role("liar") == "a"
+
+
+@pytest.mark.parametrize("version, fragment", [(None, "missing"), (0, "unknown"), (3, "newer"), ("1", "integer")])
+def test_migrate_refuses_bad_versions(version, fragment):
+    d = json.loads(GOLDEN_V1)
+    d["schema_version"] = version
+    with pytest.raises(TranscriptError, match=fragment):
+        migrate_transcript_dict(d)
+    with pytest.raises(TranscriptError, match="JSON object"):
+        migrate_transcript_dict([d])
+
+
+def test_players_helper_and_constructor_paths():
+    players = players_from_roles(["honest", "liar"], ["x", "y"])
+    assert players == [Player(0, 0, "honest", "x"), Player(1, 1, "liar", "y")]
+    assert players_from_roles(["honest", "liar", "honest"], ["x", "y", "z"], teams=[0, 1, 0])[2].team == 0
+    with pytest.raises(TranscriptError, match="same length"):
+        players_from_roles(["honest"], ["x", "y"])
+    old = make_transcript(2)  # roles= and debaters=
+    new = make_transcript(2, roles=None, debaters=None, id=old.id, created_at=old.created_at,
+                          players=players_from_roles(old.roles, old.debaters))
+    as_dicts = make_transcript(2, roles=None, debaters=None, id=old.id, created_at=old.created_at,
+                               players=[p.to_dict() for p in old.players])
+    assert old == new == as_dicts
+    with pytest.raises(TypeError, match="not both"):
+        make_transcript(players=old.players)
+    with pytest.raises(TypeError, match="needs players="):
+        make_transcript(roles=None, debaters=None)
+
+
+def test_teams_and_several_claims():
+    """Three teams (three claims); team 0 has two players who take turns; winner is a team id."""
+    turns = [Turn(i, p, i, {"row": i, "col": 0, "value": 1}, [0.5, 0.3, 0.2]) for i, p in enumerate([0, 1, 2, 3])]
+    t = make_transcript(
+        roles=None, debaters=None, claims=[4, 7, 1], turns=turns, winner=2, verdict_claim=1, first_player=0,
+        players=players_from_roles(["honest", "liar", "liar", "honest"], ["a", "b", "c", "d"], teams=[0, 1, 2, 0]),
+    )
+    assert t.validate() is t
+    assert t.roles == ["honest", "liar", "liar", "honest"] and t.teams == [0, 1, 2, 0]
+    assert t.debaters == ["a", "b", "c", "d"]
+    assert t.players_of_team(0) == [0, 3] and t.players_of_team(2) == [2] and t.players_of_team(5) == []
+    assert [t.claim_of(p) for p in range(4)] == [4, 7, 1, 4] and t.claim_of(9) is None
+    assert t.winner_role == "liar" and not t.honest_won and t.role_of_team(0) == "honest"
+    assert t.player_of_role("liar") == 1 and t.debater_of_role("honest") == "a"
+    back = Transcript.from_json(t.to_json())
+    assert_same(back, t)
+    assert json.loads(t.to_json())["players"][3] == {"id": 3, "team": 0, "role": "honest", "debater": "d"}
+    t.roles.append("x")  # the lists by player id are copies: the transcript is unchanged
+    assert len(t.roles) == 4
+
+
+def test_consultancy_one_player_two_claims():
+    """One player (the consultant, team 1) moving every turn; no player argues claim 0."""
+    turns = [Turn(i, 0, i, {"row": i, "col": 0, "value": 1}, [0.5, 0.5]) for i in range(3)]
+    t = make_transcript(roles=None, debaters=None, players=[Player(0, 1, "liar", "consultant")], turns=turns,
+                        winner=1, first_player=0)
+    assert t.validate() is t and t.winner_role == "liar" and t.role_of_team(0) is None
+    t.winner = 0
+    assert t.winner_role is None and not t.honest_won
+
+
+def test_in_memory_schema_1_refused_by_validate():
+    t = make_transcript(schema_version=1)
+    with pytest.raises(TranscriptError, match="old file format that Transcript.from_dict migrates"):
+        t.validate()
+
+
+def test_turn_player_must_be_a_player_id():
+    t = make_transcript(roles=None, debaters=None, players=[Player(0, 0, "honest", "a")], claims=[1, 2], n_turns=2,
+                        winner=0, verdict_claim=1)
+    with pytest.raises(TranscriptError, match="turn 1 has player 1 but player ids must be in 0..0"):
+        t.validate()
 
 
 # --------------------------------------------------------------------------- import hygiene

@@ -11,7 +11,9 @@ import pytest
 
 from debate.core.debaters import mcts_debater
 from debate.tasks.sparse_pixel.game import HONEST, SparsePixelTask
-from debate.analysis.tree import graph_to_dot, pixel_action_labels, search_tree_to_graph
+from debate.analysis.search_graph import graph_to_dot, search_tree_to_graph
+from debate.tasks.sparse_pixel.game import pixel_action_labels
+from debate.tasks.sparse_pixel.game import instances as pixel_instances
 
 K = 3
 SIMS = 16
@@ -26,7 +28,7 @@ def searched(request, digits, linear_judge):
     judge_fn, params = linear_judge
     task = SparsePixelTask(num_reveals=K, height=8, width=8, num_classes=10, max_candidates=16)
     images, labels = digits.images[:BATCH], digits.labels[:BATCH]
-    state = task.init(images, labels, (labels + 1) % 10, HONEST)
+    state = task.init(pixel_instances(images, labels, (labels + 1) % 10), HONEST)
     debater = mcts_debater(task, judge_fn, num_simulations=SIMS, algorithm=request.param)
     out = jax.jit(debater.search)(params, jax.random.key(0), state)
     return request.param, out.search_tree, state, np.asarray(images)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from debate.core.debaters import JudgeFn
-from debate.tasks.sparse_pixel.game import SparsePixelTask
+from debate.tasks.sparse_pixel.game import DEFAULT_MAX_CANDIDATES, SparsePixelTask, default_max_candidates  # noqa: F401
 
 #: Environment variable naming the judge checkpoint the app uses (unset: the cached default judge).
 APP_JUDGE_ENV = "DEBATE_APP_JUDGE"
@@ -23,8 +23,6 @@ DEFAULT_JUDGE_STEPS = 300
 DEFAULT_JUDGE_PIXELS = 4
 #: The default judge trains on the first this many digits; the rest were never seen by it.
 DEFAULT_JUDGE_TRAIN_IMAGES = 1500
-#: Images larger than this many pixels play on their brightest pixels only (as the reproduction).
-DEFAULT_MAX_CANDIDATES = 256
 
 
 
@@ -50,11 +48,6 @@ class AppJudge:
         return SparsePixelTask(num_reveals=int(num_reveals), height=self.config.height, width=self.config.width,
                                num_classes=self.config.num_classes,
                                max_candidates=default_max_candidates(self.config.height, self.config.width))
-
-
-def default_max_candidates(height: int, width: int) -> int | None:
-    """Every pixel is an action on small images; 28x28 images play on their 256 brightest pixels."""
-    return None if height * width <= DEFAULT_MAX_CANDIDATES else DEFAULT_MAX_CANDIDATES
 
 
 def default_app_judge_dir() -> Path:

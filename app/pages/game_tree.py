@@ -20,10 +20,10 @@ import streamlit as st
 
 from app.common import get_judge, get_store
 
-from app import live
-from debate.analysis.tree import TreeTooLargeError, graph_to_dot
+from app import live, views
+from debate.analysis.exact import TreeTooLargeError
+from debate.analysis.search_graph import graph_to_dot
 
-PIXEL_TASK = "sparse_pixel"  # the only task whose searches are re-run and drawn here
 SOURCE_LIVE = "The live game's last AI move"
 SOURCE_STORED = "A move of a stored transcript"
 SNAPSHOT_KEY = "tree_snapshot"  # (request tuple, SearchSnapshot) of the last stored-transcript search
@@ -41,13 +41,17 @@ def recent_transcripts(store, limit: int = RECENT) -> list[dict]:
 
     from debate.records.storage import transcripts
 
-    stmt = (sa.select(transcripts.c.id, transcripts.c.protocol, transcripts.c.honest_debater,
-                      transcripts.c.liar_debater, transcripts.c.created_at, transcripts.c.num_turns)
-            .where(transcripts.c.task == PIXEL_TASK)
+    stmt = (sa.select(transcripts.c.id, transcripts.c.protocol, transcripts.c.created_at, transcripts.c.num_turns)
+            .where(transcripts.c.task.in_(views.searchable_tasks()))
             .order_by(transcripts.c.created_at.desc(), transcripts.c.id.desc()).limit(limit))
     with store.engine.connect() as conn:
         conn.execution_options(debate_readonly=True)  # a plain read transaction, as Store's own reads
-        return [dict(r._mapping) for r in conn.execute(stmt)]
+        rows = [dict(r._mapping) for r in conn.execute(stmt)]
+    players = store.players_of(r["id"] for r in rows)  # one row per debater (transcript_players)
+    for r in rows:
+        for role in ("honest", "liar"):
+            r[f"{role}_debater"] = next((p["debater"] for p in players.get(r["id"], []) if p["role"] == role), None)
+    return rows
 
 
 def find_transcript(store, text: str):
@@ -101,7 +105,8 @@ def stored_snapshot() -> live.SearchSnapshot | None:
         st.error(f"The database could not be read: {e}")
         return None
     if not recent:
-        st.info("No sparse-pixel transcripts are stored yet: play a game on the Play page first.")
+        st.info(f"No {views.task_labels(views.searchable_tasks())} transcripts are stored yet: play a game on the "
+                "Play page first.")
         return None
     labels = {r["id"]: f"{r['id'][:8]}  {r['protocol']}  honest {r['honest_debater']} vs liar {r['liar_debater']}"
                        f"  ({r['created_at'][:19].replace('T', ' ')})" for r in recent}
@@ -115,9 +120,9 @@ def stored_snapshot() -> live.SearchSnapshot | None:
     if transcript is None:
         st.error(f"No stored transcript has the id {typed!r}; check it on the Transcripts page.")
         return None
-    if transcript.task != PIXEL_TASK:
+    if not views.view_for(transcript).searchable:
         st.info(f"Transcript {transcript.id[:8]} is a {transcript.task} debate: game trees are drawn for "
-                "sparse-pixel debates only. Its turns are on the Transcripts page.")
+                f"{views.task_labels(views.searchable_tasks())} debates only. Its turns are on the Transcripts page.")
         return None
     if not transcript.turns:
         st.info("This transcript has no moves (it is not a debate).")

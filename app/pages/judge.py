@@ -1,8 +1,8 @@
 """Judge a debate: an annotator steps through a stored debate and gives a verdict.
 
-Any task that ``debate.records.rendering`` renders can be judged: sparse-pixel debates are shown as a board,
-others (e.g. computation debates) as text, turn by turn, then the evidence the judge decides on
-(for computation, the single step to check). The person sees only what the debaters revealed, the two
+Any task that ``debate.records.rendering`` renders can be judged, drawn by the task's view
+(``app.views.view_for``): on a board, or as text, turn by turn, then the evidence the judge decides
+on (e.g. the single step to check). The person sees only what the debaters revealed, the two
 debaters as "Debater A" / "Debater B" (in a random order per assignment, recorded as side_order),
 never who is honest, the protocol, the true answer or the model judge's belief.
 """
@@ -14,14 +14,12 @@ import time
 
 import streamlit as st
 
-from app.common import (NEUTRAL_COLOR_NAMES, NEUTRAL_COLORS, board_image, claim_text, db_url, get_store, num_classes, short_id,
+from app import views
+from app.common import (NEUTRAL_COLOR_NAMES, NEUTRAL_COLORS, claim_text, db_url, get_store, num_classes, short_id,
                         shortcut, swatch, transcript_index)
 from debate.records import rendering
 from debate.records.storage import SIDE_ORDERS, StorageError
 
-PIXEL_TASK = "sparse_pixel"
-EXPLANATION_HINTS = {PIXEL_TASK: "e.g. the revealed pixels at the top form a closed loop",
-                     "computation": "e.g. 13 + 8 = 21 (mod 31), not 24: the checked step is wrong"}
 FORM_KEYS = ("verdict", "confidence", "explanation", "guess")
 NOT_ALLOWED_50 = "50% is not allowed: pick a side"
 
@@ -124,7 +122,8 @@ with st.expander("Assignment settings (for study organisers)"):
     target = st.number_input("Target judgments per debate", min_value=1, max_value=1000, value=3, step=1,
                              key="target", help="A debate is no longer handed out once this many people judged it.")
     stored_tasks = {r["task"] for r in transcript_index(db_url())}
-    tasks = sorted(set(rendering.supported_tasks()) & stored_tasks, key=lambda x: (x != PIXEL_TASK, x)) or [PIXEL_TASK]
+    tasks = (views.judge_task_order(set(rendering.supported_tasks()) & stored_tasks)
+             or views.judge_task_order(rendering.supported_tasks())[:1])
     task = st.selectbox("Task", tasks, key="filter_task", help="Debates of this task are handed out.")
     experiments = {e["id"]: e for e in store.list_experiments()}
     experiment_id = st.selectbox("Experiment", [None, *experiments], key="filter_experiment",
@@ -167,6 +166,7 @@ if a is None:
 t = a["transcript"]
 try:
     renderer = rendering.renderer_for(t.task)
+    view = views.view_for(t.task)
 except rendering.UnknownTaskError as e:
     st.error(f"Debate {short_id(t.id)} cannot be shown here: {e}")
     st.stop()
@@ -188,7 +188,7 @@ st.markdown(f"**Question:** {rendering.judge_question(t)}")
 c1, c2 = st.columns(2)
 for col, p in ((c1, left_player), (c2, right_player)):
     col.markdown(swatch(color[p], f"**{letter[p]} claims: {claim_text(t, p)}**"), unsafe_allow_html=True)
-    col.caption(f"Debater {letter[p]} ({color_name[p]} {'frame' if t.task == PIXEL_TASK else 'mark'})")
+    col.caption(f"Debater {letter[p]} ({color_name[p]} {view.debater_mark})")
 
 
 def turn_log() -> None:
@@ -201,21 +201,7 @@ def turn_log() -> None:
         st.info("Press **Next turn** to see the first turn.")
 
 
-if t.task == PIXEL_TASK:
-    st.caption(f"Debater {letter[t.first_player]} moves first; {n_turns} pixels are revealed in total.")
-    board_col, log_col = st.columns([3, 2])
-    with board_col:
-        st.image(board_image(t, shown, player_colors=color),
-                 caption=f"After {shown} of {n_turns} turns. Hatched blue-grey: not revealed yet. A framed square is a "
-                         "revealed pixel, shown in its true grey (white = ink, dark = faint ink), framed in the colour "
-                         "of the debater who revealed it.")
-    with log_col:
-        turn_log()
-else:
-    st.caption(f"Debater {letter[t.first_player]} moves first; the debate has {n_turns} turns.")
-    turn_log()
-    if shown >= n_turns:
-        st.markdown(f"**What you check:** {rendering.final_evidence(t)}")
+view.judge_turns(t, shown, first_mover=f"Debater {letter[t.first_player]}", player_colors=color, turn_log=turn_log)
 
 if shown >= 1:
     st.divider()
@@ -235,7 +221,7 @@ if shown >= 1:
                   value=50, step=5, key="confidence", help="50% is not allowed: pick a side.")
         st.caption(NOT_ALLOWED_50 + ".")
         st.text_area("Why? (required)", key="explanation", max_chars=2000,
-                     placeholder=EXPLANATION_HINTS.get(t.task, "e.g. why this claim is the true one"))
+                     placeholder=view.explanation_hint)
         st.form_submit_button("Submit judgment", type="primary", on_click=submit, args=(annotator,),
                               help="Keyboard: Ctrl+Enter.", **shortcut("ctrl+enter"))
     if "judge_error" in ss:

@@ -22,7 +22,7 @@ from app.common import get_judge, get_store
 from app.common import NEUTRAL_COLORS as _NEUTRAL_RGB
 from app.common import HIDDEN, ROLE_COLORS, hex_color
 from app import live
-from debate.tasks.sparse_pixel.game import HONEST, LIAR, NO_CLAIM
+HONEST, LIAR, NO_CLAIM = live.HONEST, live.LIAR, live.NO_CLAIM  # the live game's players and "no claim"
 
 MODE_PLAY = "Play against the AI"
 MODE_WATCH = "Watch / judge an AI-vs-AI debate"
@@ -39,10 +39,9 @@ STEPS_KEY = "play_steps_requested"
 
 
 @st.cache_resource(show_spinner="Loading the images...")
-def get_images(dataset: str):
-    from debate.tasks.sparse_pixel.data import load_dataset
-
-    return load_dataset(dataset)
+def get_images(_judge: live.AppJudge, dataset: str):
+    """The images ``_judge`` plays on, cached per ``dataset`` (its ``judge.dataset``)."""
+    return _judge.load_images()
 
 
 # ----------------------------------------------------------------------------- drawing
@@ -312,13 +311,12 @@ def main() -> None:
     st.title("Play a debate")
     st.write("Two debaters reveal pixels of an image one at a time; the judge sees only the revealed pixels "
              "and decides between the honest claim and the lie.")
-    from debate.tasks.sparse_pixel.data import DataError
     from training.checkpoints import CheckpointError
 
     try:
         judge = get_judge(os.environ.get(live.APP_JUDGE_ENV) or None)
-        images = get_images(judge.dataset)
-    except (CheckpointError, DataError, ValueError) as e:
+        images = get_images(judge, judge.dataset)
+    except (CheckpointError, live.DataError, ValueError) as e:
         st.error(f"The judge could not be loaded: {e}")
         st.stop()
     st.caption(judge.description)

@@ -1,8 +1,8 @@
 """Browse stored debates: filter, search, open one and replay it turn by turn (researcher view).
 
-Sparse-pixel debates replay on a board; every other task that ``debate.records.rendering`` knows (e.g.
-computation) replays as text: each turn, the evidence the judge decided on and what an exact check
-of it says.
+Every task that ``debate.records.rendering`` knows replays through its view (``app.views.view_for``):
+on a board, or as text (each turn, the evidence the judge decided on and what an exact check of it
+says).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app.common import (board_image, claim_text, db_url, get_store, hex_color, role_color, short_id, swatch,
+from app import views
+from app.common import (claim_text, db_url, get_store, hex_color, role_color, short_id, swatch,
                         transcript_index)
 from debate.records import rendering
 
@@ -48,7 +49,7 @@ with st.container(border=True):
     task = c2.selectbox("Task", options("task"), key="f_task")
     protocol = c3.selectbox("Protocol", options("protocol"), key="f_protocol")
     c4, c5, c6 = st.columns(3)
-    debaters = sorted({d for r in index for d in (r["honest_debater"], r["liar_debater"]) if d})
+    debaters = sorted({d for r in index for d in r["debaters"] if d})
     debater = c4.selectbox("Debater (either side)", [ANY, *debaters], key="f_debater")
     outcome = c5.selectbox("Outcome", list(OUTCOMES), key="f_outcome")
     annotator = c6.selectbox("Judged by", [ANY, *sorted({j["annotator_name"] for j in judgments})], key="f_annotator")
@@ -62,7 +63,7 @@ if task != ANY:
 if protocol != ANY:
     rows = [r for r in rows if r["protocol"] == protocol]
 if debater != ANY:
-    rows = [r for r in rows if debater in (r["honest_debater"], r["liar_debater"])]
+    rows = [r for r in rows if debater in r["debaters"]]
 if OUTCOMES[outcome] is not None:
     rows = [r for r in rows if r["winner_role"] == OUTCOMES[outcome]]
 if annotator != ANY:
@@ -133,28 +134,7 @@ def turn_lines(turns) -> None:
                     unsafe_allow_html=True)
 
 
-if t.task == "sparse_pixel":
-    ghost = st.checkbox("Show the hidden image faintly", value=True, key="replay_ghost")
-    board_col, info_col = st.columns([3, 2])
-    with board_col:
-        st.image(board_image(t, turn, ghost=ghost),
-                 caption=f"After {turn} of {n} turns. Framed: the revealed pixels (white = ink); hatched blue-grey: hidden"
-                         + (", with the hidden ink drawn faintly in lighter blue." if ghost else "."))
-        st.markdown(" · ".join(swatch(role_color(roles[p]), f"{roles[p]}") for p in range(min(2, len(t.roles)))),
-                    unsafe_allow_html=True)
-    with info_col:
-        turn_lines(t.turns[:turn])
-else:
-    st.markdown(f"**Question:** {rendering.judge_question(t)}")
-    st.caption(f"After {turn} of {n} turns.")
-    turn_lines(t.turns[:turn])
-    if turn >= n:
-        st.markdown(f"**Checked {rendering.final_evidence(t)}**")
-        check = rendering.evidence_check(t)
-        if check:
-            st.caption(f"Exact check: {check}.")
-    with st.expander("The whole debate as text"):
-        st.code(rendering.describe_transcript(t), language=None)
+views.view_for(t).replay(t, turn, turn_lines=turn_lines)
 
 st.markdown("**The judge's belief after each turn** (probability of each side's claim)")
 series = [f"{roles[p]} ({claim_text(t, p)})" for p in range(len(t.claims))]

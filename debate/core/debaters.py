@@ -4,9 +4,10 @@ A debater is ``select(judge_params, key, state) -> action [B]`` plus a name. It 
 as a function ``judge_fn(params, view) -> logits`` (the engine never imports a model). All of them
 are pure and jit-able, so a whole batch of debates compiles into one call (see ``debate.core.play``).
 
-Values follow the two-player zero-sum convention of pgx/mctx: a value is always from the point of
-view of the player to move, rewards belong to the player who just moved, and ``discount = -1``
-flips the sign at every ply.
+Values follow the two-team zero-sum convention of pgx/mctx: a value is always from the point of
+view of the player to move, rewards belong to the player who just moved, and the discount between
+two moves is -1 when the next mover is an opponent and +1 when it is a teammate (consultancy: one
+player moves again). Debaters are typed against ``debate.core.task.Task``, never a task's class.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import mctx
 
-from debate.tasks.sparse_pixel.game import HONEST, SparsePixelTask, State
+from debate.core.task import State, Task, honest_sign, num_teams, require_two_teams, team_of
 
 # A leaf evaluator for search: (judge_params, state) -> value in [-1, 1] for the honest player.
 ValueFn = Callable[[Any, Any], jax.Array]
@@ -91,16 +92,22 @@ def random_debater() -> Debater:
     return Debater("random", select)
 
 
-def greedy_debater(task: SparsePixelTask, judge_fn: JudgeFn) -> Debater:
-    """One-step lookahead: reveal the pixel after which the judge's margin is best for the mover."""
+def greedy_debater(task: Task, judge_fn: JudgeFn) -> Debater:
+    """One-step lookahead: the move after which the judge favours the mover most. With two teams
+    that is the judge's honest margin (signed for the mover); with more, the judge's probability
+    for the mover's team's claim."""
+    two_teams = num_teams(task) <= 2
 
     def select(params, key, state):
         batch, num_actions = state.legal_action_mask.shape
 
         def value_after(action):
             next_state = task.step(state, jnp.full((batch,), action, jnp.int32))
-            margin = task.honest_margin(next_state, judge_fn(params, task.judge_view(next_state)))
-            return jnp.where(state.current_player == HONEST, margin, -margin)
+            logits = judge_fn(params, task.judge_view(next_state))
+            if two_teams:
+                return honest_sign(task, state.current_player) * task.honest_margin(next_state, logits)
+            probs = task.claim_probs(next_state, logits)
+            return jnp.take_along_axis(probs, team_of(task, state.current_player)[:, None], axis=1)[:, 0]
 
         values = jax.lax.map(value_after, jnp.arange(num_actions)).T  # [B, A]
         noise = 1e-6 * jax.random.uniform(key, values.shape)  # random tie-break
@@ -127,17 +134,17 @@ def _network_value_weight(network_fn, network_value, leaf_value_fn) -> float:
     return weight
 
 
-def _prior_and_value(network_fn, weight: float, leaf_value_fn, judge_params, net_params, state):
+def _prior_and_value(task, network_fn, weight: float, leaf_value_fn, judge_params, net_params, state):
     """(prior logits or None for uniform, value for the player to move) of a state."""
     logits, value = (None, 0.0) if network_fn is None else network_fn(net_params, state)
     if weight < 1.0:
         honest_value = leaf_value_fn(judge_params, state)
-        judge_value = jnp.where(state.current_player == HONEST, honest_value, -honest_value)
+        judge_value = honest_sign(task, state.current_player) * honest_value
         value = judge_value if weight == 0.0 else weight * value + (1.0 - weight) * judge_value
     return logits, value
 
 
-def make_recurrent_fn(task: SparsePixelTask, judge_fn: JudgeFn, compact: bool = False,
+def make_recurrent_fn(task: Task, judge_fn: JudgeFn, compact: bool = False,
                       leaf_value_fn: ValueFn | None = None, network_fn: NetworkFn | None = None,
                       network_value: float = 1.0):
     """mctx dynamics for a debate: the embedding is the game state itself (a perfect model).
@@ -166,15 +173,16 @@ def make_recurrent_fn(task: SparsePixelTask, judge_fn: JudgeFn, compact: bool = 
         next_state = task.step(state, action)
         margin = task.honest_margin(next_state, judge_fn(judge_params, task.judge_view(next_state)))
         just_ended = next_state.terminated & ~state.terminated
-        mover_outcome = jnp.where(state.current_player == HONEST, 1.0, -1.0) * terminal_reward(margin)
-        logits, value = _prior_and_value(network_fn, weight, leaf_value_fn, judge_params, net_params, next_state)
+        mover_outcome = honest_sign(task, state.current_player) * terminal_reward(margin)
+        logits, value = _prior_and_value(task, network_fn, weight, leaf_value_fn, judge_params, net_params, next_state)
         prior = _masked_logits(next_state.legal_action_mask, logits)
         output = mctx.RecurrentFnOutput(
             reward=jnp.where(just_ended, mover_outcome, 0.0),
-            # -1 when the turn passes (two-player zero-sum), +1 when the same player moves again
+            # -1 when the turn passes to an opponent (zero-sum), +1 when a teammate moves next
             # (consultancy: one player makes every move).
             discount=jnp.where(next_state.terminated, 0.0,
-                               jnp.where(next_state.current_player == state.current_player, 1.0, -1.0)),
+                               jnp.where(team_of(task, next_state.current_player) == team_of(task, state.current_player),
+                                         1.0, -1.0)),
             prior_logits=prior,
             value=jnp.where(next_state.terminated, 0.0, value),
         )
@@ -184,7 +192,7 @@ def make_recurrent_fn(task: SparsePixelTask, judge_fn: JudgeFn, compact: bool = 
 
 
 def mcts_debater(
-    task: SparsePixelTask,
+    task: Task,
     judge_fn: JudgeFn,
     num_simulations: int,
     algorithm: str = "gumbel",
@@ -223,13 +231,14 @@ def mcts_debater(
         raise ValueError(f"unknown search algorithm {algorithm!r}; choose one of {', '.join(SEARCH_ALGORITHMS)}.")
     if num_simulations < 1:
         raise ValueError(f"num_simulations must be at least 1 (got {num_simulations}).")
+    require_two_teams(task, "mcts search")
     recurrent_fn = make_recurrent_fn(task, judge_fn, compact_tree, leaf_value_fn, network_fn, network_value)
     weight = _network_value_weight(network_fn, network_value, leaf_value_fn)
     root_value_fn = leaf_value_fn or judge_leaf_value(task, judge_fn)
 
     def root_prior_and_value(params, state):
         judge_params, net_params = params if network_fn is not None else (params, None)
-        logits, value = _prior_and_value(network_fn, weight, root_value_fn, judge_params, net_params, state)
+        logits, value = _prior_and_value(task, network_fn, weight, root_value_fn, judge_params, net_params, state)
         return _masked_logits(state.legal_action_mask, logits), value
 
     def search(params, key, state):
@@ -284,15 +293,3 @@ def learned_debater(network_fn: NetworkFn, name: str = "learned-policy") -> Deba
         return jnp.argmax(_masked_logits(state.legal_action_mask, logits), axis=1).astype(jnp.int32)
 
     return Debater(name, select)
-
-
-def make_debater(kind: str, task: SparsePixelTask, judge_fn: JudgeFn, num_simulations: int = 64,
-                 algorithm: str = "gumbel") -> Debater:
-    """Factory used by the command line: ``random``, ``greedy`` or ``mcts``."""
-    if kind == "random":
-        return random_debater()
-    if kind == "greedy":
-        return greedy_debater(task, judge_fn)
-    if kind == "mcts":
-        return mcts_debater(task, judge_fn, num_simulations, algorithm)
-    raise ValueError(f"unknown debater {kind!r}; choose random, greedy or mcts.")

@@ -5,9 +5,15 @@ numpy) so that it imports fast and can be used from a Streamlit app.
 
 Typical use::
 
-    t = Transcript(task="sparse_pixel", instance_id="mnist-test:17", ...)
+    t = Transcript(task="sparse_pixel", instance_id="mnist-test:17", claims=[7, 1],
+                   players=players_from_roles(["honest", "liar"], ["mcts-64", "mcts-64"]), ...)
     write_jsonl("runs.jsonl", [t])
     ts = read_jsonl("runs.jsonl")
+
+Schema versions: 1 had ``roles`` and ``debaters`` (parallel lists by player id) and one claim per
+player; 2 has ``players`` (id, team, role, debater), claims by team (claim ``c`` is argued by team
+``c``) and ``winner`` a team id. Files of version 1 are migrated on reading
+(``migrate_transcript_dict``); ``to_dict`` always writes the current version.
 """
 
 from __future__ import annotations
@@ -24,14 +30,17 @@ __all__ = [
     "SCHEMA_VERSION",
     "TranscriptError",
     "Turn",
+    "Player",
     "Transcript",
+    "players_from_roles",
+    "migrate_transcript_dict",
     "write_jsonl",
     "read_jsonl",
     "iter_jsonl",
 ]
 
-SCHEMA_VERSION = 1
-KNOWN_SCHEMA_VERSIONS = (1,)
+SCHEMA_VERSION = 2
+KNOWN_SCHEMA_VERSIONS = (1, 2)
 
 
 class TranscriptError(ValueError):
@@ -141,21 +150,160 @@ class Turn:
         )
 
 
-# --------------------------------------------------------------------------- Transcript
+# --------------------------------------------------------------------------- Player
 
 
 @dataclass
+class Player:
+    """One seat in a debate: player ``id`` (0..N-1) moves for ``team``, which argues claim ``team``."""
+
+    id: int  # player id, the index in Transcript.players
+    team: int  # team id = the index of the claim this player argues
+    role: str  # "honest" / "liar" / ...; teammates share a role
+    debater: str  # name of the debater that played this seat
+
+    def to_dict(self) -> dict:
+        return {"id": int(self.id), "team": int(self.team), "role": self.role, "debater": self.debater}
+
+    @classmethod
+    def from_dict(cls, d: Any, *, where: str = "player") -> "Player":
+        if isinstance(d, Player):
+            return d
+        if not isinstance(d, dict):
+            raise TranscriptError(f"{where}: expected a JSON object, got {type(d).__name__}; fix the file")
+        names = [f.name for f in fields(cls)]
+        missing = [k for k in names if k not in d]
+        if missing:
+            raise TranscriptError(f"{where}: missing field(s) {', '.join(missing)}; regenerate it or fix the file")
+        unknown = sorted(set(d) - set(names))
+        if unknown:
+            raise TranscriptError(
+                f"{where}: unknown field(s) {', '.join(unknown)}; upgrade the debate package or fix the file"
+            )
+        return cls(id=d["id"], team=d["team"], role=d["role"], debater=d["debater"])
+
+
+def players_from_roles(roles: Iterable[str], debaters: Iterable[str], teams: Iterable[int] | None = None) -> list[Player]:
+    """Players ``0..N-1`` from parallel lists (by player id); ``teams`` defaults to team = player id,
+    the honest/liar game (player 0 argues claim 0, player 1 claim 1)."""
+    roles, debaters = list(roles), list(debaters)
+    teams = list(range(len(roles))) if teams is None else list(teams)
+    if not len(roles) == len(debaters) == len(teams):
+        raise TranscriptError(
+            f"roles, debaters and teams must have the same length (one per player) but have {len(roles)}, "
+            f"{len(debaters)} and {len(teams)}; pass one of each per player"
+        )
+    return [Player(id=i, team=k, role=r, debater=d) for i, (k, r, d) in enumerate(zip(teams, roles, debaters))]
+
+
+# --------------------------------------------------------------------------- migration
+
+
+def _label_of(d: dict) -> str:
+    return f"transcript {str(d.get('id') or '?')[:8]}.."
+
+
+def _migrate_1_to_2(d: dict, label: str) -> dict:
+    """Schema 1 -> 2: the parallel ``roles``/``debaters`` lists (one per player id, claims one per
+    player too) become ``players`` with team = player id; ``winner`` (a player id) is then the same
+    number as a team id."""
+    missing = [k for k in ("debaters", "roles") if k not in d]
+    if missing:
+        raise TranscriptError(f"{label}: missing field(s) {', '.join(missing)}; regenerate it or fix the file")
+    if "players" in d:
+        raise TranscriptError(
+            f"{label}: schema_version 1 has no field players (it lists roles and debaters); set "
+            "schema_version to 2 or remove players"
+        )
+    for name in ("claims", "roles", "debaters"):
+        if name in d and not isinstance(d[name], (list, tuple)):
+            raise TranscriptError(f"{label}: {name} must be a list, got {type(d[name]).__name__}; fix the file")
+    roles, debaters = list(d["roles"]), list(d["debaters"])
+    claims = list(d["claims"]) if "claims" in d else roles
+    if not len(claims) == len(roles) == len(debaters):
+        raise TranscriptError(
+            f"{label}: claims, roles and debaters must have the same length (one per player) but have "
+            f"{len(claims)}, {len(roles)} and {len(debaters)}; regenerate it or fix the file"
+        )
+    for i, r in enumerate(roles):
+        if not isinstance(r, str) or not r:
+            raise TranscriptError(
+                f"{label}: roles[{i}] must be a non-empty string such as 'honest' or 'liar', got {r!r}; fix the file"
+            )
+    for i, name in enumerate(debaters):
+        if not isinstance(name, str):
+            raise TranscriptError(f"{label}: debaters[{i}] must be a string naming the debater, got {name!r}; fix the file")
+    players = [{"id": i, "team": i, "role": r, "debater": n} for i, (r, n) in enumerate(zip(roles, debaters))]
+    out: dict = {}
+    for k, v in d.items():  # keep the key order of the file, players where roles was
+        if k == "roles":
+            out["players"] = players
+        elif k == "debaters":
+            continue
+        elif k == "schema_version":
+            out[k] = 2
+        else:
+            out[k] = v
+    return out
+
+
+_MIGRATIONS = {1: _migrate_1_to_2}
+
+
+def migrate_transcript_dict(d: dict) -> dict:
+    """A transcript dict of any known schema version as a dict of the current one (``SCHEMA_VERSION``).
+
+    Pure: ``d`` is not changed (the result may share unchanged nested values with it). Only the
+    layout is migrated; ``Transcript.from_dict`` validates the result. A dict that is already
+    current comes back as a shallow copy; a missing, unknown or newer version is refused with a
+    ``TranscriptError``.
+    """
+    if not isinstance(d, dict):
+        raise TranscriptError(f"a transcript must be a JSON object, got {type(d).__name__}; fix the file")
+    label = _label_of(d)
+    version = d.get("schema_version", None)
+    if version is None:
+        raise TranscriptError(f"{label}: schema_version is missing; regenerate it or fix the file")
+    if not _is_int(version):
+        raise TranscriptError(f"{label}: schema_version must be an integer, got {version!r}; fix the file")
+    if version > SCHEMA_VERSION:
+        raise TranscriptError(
+            f"{label}: schema_version {version} is newer than this package supports "
+            f"(max {SCHEMA_VERSION}); upgrade the debate package to read it"
+        )
+    if version not in KNOWN_SCHEMA_VERSIONS:
+        raise TranscriptError(
+            f"{label}: schema_version {version} is unknown (known: "
+            f"{', '.join(map(str, KNOWN_SCHEMA_VERSIONS))}); regenerate it or fix the file"
+        )
+    out = dict(d)
+    while out["schema_version"] < SCHEMA_VERSION:
+        out = _MIGRATIONS[out["schema_version"]](out, label)
+    return out
+
+
+# --------------------------------------------------------------------------- Transcript
+
+
+@dataclass(init=False)
 class Transcript:
+    """One debate. Players ``0..N-1`` each belong to a team; claim ``c`` is argued by team ``c``
+    (the honest/liar game: players 0 and 1 on teams 0 and 1, claims ``[truth, lie]``).
+
+    Build it with ``players=[Player(...), ...]`` (or dicts), or with ``roles=`` and ``debaters=``
+    (lists by player id, team = player id) as before schema 2. ``roles``, ``debaters`` and
+    ``teams`` are read-only lists by player id.
+    """
+
     task: str  # e.g. "sparse_pixel"
     instance_id: str  # e.g. "mnist-test:17"
     protocol: str  # e.g. "debate_precommit_honest_first"
-    claims: list[int | None]  # claim of each player id; None = not committed
-    roles: list[str]  # role of each player id ("honest" / "liar" / ...)
-    debaters: list[str]  # name of the debater of each player id
+    claims: list[int | None]  # claim of each team (claim c is argued by team c); None = not committed
+    players: list[Player]  # players by id: team, role and debater of each
     judge: str  # judge identity
-    first_player: int
+    first_player: int  # player id of the first mover
     turns: list[Turn]
-    winner: int | None  # player id that won; None if no debate
+    winner: int | None  # team id that won; None if no debate
     verdict_claim: int | None  # the claim (class id) the judge decided for
     ground_truth: int  # true class
     seeds: dict  # e.g. {"game": 123, "lie_seed": 0}
@@ -166,17 +314,55 @@ class Transcript:
     schema_version: int = SCHEMA_VERSION
     meta: dict = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        if not self.created_at:
-            self.created_at = _utc_now_iso()
-        if not self.id:
-            self.id = uuid.uuid4().hex
+    def __init__(
+        self,
+        *,
+        task: str,
+        instance_id: str,
+        protocol: str,
+        claims: list[int | None],
+        judge: str,
+        first_player: int,
+        turns: list,
+        winner: int | None,
+        verdict_claim: int | None,
+        ground_truth: int,
+        seeds: dict,
+        instance: dict,
+        players: list | None = None,
+        roles: list[str] | None = None,
+        debaters: list[str] | None = None,
+        experiment: str | None = None,
+        created_at: str = "",
+        id: str = "",
+        schema_version: int = SCHEMA_VERSION,
+        meta: dict = MISSING,  # type: ignore[assignment]
+    ) -> None:
+        self.task, self.instance_id, self.protocol = task, instance_id, protocol
+        self.claims = list(claims) if isinstance(claims, tuple) else claims
+        self.judge, self.first_player = judge, first_player
+        self.winner, self.verdict_claim, self.ground_truth = winner, verdict_claim, ground_truth
+        self.seeds, self.instance, self.experiment = seeds, instance, experiment
+        self.created_at = created_at or _utc_now_iso()
+        self.id = id or uuid.uuid4().hex
+        self.schema_version = schema_version
+        self.meta = {} if meta is MISSING else meta
+        if players is None:
+            if roles is None or debaters is None:
+                raise TypeError("Transcript() needs players= (or roles= and debaters=, one per player id)")
+            players = players_from_roles(roles, debaters)
+        elif roles is not None or debaters is not None:
+            raise TypeError("Transcript() takes players= or roles= and debaters=, not both")
+        if isinstance(players, (list, tuple)):
+            players = [Player.from_dict(p, where=f"{self._label()}: players[{i}]") for i, p in enumerate(players)]
+        self.players = players
         # accept Turn dicts for convenience
-        if isinstance(self.turns, (list, tuple)):
-            self.turns = [
+        if isinstance(turns, (list, tuple)):
+            turns = [
                 Turn.from_dict(t, where=f"{self._label()}: turn {i}") if isinstance(t, dict) else t
-                for i, t in enumerate(self.turns)
+                for i, t in enumerate(turns)
             ]
+        self.turns = turns
 
     # ------------------------------------------------------------------ helpers
 
@@ -185,29 +371,57 @@ class Transcript:
         return f"transcript {short}.."
 
     @property
+    def roles(self) -> list[str]:
+        """The role of each player id (read-only; a new list each time)."""
+        return [p.role for p in self.players]
+
+    @property
+    def debaters(self) -> list[str]:
+        """The debater name of each player id (read-only; a new list each time)."""
+        return [p.debater for p in self.players]
+
+    @property
+    def teams(self) -> list[int]:
+        """The team of each player id (read-only; a new list each time)."""
+        return [p.team for p in self.players]
+
+    def players_of_team(self, team: int) -> list[int]:
+        """The player ids of a team, in order."""
+        return [p.id for p in self.players if p.team == team]
+
+    def role_of_team(self, team: int | None) -> str | None:
+        """The role of a team's players (teammates share one), or None for no such team."""
+        for p in self.players:
+            if p.team == team:
+                return p.role
+        return None
+
+    def claim_of(self, player: int) -> int | None:
+        """The claim a player argues (its team's), or None (not committed, or no such player)."""
+        if not (0 <= player < len(self.players)):
+            return None
+        team = self.players[player].team
+        return self.claims[team] if 0 <= team < len(self.claims) else None
+
+    @property
     def honest_won(self) -> bool:
-        return (
-            self.winner is not None
-            and 0 <= self.winner < len(self.roles)
-            and self.roles[self.winner] == "honest"
-        )
+        return self.winner_role == "honest"
 
     @property
     def winner_role(self) -> str | None:
-        if self.winner is None or not (0 <= self.winner < len(self.roles)):
-            return None
-        return self.roles[self.winner]
+        """The role of the winning team, or None (no winner)."""
+        return None if self.winner is None else self.role_of_team(self.winner)
 
     def player_of_role(self, role: str) -> int | None:
         """First player id with the given role, or None."""
-        for i, r in enumerate(self.roles):
-            if r == role:
-                return i
+        for p in self.players:
+            if p.role == role:
+                return p.id
         return None
 
     def debater_of_role(self, role: str) -> str | None:
         i = self.player_of_role(role)
-        return None if i is None else self.debaters[i]
+        return None if i is None else self.players[i].debater
 
     # ------------------------------------------------------------------ validation
 
@@ -229,6 +443,11 @@ class Transcript:
                 f"schema_version {self.schema_version} is newer than this package supports "
                 f"(max {SCHEMA_VERSION}); upgrade the debate package to read it"
             )
+        if self.schema_version in KNOWN_SCHEMA_VERSIONS and self.schema_version != SCHEMA_VERSION:
+            raise err(
+                f"schema_version {self.schema_version} is an old file format that Transcript.from_dict migrates "
+                f"on reading; build transcripts with schema_version {SCHEMA_VERSION}"
+            )
         if self.schema_version not in KNOWN_SCHEMA_VERSIONS:
             raise err(
                 f"schema_version {self.schema_version} is unknown (known: "
@@ -245,7 +464,7 @@ class Transcript:
         if self.experiment is not None and not isinstance(self.experiment, str):
             raise err(f"experiment must be a string or null, got {type(self.experiment).__name__}; fix the file")
 
-        for name in ("claims", "roles", "debaters", "turns"):
+        for name in ("claims", "players", "turns"):
             v = getattr(self, name)
             if not isinstance(v, list):
                 raise err(f"{name} must be a list, got {type(v).__name__}; fix the file")
@@ -254,32 +473,51 @@ class Transcript:
             if not isinstance(v, dict):
                 raise err(f"{name} must be a dict, got {type(v).__name__}; fix the file")
 
-        n = len(self.claims)
-        if n == 0:
-            raise err("claims is empty but a transcript needs at least one player; regenerate it")
-        if not (len(self.roles) == n and len(self.debaters) == n):
-            raise err(
-                f"claims, roles and debaters must have the same length (one per player) but have "
-                f"{len(self.claims)}, {len(self.roles)} and {len(self.debaters)}; regenerate it or fix the file"
-            )
+        n_claims = len(self.claims)
+        if n_claims == 0:
+            raise err("claims is empty but a transcript needs at least one claim (one per team); regenerate it")
         for i, c in enumerate(self.claims):
             if c is not None and not _is_int(c):
                 raise err(f"claims[{i}] must be an integer class id or null, got {c!r}; fix the file")
-        for i, r in enumerate(self.roles):
-            if not isinstance(r, str) or not r:
-                raise err(f"roles[{i}] must be a non-empty string such as 'honest' or 'liar', got {r!r}; fix the file")
-        for i, d in enumerate(self.debaters):
-            if not isinstance(d, str):
-                raise err(f"debaters[{i}] must be a string naming the debater, got {d!r}; fix the file")
+
+        n = len(self.players)
+        if n == 0:
+            raise err("players is empty but a transcript needs at least one player; regenerate it")
+        team_roles: dict[int, tuple[int, str]] = {}
+        for i, p in enumerate(self.players):
+            if not isinstance(p, Player):
+                raise err(f"players[{i}] must be a Player, got {type(p).__name__}; build it with Player(...)")
+            if not _is_int(p.id) or p.id != i:
+                raise err(
+                    f"players[{i}] has id {p.id!r} but player ids must be 0..{n - 1} in order; "
+                    "regenerate it or fix the file"
+                )
+            if not _is_int(p.team) or not (0 <= p.team < n_claims):
+                raise err(
+                    f"player {i} has team {p.team!r} but teams must be in 0..{n_claims - 1} (team c argues "
+                    f"claims[c] and there are {n_claims} claims); regenerate it or fix the file"
+                )
+            if not isinstance(p.role, str) or not p.role:
+                raise err(
+                    f"player {i} role must be a non-empty string such as 'honest' or 'liar', got {p.role!r}; fix the file"
+                )
+            if not isinstance(p.debater, str):
+                raise err(f"player {i} debater must be a string naming the debater, got {p.debater!r}; fix the file")
+            first, role = team_roles.setdefault(p.team, (i, p.role))
+            if role != p.role:
+                raise err(
+                    f"players {first} and {i} are both on team {p.team} but have roles {role!r} and {p.role!r}; "
+                    "teammates share one role, so fix the roles or the teams"
+                )
 
         if not _is_int(self.first_player) or not (0 <= self.first_player < n):
             raise err(
                 f"first_player is {self.first_player!r} but must be a player id in 0..{n - 1}; "
                 "regenerate it or fix the file"
             )
-        if self.winner is not None and (not _is_int(self.winner) or not (0 <= self.winner < n)):
+        if self.winner is not None and (not _is_int(self.winner) or not (0 <= self.winner < n_claims)):
             raise err(
-                f"winner is {self.winner!r} but must be null or a player id in 0..{n - 1}; "
+                f"winner is {self.winner!r} but must be null or a team id in 0..{n_claims - 1}; "
                 "regenerate it or fix the file"
             )
         if self.verdict_claim is not None and not _is_int(self.verdict_claim):
@@ -308,10 +546,10 @@ class Transcript:
                 raise err(
                     f"turn {i} judge_probs must be a list, got {type(t.judge_probs).__name__}; fix the file"
                 )
-            if len(t.judge_probs) != n:
+            if len(t.judge_probs) != n_claims:
                 raise err(
                     f"turn {i} has {len(t.judge_probs)} judge probabilities but the transcript has "
-                    f"{n} claims; regenerate it or fix the file"
+                    f"{n_claims} claims; regenerate it or fix the file"
                 )
             for j, p in enumerate(t.judge_probs):
                 if not _is_number(p) or math.isnan(p) or not (0.0 <= p <= 1.0):
@@ -336,6 +574,7 @@ class Transcript:
     # ------------------------------------------------------------------ (de)serialisation
 
     def to_dict(self) -> dict:
+        """The transcript as a JSON-able dict of the current schema (``SCHEMA_VERSION``)."""
         return {
             "schema_version": int(self.schema_version),
             "id": self.id,
@@ -345,8 +584,7 @@ class Transcript:
             "instance_id": self.instance_id,
             "protocol": self.protocol,
             "claims": [None if c is None else int(c) for c in self.claims],
-            "roles": list(self.roles),
-            "debaters": list(self.debaters),
+            "players": [p.to_dict() for p in self.players],
             "judge": self.judge,
             "first_player": int(self.first_player),
             "turns": [t.to_dict() for t in self.turns],
@@ -360,20 +598,10 @@ class Transcript:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Transcript":
-        if not isinstance(d, dict):
-            raise TranscriptError(
-                f"a transcript must be a JSON object, got {type(d).__name__}; fix the file"
-            )
-        label = f"transcript {str(d.get('id') or '?')[:8]}.."
-        version = d.get("schema_version", None)
-        if version is None:
-            raise TranscriptError(f"{label}: schema_version is missing; regenerate it or fix the file")
-        if _is_int(version) and version > SCHEMA_VERSION:
-            # check before anything else: newer files may have fields we do not know
-            raise TranscriptError(
-                f"{label}: schema_version {version} is newer than this package supports "
-                f"(max {SCHEMA_VERSION}); upgrade the debate package to read it"
-            )
+        """Read (and validate) a transcript dict; older schema versions are migrated first
+        (see ``migrate_transcript_dict``), so the result is always of the current schema."""
+        d = migrate_transcript_dict(d)  # checks the schema version before anything else
+        label = _label_of(d)
         known = {f.name for f in fields(cls)}
         required = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
         missing = sorted(required - set(d))
@@ -390,12 +618,15 @@ class Transcript:
         if not isinstance(turns_raw, list):
             raise TranscriptError(f"{label}: turns must be a list, got {type(turns_raw).__name__}; fix the file")
         turns = [Turn.from_dict(t, where=f"{label}: turn {i}") for i, t in enumerate(turns_raw)]
-        kwargs = {k: d[k] for k in known if k in d and k != "turns"}
-        for k in ("claims", "roles", "debaters"):
-            if isinstance(kwargs.get(k), tuple):
-                kwargs[k] = list(kwargs[k])
+        players_raw = d["players"]
+        if not isinstance(players_raw, list):
+            raise TranscriptError(f"{label}: players must be a list, got {type(players_raw).__name__}; fix the file")
+        players = [Player.from_dict(p, where=f"{label}: players[{i}]") for i, p in enumerate(players_raw)]
+        kwargs = {k: d[k] for k in known if k in d and k not in ("turns", "players")}
+        if isinstance(kwargs.get("claims"), tuple):
+            kwargs["claims"] = list(kwargs["claims"])
         # the constructor fills a missing id / created_at, as on creation
-        t = cls(turns=turns, **kwargs)
+        t = cls(turns=turns, players=players, **kwargs)
         return t.validate()
 
     def to_json(self, **kwargs: Any) -> str:

@@ -4,8 +4,10 @@ Every task is one package under ``debate/tasks/<name>/`` and is found by its fol
 means adding a package, never editing this file or any other generic code. Code outside the source
 tree (a test's toy task, a user's experiment) adds one with ``register(name, module)``.
 
-``get(name)`` returns the task's package (imported on first use); what a package exposes is listed
-in ``debate.core.task`` (``TaskPackage``).
+``get(name)`` returns the task's package (light: its ``__init__`` imports no jax, so the app can
+render transcripts quickly); ``api(name)`` returns its ``api`` module, the engine-facing surface
+every task provides (see ``debate.core.task``): ``make_task``, ``example``, ``task_of``,
+``instance_of``, ``check_turn``, ``to_transcripts`` and ``DEBATER_KINDS``.
 """
 
 from __future__ import annotations
@@ -44,3 +46,12 @@ def get(name: str) -> ModuleType:
     if name in _package_names():
         return importlib.import_module(f"{__name__}.{name}")
     raise KeyError(f"unknown task {name!r}; the tasks are {', '.join(names())}.")
+
+
+def api(name: str) -> ModuleType:
+    """The ``api`` module of task ``name`` (imports jax); a task registered as one plain module
+    (no package, e.g. a test's toy task) is its own ``api``."""
+    package = get(name)
+    if not hasattr(package, "__path__"):
+        return package
+    return importlib.import_module(f"{package.__name__}.api")

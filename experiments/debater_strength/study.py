@@ -48,12 +48,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
 from debate.tasks.computation.protocols import computation_consultancy  # noqa: E402
-from debate.tasks.sparse_pixel.consultancy import PixelConsultancyRunner  # noqa: E402
+from debate.core.play import make_play_fn  # noqa: E402
+from debate.core.runner import Runner  # noqa: E402
+from debate.tasks.sparse_pixel.consultancy import consultancy_runner, pixel_consultancy  # noqa: E402
+from debate.tasks.sparse_pixel.protocols import play_images  # noqa: E402
 from debate.analysis.metrics import wilson_interval  # noqa: E402
 from debate.records.provenance import provenance  # noqa: E402
 from debate.tasks.sparse_pixel.game import HONEST, LIAR, NO_CLAIM  # noqa: E402
 from training import ratings as R  # noqa: E402
-from training.tournament import build_debater, make_league_play_fn, parse_debater_spec  # noqa: E402
+from training.tournament import build_debater, parse_debater_spec  # noqa: E402
 
 
 @dataclass
@@ -149,24 +152,23 @@ def pixel_setting(name, task, judge_fn, judge_params, images, labels, lies, spec
     search knows they move again."""
     from debate.tasks.sparse_pixel.consultancy import PixelConsultancyTask
     from debate.tasks.sparse_pixel.protocols import judge_alone
-    from training.tournament import LeagueRunner
 
     full_specs = [f"{s}:{checkpoint}" if s.startswith("learned") else s for s in specs]
     debaters = [build_debater(parse_debater_spec(s), task, judge_fn) for s in full_specs]
     consultancy_task = PixelConsultancyTask.of(task)
     consultants = [build_debater(parse_debater_spec(s), consultancy_task, judge_fn) for s in full_specs]
-    runner = LeagueRunner(task, judge_fn, judge_params, debaters, batch_size=config.batch_size)
+    runner = Runner(task, judge_fn, judge_params, debaters, batch_size=config.batch_size)
     n = len(labels)
     first = np.where(np.arange(n) % 2 == 0, HONEST, LIAR)
     key = jax.random.key(config.seed)
 
     def play_pair(a, b):
-        runner.pairing(a, b)
         won = np.zeros(n, bool)
         for player in (HONEST, LIAR):
             rows = np.flatnonzero(first == player)
-            games = runner.play(images[rows], labels[rows], lies[rows], int(player),
-                                jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(key, a), b), int(player)))
+            games = play_images(runner, images[rows], labels[rows], lies[rows], int(player),
+                                jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(key, a), b), int(player)),
+                                seating=(a, b))
             won[rows] = games.honest_won
         return won
 
@@ -175,8 +177,8 @@ def pixel_setting(name, task, judge_fn, judge_params, images, labels, lies, spec
     log(f"{name}: league of {len(debaters)} debaters, {n} games per pairing, {time.time() - t0:.0f} s")
     consultancy = {}
     for spec, debater in zip(specs, consultants):
-        result = PixelConsultancyRunner(task, judge_fn, judge_params, debater, config.batch_size).play(
-            images, labels, lies, jax.random.fold_in(key, 10_000))
+        result = pixel_consultancy(consultancy_runner(task, judge_fn, judge_params, debater, config.batch_size),
+                                   images, labels, lies, jax.random.fold_in(key, 10_000))
         consultancy[spec] = result.row()
     log(f"{name}: consultancy done, {time.time() - t0:.0f} s")
     rows, report, games = strength_rows(list(specs), outcomes, consultancy, config.bootstrap, config.seed)
@@ -237,7 +239,7 @@ def _latest_iteration(run: Path):
 def computation_debaters(task, judge_fn, specs, checkpoint: str = ""):
     """``random``, ``expert``, ``mcts-N``, ``mcts-expert-N``, and ``learned`` / ``learned-mcts-N``: the
     network of the computation self-play run in ``checkpoint`` (weights bound into ``select``)."""
-    from debate.tasks.computation.protocols import make_computation_debater
+    from debate.core.names import build_debater as build_named
     from debate.core.debaters import bind_network_params
     from training.computation_self_play import load_computation_debater
 
@@ -250,13 +252,14 @@ def computation_debaters(task, judge_fn, specs, checkpoint: str = ""):
             learned = bind_network_params(*load_computation_debater(checkpoint, task, judge_fn, int(sims) if sims else 0))
             out.append(dataclasses.replace(learned, name=spec))
         else:
-            out.append(make_computation_debater(kind, task, judge_fn, int(sims) if sims else 64))
+            out.append(build_named(spec if sims or kind in ("random", "expert") else f"{kind}-64", task, judge_fn))
     return out
 
 
 def computation_setting(config: StudyConfig, out_dir: Path, log) -> dict:
     from debate.tasks.computation.game import ComputationTask
-    from debate.tasks.computation.protocols import ComputationDebateRunner, judge_alone, random_lies
+    from debate.tasks.computation.game import instances
+    from debate.tasks.computation.protocols import judge_alone, random_lies
     from judges.step_checker import StepCheckerConfig, judge_function
     from training.step_checker_training import StepCheckerTrainConfig, step_checker_accuracy, train_step_checker
 
@@ -278,16 +281,16 @@ def computation_setting(config: StudyConfig, out_dir: Path, log) -> dict:
     if config.computation_self_play_run:
         specs += ["learned", f"learned-mcts-{config.computation_learned_simulations}"]
     debaters = computation_debaters(task, judge_fn, specs, config.computation_self_play_run)
-    play = make_league_play_fn(task, judge_fn, debaters)
+    play = make_play_fn(task, judge_fn, debaters)
     claimer = np.where(np.arange(n) % 2 == 0, HONEST, LIAR)
 
     def play_pair(a, b):
         won = np.zeros(n, bool)
         for c in (HONEST, LIAR):
             rows = np.flatnonzero(claimer == c)
-            state = task.init(seeds[rows], lies[rows], c)
+            state = task.init(instances(seeds[rows], lies[rows]), c)
             k = jax.random.fold_in(jax.random.fold_in(jax.random.fold_in(key, a), b), c)
-            record = play(judge_params, k, state, np.int32(a), np.int32(b), np.int32(c))
+            record = play(judge_params, k, state, seating=np.asarray([a, b], np.int32))
             won[rows] = np.asarray(record.honest_margin) > 0
         return won
 
@@ -295,7 +298,7 @@ def computation_setting(config: StudyConfig, out_dir: Path, log) -> dict:
     log(f"computation: league {time.time() - t0:.0f} s")
 
     def runner_factory(honest, liar):
-        return ComputationDebateRunner(task, judge_fn, judge_params, honest, liar, config.batch_size)
+        return Runner(task, judge_fn, judge_params, [honest, liar], config.batch_size)
 
     consultancy = {spec: computation_consultancy(runner_factory, d, seeds, lies, jax.random.fold_in(key, 3)).row()
                    for spec, d in zip(specs, debaters)}

@@ -35,8 +35,9 @@ import numpy as np
 
 from debate.tasks.computation.solver import solve_bisection
 from debate.tasks.computation.game import HONEST, LIAR, ComputationTask, checker_params, exact_checker, noisy_checker
-from debate.tasks.computation.protocols import (ComputationDebateRunner, consultancy, judge_alone, make_computation_debater,
-                                          random_lies)
+from debate.core.names import build_debater
+from debate.core.runner import Runner
+from debate.tasks.computation.protocols import consultancy, judge_alone, play_computations, random_lies
 from debate.analysis.metrics import wilson_interval
 from debate.records.provenance import provenance
 
@@ -112,11 +113,11 @@ def run_study(config: StudyConfig, out_dir: Path, log=print) -> dict:
             if T <= config.mcts_max_T and (judge_name in ("exact", "learned") or judge_name == f"noisy {config.mcts_error_rate:g}"):
                 plays += ["mcts", "mcts-expert"]
             for play in plays:
-                honest = make_computation_debater(play, task, judge_fn, config.simulations)
-                runner = ComputationDebateRunner(task, judge_fn, params, honest, honest,
-                                                 batch_size=min(config.batch_size, 32 if T >= (1 << 16) else config.batch_size))
-                as_claimer = runner.play(seeds, lies, HONEST, game_key).honest_won
-                as_challenger = runner.play(seeds, lies, LIAR, game_key).honest_won
+                honest = build_debater(play if play == "expert" else f"{play}-{config.simulations}", task, judge_fn)
+                runner = Runner(task, judge_fn, params, [honest, honest],
+                                batch_size=min(config.batch_size, 32 if T >= (1 << 16) else config.batch_size))
+                as_claimer = play_computations(runner, seeds, lies, HONEST, game_key).honest_won
+                as_challenger = play_computations(runner, seeds, lies, LIAR, game_key).honest_won
                 rows.append(_rate_row(T, judge_name, play, "debate", np.concatenate([as_claimer, as_challenger])))
                 rows.append(_rate_row(T, judge_name, play, "debate_honest_claimer", as_claimer))
                 rows.append(_rate_row(T, judge_name, play, "debate_liar_claimer", as_challenger))

@@ -1,7 +1,7 @@
 """Study: how far is search from optimal, and does debate's judge-accuracy boost survive optimal play?
 
 Small sparse-pixel debates (Irving et al. 2018, section 3.1) whose whole game tree the exact solver
-(``debate.analysis.tree.solve_exact``) enumerates, so every MCTS game can be compared with the game-theoretic
+(``debate.analysis.exact.solve_exact``) enumerates, so every MCTS game can be compared with the game-theoretic
 outcome of the same position:
 
 - Settings: scikit-learn 8x8 digits with K = 2, 3, 4 reveals among the 16 brightest nonzero pixels
@@ -20,7 +20,7 @@ outcome of the same position:
 - ``solve_exact`` gives the game value (does the honest player win under optimal play?).
 - Gumbel MCTS (``mcts_debater``, deterministic: ``gumbel_scale = 0``) plays itself with 16, 64, 256
   and 1024 simulations per move, batched over games. The games are played through the same compiled
-  policy that ``debate.analysis.tree.debater_policy_probs`` gives the exploitability check (one MCTS move per
+  policy that ``debate.analysis.exact.debater_policy_probs`` gives the exploitability check (one MCTS move per
   call, K calls per batch), not through ``debate.core.play.make_play_fn``: its ``lax.cond`` compiles the
   search twice and the policy a third time, and the compiles dominated the study's run time; it also
   makes the policy that is scored for exploitability the very one that played. Reported: the share of
@@ -64,8 +64,8 @@ from debate.tasks.sparse_pixel.data import DataError, ImageDataset, load_idx_spl
 from debate.core.debaters import mcts_debater
 from debate.analysis.metrics import wilson_interval
 from debate.records.provenance import provenance
-from debate.tasks.sparse_pixel.game import HONEST, LIAR, SparsePixelTask, candidate_pixels, masked_view
-from debate.analysis.tree import debater_policy_probs, exploitability, solve_exact
+from debate.tasks.sparse_pixel.game import HONEST, LIAR, SparsePixelTask, candidate_pixels, instances, masked_view
+from debate.analysis.exact import debater_policy_probs, exploitability, solve_exact
 from judges.sparse_cnn import JudgeConfig, judge_function
 from training.judge_training import TrainConfig, train_judge
 
@@ -288,7 +288,7 @@ def run_setting(config: StudyConfig, setting: Setting, test: ImageDataset, model
     g_first = np.repeat([HONEST, LIAR], n).astype(np.int32)
     g_image = np.tile(np.arange(n), 2)
 
-    state = jax.tree.map(np.asarray, task.init(g_images, g_labels, g_lies, g_first))
+    state = jax.tree.map(np.asarray, task.init(instances(g_images, g_labels, g_lies), g_first))
     played, policies, timings = {}, {}, {}
     for s_index, sims in enumerate(config.simulations):
         t0 = time.time()
@@ -500,8 +500,8 @@ def write_results(results: dict, out_dir: Path) -> None:
           "all nine lies). Judges: one `small` SparseCNN per (dataset, K), trained on random masks of K nonzero "
           f"pixels ({', '.join(f'{d} {n}' for d, n in c['judge_steps'].items())} Adam steps of batch "
           f"{c['judge_batch_size']}). MCTS: Gumbel, deterministic, the judge as leaf evaluator, playing itself, one "
-          "move per call of the policy that `debate.analysis.tree.debater_policy_probs` builds. Optimal: exact minimax over the whole tree "
-          "(`debate.analysis.tree.solve_exact`). Cells: % [95% Wilson interval].", "",
+          "move per call of the policy that `debate.analysis.exact.debater_policy_probs` builds. Optimal: exact minimax over the whole tree "
+          "(`debate.analysis.exact.solve_exact`). Cells: % [95% Wilson interval].", "",
           "Data: " + "; ".join(results["data"].values()) + ".", "",
           "## Judge accuracy (honest-win rate, both orders)", "", accuracy_table(results), "",
           f"Judge alone: the judge's top class on K random nonzero pixels of the whole image, one mask per image, on "

@@ -55,6 +55,22 @@ MAX_STEPS = 1 << 24
 
 
 @struct.dataclass
+class Instance:
+    """One computation per row: its seed, and the liar's claimed final value (must differ from the
+    truth; ``-1`` picks truth + 1 mod p)."""
+
+    seed: jax.Array  # [B] uint32
+    liar_claim: jax.Array  # [B] int32
+
+
+def instances(seeds, liar_claims=None) -> Instance:
+    """An ``Instance`` batch; without ``liar_claims`` every liar claims truth + 1 (mod p)."""
+    seeds = jnp.asarray(seeds, jnp.uint32)
+    claims = jnp.full(seeds.shape, -1, jnp.int32) if liar_claims is None else jnp.asarray(liar_claims, jnp.int32)
+    return Instance(seed=seeds, liar_claim=claims)
+
+
+@struct.dataclass
 class State:
     seed: jax.Array  # [B] uint32, the instance
     start: jax.Array  # [B] int32, x_0
@@ -86,6 +102,7 @@ class ComputationTask:
     operators: str = "affine"  # a key of OPERATOR_SETS
 
     name = "computation"
+    player_teams = (HONEST, LIAR)
 
     def __post_init__(self):
         if not isinstance(self.num_steps, (int, np.integer)) or self.num_steps < 2:
@@ -168,18 +185,17 @@ class ComputationTask:
         return np.stack(out, axis=1)
 
     # ---------------------------------------------------------------- the game
-    def init(self, seeds, liar_claims=None, claimer=HONEST) -> State:
-        """A batch of games. ``seeds`` [B] pick the instances; ``liar_claims`` [B] the liar's final
-        values (must differ from the truth; default: truth + 1 mod p); ``claimer`` the player id
-        (scalar or [B]) who defends its claim and moves first."""
-        seeds = jnp.asarray(seeds, jnp.uint32)
+    def init(self, instance: Instance, first_player=HONEST) -> State:
+        """A batch of games from ``instance``; ``first_player`` is the claimer's player id (scalar or
+        [B]): it defends its claim and moves first."""
+        seeds = jnp.asarray(instance.seed, jnp.uint32)
+        claimer = first_player
         batch = seeds.shape[0]
         prefix = self.prefix_maps(seeds)
         start = self.start_value(seeds)
         truth = self._value_at(prefix, start, jnp.full((batch,), self.num_steps, jnp.int32))
-        if liar_claims is None:
-            liar_claims = (truth + 1) % self.modulus
-        liar_claims = jnp.asarray(liar_claims, jnp.int32)
+        liar_claims = jnp.asarray(instance.liar_claim, jnp.int32)
+        liar_claims = jnp.where(liar_claims < 0, (truth + 1) % self.modulus, liar_claims)
         claims = jnp.stack([truth, liar_claims], axis=1)
         claimer = jnp.broadcast_to(jnp.asarray(claimer, jnp.int32), (batch,))
         state = State(
@@ -218,6 +234,11 @@ class ComputationTask:
         return state.replace(lo=lo, hi=hi, v_lo=v_lo, v_hi=v_hi, pending=pending,
                              legal_action_mask=self._legal(pending, terminated),
                              current_player=next_player, turn=state.turn + active, terminated=terminated)
+
+    def record_extras(self, final: State, actions: jax.Array) -> dict:
+        """Per game: the moves actually played (branches end early when T is not a power of 2), the
+        step the judge checked, and the true final value."""
+        return {"num_moves": final.turn, "checked_view": self.judge_view(final), "truth": self.truth(final)}
 
     def _legal(self, pending, terminated):
         actions = jnp.arange(self.num_actions)[None, :]

@@ -21,18 +21,16 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from debate.tasks.computation.game import HONEST, LEFT, LIAR, RIGHT, ComputationTask, State, midpoint
-from debate.core.debaters import Debater, JudgeFn, ValueFn, mcts_debater
+from debate.tasks.computation.game import HONEST, LEFT, LIAR, RIGHT, ComputationTask, Instance, State, instances, midpoint
+from debate.core.debaters import Debater, JudgeFn, ValueFn
 from debate.analysis.metrics import wilson_interval
 from debate.core.consultancy import ConsultancyResult, random_challenger
-from debate.core.play import make_play_fn
-from debate.core.sharding import batch_mesh, replicate, round_up_batch, shard_batch
+from debate.core.runner import Games, Runner
 
 
 # ------------------------------------------------------------------------------ debaters
@@ -67,50 +65,11 @@ def expert_leaf_value(task: ComputationTask, scale: float = 0.8) -> ValueFn:
     return value_fn
 
 
-def make_computation_debater(kind: str, task: ComputationTask, judge_fn: JudgeFn, num_simulations: int = 64) -> Debater:
-    """``random``, ``expert``, ``mcts`` (the judge is the only evaluator: it speaks at the last
-    step) or ``mcts-expert`` (leaf values from the debater's knowledge of the computation)."""
-    from debate.core.debaters import random_debater
-
-    if kind == "random":
-        return random_debater()
-    if kind == "expert":
-        return expert_debater(task)
-    # The claimer's actions are values 0..p-1, whose order means nothing: break prior ties at random.
-    if kind == "mcts":
-        return mcts_debater(task, judge_fn, num_simulations, root_tie_break=True)
-    if kind == "mcts-expert":
-        return mcts_debater(task, judge_fn, num_simulations, leaf_value_fn=expert_leaf_value(task),
-                            name=f"mcts-expert-{num_simulations}", root_tie_break=True)
-    raise ValueError(f"unknown debater {kind!r} for the computation task; choose random, expert, mcts or mcts-expert.")
-
-
 # ------------------------------------------------------------------------------ debates
-@dataclass
-class ComputationGames:
-    """Numpy results of a batch of bisection debates (one row per game)."""
-
-    seeds: np.ndarray  # [G] instance seeds
-    liar_claim: np.ndarray  # [G]
-    truth: np.ndarray  # [G]
-    claimer: int
-    actions: np.ndarray  # [G, 2 rounds]
-    players: np.ndarray  # [G, 2 rounds]
-    claim_probs: np.ndarray  # [G, 2 rounds, 2]
-    num_moves: np.ndarray  # [G] moves actually played (shorter branches end early when T is not 2^n)
-    checked_view: np.ndarray  # [G, 6] the step the judge checked
-    final_logits: np.ndarray  # [G, 2]
-    honest_margin: np.ndarray  # [G]
-
-    @property
-    def honest_won(self) -> np.ndarray:
-        return self.honest_margin > 0
-
-
 def true_final_values(task: ComputationTask, seeds, batch_size: int = 256) -> np.ndarray:
     """[N] the true ``x_T`` of each instance (computed in chunks: O(T) memory per instance)."""
     seeds = np.asarray(seeds, np.uint32)
-    final = jax.jit(lambda s: task.truth(task.init(s)))
+    final = jax.jit(lambda s: task.truth(task.init(Instance(seed=s, liar_claim=jnp.full(s.shape, -1, jnp.int32)))))
     return np.concatenate([np.asarray(final(jnp.asarray(seeds[i:i + batch_size])))
                            for i in range(0, len(seeds), batch_size)])
 
@@ -121,33 +80,15 @@ def random_lies(task: ComputationTask, seeds, key) -> np.ndarray:
     return (true_final_values(task, seeds) + offset) % task.modulus
 
 
-class ComputationDebateRunner:
-    """Plays batches of bisection debates, padded to whole batches and sharded over devices."""
+def play_computations(runner: Runner, seeds, liar_claims, claimer: int, key) -> Games:
+    """One bisection debate per seed with ``claimer`` (a player id) as the claimer. The record's
+    columns include ``seed``, ``liar_claim``, ``truth``, ``num_moves`` and ``checked_view``."""
+    return runner.play(instances(seeds, liar_claims), claimer, key)
 
-    def __init__(self, task: ComputationTask, judge_fn: JudgeFn, judge_params: Any, honest: Debater,
-                 liar: Debater, batch_size: int = 256, mesh=None):
-        self.task, self.judge_fn, self.honest, self.liar = task, judge_fn, honest, liar
-        self.mesh = mesh or batch_mesh()
-        self.batch_size = round_up_batch(batch_size, self.mesh)
-        self.judge_params = replicate(judge_params, self.mesh)
-        self._play = {c: make_play_fn(task, judge_fn, honest, liar, c) for c in (HONEST, LIAR)}
 
-    def play(self, seeds, liar_claims, claimer: int, key) -> ComputationGames:
-        seeds, liar_claims = np.asarray(seeds, np.uint32), np.asarray(liar_claims, np.int32)
-        rows = []
-        for chunk_index, start in enumerate(range(0, len(seeds), self.batch_size)):
-            index = np.arange(start, min(start + self.batch_size, len(seeds)))
-            padded = np.concatenate([index, np.full(self.batch_size - len(index), index[0])])
-            state = shard_batch(self.task.init(seeds[padded], liar_claims[padded], claimer), self.mesh)
-            record = self._play[claimer](self.judge_params, jax.random.fold_in(key, chunk_index), state)
-            final = record.final
-            arrays = {"actions": record.actions, "players": record.players, "claim_probs": record.claim_probs,
-                      "num_moves": final.turn, "checked_view": self.task.judge_view(final),
-                      "final_logits": record.final_logits, "honest_margin": record.honest_margin,
-                      "truth": self.task.truth(final)}
-            rows.append({k: np.asarray(v)[: len(index)] for k, v in arrays.items()})
-        merged = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
-        return ComputationGames(seeds=seeds, liar_claim=liar_claims, claimer=claimer, **merged)
+def computation_batch_size(task: ComputationTask, games: int, batch_size: int = 256) -> int:
+    """Games per compiled batch: the prefix maps take O(T) memory per game."""
+    return min(games, batch_size if task.num_steps < (1 << 16) else 32)
 
 
 @dataclass
@@ -155,7 +96,7 @@ class ComputationResult:
     condition: str
     correct: np.ndarray  # [instances] 1.0 where the judge ended up with the truth
     judge_reads: int  # steps the judge read per decision
-    games: ComputationGames | None = None
+    games: Games | None = None
 
     @property
     def accuracy(self) -> float:
@@ -167,8 +108,8 @@ class ComputationResult:
                 "ci95": [round(v, 4) for v in wilson_interval(self.accuracy, n)]}
 
 
-def debate(runner: ComputationDebateRunner, seeds, liar_claims, claimer: int, key) -> ComputationResult:
-    games = runner.play(seeds, liar_claims, claimer, key)
+def debate(runner: Runner, seeds, liar_claims, claimer: int, key) -> ComputationResult:
+    games = play_computations(runner, seeds, liar_claims, claimer, key)
     name = "debate_honest_claimer" if claimer == HONEST else "debate_liar_claimer"
     return ComputationResult(name, games.honest_won.astype(float), 1, games)
 
@@ -212,8 +153,8 @@ def _spot_check(task, judge_fn, judge_params, seeds, key, reads: int, consultant
 def _compiled_spot_check(task, judge_fn, reads: int, consultant: bool):
     @jax.jit
     def check(judge_params, seeds, key):
-        state = task.init(seeds)
         batch = seeds.shape[0]
+        state = task.init(Instance(seed=seeds, liar_claim=jnp.full((batch,), -1, jnp.int32)))
         k_err, k_off, k_pos = jax.random.split(key, 3)
         error_at = jax.random.randint(k_err, (batch,), 0, task.num_steps)
         error_offset = jax.random.randint(k_off, (batch,), 1, task.modulus)
@@ -250,8 +191,11 @@ def consultancy(task: ComputationTask, judge_fn: JudgeFn, judge_params, seeds, k
 
 def computation_consultancy(runner_factory, consultant: Debater, seeds, liar_claims, key) -> ConsultancyResult:
     """Bisection consultancy: ``consultant`` as the claimer against ``random_challenger``, honest on
-    every instance and lying on every instance. ``runner_factory(honest, liar)`` builds a ``ComputationDebateRunner``."""
+    every instance and lying on every instance. ``runner_factory(honest, liar)`` builds a
+    ``debate.core.runner.Runner`` with those two debaters."""
     challenger = random_challenger()
-    honest = runner_factory(consultant, challenger).play(seeds, liar_claims, HONEST, jax.random.fold_in(key, HONEST))
-    lying = runner_factory(challenger, consultant).play(seeds, liar_claims, LIAR, jax.random.fold_in(key, LIAR))
+    honest = play_computations(runner_factory(consultant, challenger), seeds, liar_claims, HONEST,
+                               jax.random.fold_in(key, HONEST))
+    lying = play_computations(runner_factory(challenger, consultant), seeds, liar_claims, LIAR,
+                              jax.random.fold_in(key, LIAR))
     return ConsultancyResult(honest_won=honest.honest_won, liar_won=~lying.honest_won)

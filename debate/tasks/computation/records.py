@@ -1,6 +1,6 @@
 """Transcripts of bisection debates over a computation (``debate.tasks.computation.game``), for storage.
 
-``computation_games_to_transcripts`` turns the numpy results of ``ComputationDebateRunner.play`` into
+``computation_games_to_transcripts`` turns the numpy results of ``protocols.play_computations`` into
 one ``Transcript`` per game. Claims are final values ``x_T``: ``claims = [truth, liar claim]`` for
 the player ids ``(honest, liar)``; ``ground_truth`` is the true ``x_T``; ``verdict_claim`` the claim
 of the player the judge decided for. Each turn's ``revealed`` is what the move said:
@@ -21,8 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from debate.tasks.computation.game import HONEST, LEFT, LIAR, RIGHT, ComputationTask, midpoint
-from debate.tasks.computation.protocols import ComputationGames
-from debate.records.transcript import Transcript, Turn
+from debate.core.runner import Games
+from debate.records.transcript import Transcript, Turn, players_from_roles
 
 ROLES = ["honest", "liar"]
 TASK_NAME = "computation"
@@ -44,7 +44,7 @@ def bisection_reveals(task: ComputationTask, actions, players, num_moves: int, c
         expected = claimer if pending is None else 1 - claimer
         if player != expected:
             raise ValueError(f"move {t} was made by player {player} but it was player {expected}'s turn; the games "
-                             "do not come from one bisection debate (pass ComputationDebateRunner.play's result).")
+                             "do not come from one bisection debate (pass protocols.play_computations's result).")
         if hi - lo <= 1:
             raise ValueError(f"move {t} comes after the game ended (interval {lo}..{hi}); num_moves is wrong.")
         mid = int(midpoint(lo, hi))
@@ -65,7 +65,7 @@ def bisection_reveals(task: ComputationTask, actions, players, num_moves: int, c
     return out, {"lo": lo, "hi": hi, "v_lo": v_lo, "v_hi": v_hi}
 
 
-def computation_games_to_transcripts(games: ComputationGames, task: ComputationTask, protocol: str,
+def computation_games_to_transcripts(games: Games, task: ComputationTask, protocol: str,
                                      debaters: tuple[str, str], judge: str, seed: int,
                                      experiment: str | None = None) -> list[Transcript]:
     """One validated transcript per game of ``games`` (played on ``task``); ``debaters`` are the names
@@ -74,15 +74,15 @@ def computation_games_to_transcripts(games: ComputationGames, task: ComputationT
     n = len(games.honest_margin)
     if n == 0:
         return []
-    start = np.asarray(task.start_value(jnp.asarray(games.seeds, jnp.uint32)))
-    claimer = int(games.claimer)
-    if claimer not in (HONEST, LIAR):
-        raise ValueError(f"claimer {claimer} is not a player id ({HONEST} honest, {LIAR} liar).")
+    start = np.asarray(task.start_value(jnp.asarray(games.seed, jnp.uint32)))
     out = []
     for g in range(n):
+        claimer = int(games.first_player[g])
+        if claimer not in (HONEST, LIAR):
+            raise ValueError(f"claimer {claimer} is not a player id ({HONEST} honest, {LIAR} liar).")
         truth, lie = int(games.truth[g]), int(games.liar_claim[g])
         if lie == truth:
-            raise ValueError(f"game {g} (instance seed {int(games.seeds[g])}): the liar claims the true value {truth}; "
+            raise ValueError(f"game {g} (instance seed {int(games.seed[g])}): the liar claims the true value {truth}; "
                              "a liar must claim a wrong final value.")
         claims = [truth, lie]
         moves = int(games.num_moves[g])
@@ -103,12 +103,12 @@ def computation_games_to_transcripts(games: ComputationGames, task: ComputationT
         honest_won = bool(games.honest_margin[g] > 0)
         winner = HONEST if honest_won else LIAR
         out.append(Transcript(
-            task=TASK_NAME, instance_id=instance_id(task, games.seeds[g]), protocol=protocol, claims=claims,
-            roles=list(ROLES), debaters=list(debaters), judge=judge, first_player=claimer, turns=turns,
+            task=TASK_NAME, instance_id=instance_id(task, games.seed[g]), protocol=protocol, claims=claims,
+            players=players_from_roles(ROLES, debaters), judge=judge, first_player=claimer, turns=turns,
             winner=winner, verdict_claim=claims[winner], ground_truth=truth,
-            seeds={"experiment_seed": int(seed), "instance_seed": int(games.seeds[g])},
+            seeds={"experiment_seed": int(seed), "instance_seed": int(games.seed[g])},
             instance={"num_steps": int(task.num_steps), "modulus": int(task.modulus), "operators": task.operators,
-                      "seed": int(games.seeds[g]), "start": int(start[g]), "claimer": claimer,
+                      "seed": int(games.seed[g]), "start": int(start[g]), "claimer": claimer,
                       "checked_step": checked},
             experiment=experiment,
             meta={"final_logits": [float(v) for v in games.final_logits[g]],

@@ -12,7 +12,7 @@ per interval: ``wins[interval][v_lo, v_hi]`` = 1 if the claimer wins with best p
 
 For ``T = 2^n`` that is ``n`` batched matrix products over ``T p^2`` judge verdicts: exact
 solutions for millions of steps with small ``p`` (``T = 2^20, p = 7``: 51 M judge calls). The
-generic solver in ``debate.analysis.tree`` covers any task and any ``T`` but enumerates states one by one.
+generic solver in ``debate.analysis.exact`` covers any task and any ``T`` but enumerates states one by one.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from debate.tasks.computation.game import HONEST, LEFT, RIGHT, ComputationTask, midpoint
+from debate.tasks.computation.game import HONEST, LEFT, RIGHT, ComputationTask, Instance, midpoint
 
 DEFAULT_MAX_ENTRIES = 1 << 28
 
@@ -130,7 +130,7 @@ def solve_bisection(task: ComputationTask, judge_fn, judge_params, seed: int,
     steps, p = task.num_steps, task.modulus
     if steps & (steps - 1):
         raise ValueError(f"the vectorised bisection solver needs T to be a power of two (got {steps}); "
-                         "use debate.analysis.tree.solve_exact for other lengths.")
+                         "use debate.analysis.exact.solve_exact for other lengths.")
     entries = 2 * steps * p * p
     if entries > max_entries:
         raise BisectionTooLargeError(
@@ -138,7 +138,7 @@ def solve_bisection(task: ComputationTask, judge_fn, judge_params, seed: int,
             f"{max_entries:,}; use a smaller T or modulus, or raise max_entries.")
     seed_array = jnp.asarray([seed], jnp.uint32)
     start = int(task.start_value(seed_array)[0])
-    truth = int(task.true_value(task.init(seed_array), jnp.asarray([steps]))[0])
+    truth = int(task.true_value(task.init(Instance(seed=seed_array, liar_claim=jnp.asarray([-1], jnp.int32))), jnp.asarray([steps]))[0])
     per_call = min(steps, max(1, chunk // (p * p)))
     verdicts, combine = _compiled(task, judge_fn, per_call)
     leaves = []

@@ -11,9 +11,8 @@ import numpy as np
 
 from debate.core.consultancy import ConsultancyResult
 from debate.core.debaters import Debater, JudgeFn
-from debate.core.play import make_symmetric_play_fn
-from debate.core.sharding import batch_mesh, replicate, round_up_batch, shard_batch
-from debate.tasks.sparse_pixel.game import HONEST, LIAR, SparsePixelTask, State
+from debate.core.runner import Runner
+from debate.tasks.sparse_pixel.game import HONEST, LIAR, SparsePixelTask, State, instances
 
 
 @dataclass(frozen=True)
@@ -31,33 +30,22 @@ class PixelConsultancyTask(SparsePixelTask):
                    num_classes=task.num_classes, max_candidates=task.max_candidates)
 
 
-class PixelConsultancyRunner:
-    """Plays pixel consultancies of one consultant, padded to whole batches and sharded."""
+def consultancy_runner(task: SparsePixelTask, judge_fn: JudgeFn, judge_params, consultant: Debater,
+                       batch_size: int = 256, mesh=None) -> Runner:
+    """A runner of pixel consultancies: ``consultant`` makes every move of ``PixelConsultancyTask.of(task)``."""
+    return Runner(PixelConsultancyTask.of(task), judge_fn, judge_params, [consultant], batch_size, mesh)
 
-    def __init__(self, task: SparsePixelTask, judge_fn: JudgeFn, judge_params, consultant: Debater,
-                 batch_size: int = 256, mesh=None):
-        self.task = PixelConsultancyTask.of(task)
-        self.mesh = mesh or batch_mesh()
-        self.batch_size = round_up_batch(batch_size, self.mesh)
-        self.judge_params = replicate(judge_params, self.mesh)
-        self.consultant = consultant
-        self._play = make_symmetric_play_fn(self.task, judge_fn, consultant)
 
-    def margins(self, images, labels, liar_claims, consultant_role: int, key) -> np.ndarray:
-        """[N] honest margins (judge logit of the true claim minus the other) after the consultant
-        in ``consultant_role`` (HONEST or LIAR) revealed its K pixels."""
-        labels, liar_claims = np.asarray(labels, np.int32), np.asarray(liar_claims, np.int32)
-        out = []
-        for chunk_index, start in enumerate(range(0, len(labels), self.batch_size)):
-            index = np.arange(start, min(start + self.batch_size, len(labels)))
-            padded = np.concatenate([index, np.full(self.batch_size - len(index), index[0])])
-            state = self.task.init(images[padded], labels[padded], liar_claims[padded], consultant_role)
-            record = self._play(self.judge_params, jax.random.fold_in(key, chunk_index), shard_batch(state, self.mesh))
-            out.append(np.asarray(record.honest_margin)[: len(index)])
-        return np.concatenate(out)
+def consultancy_margins(runner: Runner, images, labels, liar_claims, consultant_role: int, key) -> np.ndarray:
+    """[N] honest margins (judge logit of the true claim minus the other) after the consultant in
+    ``consultant_role`` (HONEST or LIAR) revealed its K pixels."""
+    games = runner.play(instances(images, np.asarray(labels, np.int32), np.asarray(liar_claims, np.int32)),
+                        consultant_role, key)
+    return games.honest_margin
 
-    def play(self, images, labels, liar_claims, key) -> ConsultancyResult:
-        """Every instance once with an honest and once with a lying consultant."""
-        honest = self.margins(images, labels, liar_claims, HONEST, jax.random.fold_in(key, HONEST))
-        lying = self.margins(images, labels, liar_claims, LIAR, jax.random.fold_in(key, LIAR))
-        return ConsultancyResult(honest_won=honest > 0, liar_won=lying <= 0)
+
+def pixel_consultancy(runner: Runner, images, labels, liar_claims, key) -> ConsultancyResult:
+    """Every instance once with an honest and once with a lying consultant."""
+    honest = consultancy_margins(runner, images, labels, liar_claims, HONEST, jax.random.fold_in(key, HONEST))
+    lying = consultancy_margins(runner, images, labels, liar_claims, LIAR, jax.random.fold_in(key, LIAR))
+    return ConsultancyResult(honest_won=honest > 0, liar_won=lying <= 0)

@@ -24,11 +24,30 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 from flax import struct
+from typing import Callable
+import numpy as np
 
 HONEST = 0
 LIAR = 1
 NUM_PLAYERS = 2
 NO_CLAIM = -1  # the liar without precommitment argues "any class but the true one"
+#: Images larger than this many pixels play on their brightest pixels only (as the reproduction).
+DEFAULT_MAX_CANDIDATES = 256
+
+
+def default_max_candidates(height: int, width: int) -> int | None:
+    """Every pixel is an action on small images; 28x28 images play on their 256 brightest pixels."""
+    return None if height * width <= DEFAULT_MAX_CANDIDATES else DEFAULT_MAX_CANDIDATES
+
+
+@struct.dataclass
+class Instance:
+    """What one game starts from (every leaf [B, ...]): the image, its true class, and the liar's
+    claim (``NO_CLAIM`` for debate without precommitment)."""
+
+    image: jax.Array  # [B, H, W] float32 in [0, 1] or uint8 0..255
+    label: jax.Array  # [B] int32
+    liar_claim: jax.Array  # [B] int32
 
 
 @struct.dataclass
@@ -57,6 +76,7 @@ class SparsePixelTask:
     max_candidates: int | None = None  # None: every pixel is an action
 
     name = "sparse_pixel"
+    player_teams = (HONEST, LIAR)  # player 0 argues the true class, player 1 a lie
 
     def __post_init__(self):
         if self.num_reveals < 1:
@@ -75,13 +95,12 @@ class SparsePixelTask:
         return self.num_reveals
 
     # ------------------------------------------------------------------ game
-    def init(self, images, labels, liar_claims, first_player) -> State:
-        """A batch of games. ``images`` [B, H, W] in [0, 1] (or uint8 0..255), ``liar_claims`` [B]
-        (``NO_CLAIM`` for debate without precommitment), ``first_player`` scalar or [B]."""
-        images = _as_unit_float(images)
+    def init(self, instance: Instance, first_player) -> State:
+        """A batch of games from ``instance``; ``first_player`` scalar or [B]."""
+        images = _as_unit_float(instance.image)
         batch = images.shape[0]
-        labels = jnp.asarray(labels, jnp.int32)
-        claims = jnp.stack([labels, jnp.asarray(liar_claims, jnp.int32)], axis=1)
+        labels = jnp.asarray(instance.label, jnp.int32)
+        claims = jnp.stack([labels, jnp.asarray(instance.liar_claim, jnp.int32)], axis=1)
         candidates = candidate_pixels(images, self.num_actions)
         legal = candidates >= 0
         first = jnp.broadcast_to(jnp.asarray(first_player, jnp.int32), (batch,))
@@ -151,13 +170,13 @@ class SparsePixelTask:
                               legal_action_mask=legal, current_player=current_player, turn=turn,
                               terminated=terminated)
 
-    # ------------------------------------------- exact game trees (debate.analysis.tree.solve_exact)
+    # ------------------------------------------- exact game trees (debate.analysis.exact.solve_exact)
     # Task interface for exact solving: ``num_turns``, ``state_key`` and ``tree_size_bound``.
     def state_key(self, state: State) -> jax.Array:
         """[B, A + 2] int32 rows that are equal exactly when two states of the same game have the same
         future and the same verdict: which candidates are revealed (0/1 each; the order of reveals and
         who revealed them do not matter to the judge), the player to move, and whether it is over.
-        ``debate.analysis.tree.solve_exact`` merges states with equal keys into one node."""
+        ``debate.analysis.exact.solve_exact`` merges states with equal keys into one node."""
         revealed = (state.revealed_by >= 0).astype(jnp.int32)
         return jnp.concatenate(
             [revealed, state.current_player[:, None].astype(jnp.int32), state.terminated[:, None].astype(jnp.int32)],
@@ -192,10 +211,19 @@ class SparsePixelTask:
         honest_p = jnp.where(state.claims[:, LIAR] == NO_CLAIM, p_true, honest_p)
         return jnp.stack([honest_p, 1.0 - honest_p], axis=1)
 
+    def record_extras(self, final: State, actions: jax.Array) -> dict:
+        """``pixels`` [B, T, 2]: the (row, col) revealed at each turn, for transcripts."""
+        return {"pixels": self.action_pixels(final, actions)}
+
     def action_pixels(self, state: State, actions: jax.Array) -> jax.Array:
         """(row, col) of candidate ``actions`` [B, T] of each game: [B, T, 2]; renders turns."""
         pixel = jnp.take_along_axis(jnp.maximum(state.candidates, 0), actions, axis=1)
         return jnp.stack([pixel // self.width, pixel % self.width], axis=-1)
+
+
+def instances(images, labels, liar_claims) -> Instance:
+    """An ``Instance`` batch from parallel arrays (numpy stays numpy: the runner pads and shards)."""
+    return Instance(image=images, label=labels, liar_claim=liar_claims)
 
 
 def claim_margin(logits, honest_claim, liar_claim):
@@ -241,3 +269,22 @@ def _as_unit_float(images) -> jax.Array:
     if images.dtype == jnp.uint8:
         return images.astype(jnp.float32) / 255.0
     return images.astype(jnp.float32)
+
+
+def pixel_action_labels(candidates_row, width: int) -> Callable[[int], str]:
+    """Labels for the sparse-pixel task: candidate index -> "(row, col)" of its pixel, using one
+    game's candidate list (``state.candidates[b]``); "-" for padding (-1) or an index out of range."""
+    row = np.asarray(candidates_row)
+    if row.ndim != 1:
+        raise ValueError(f"candidates_row must be one game's 1-D candidate list (got shape {row.shape}).")
+    if width < 1:
+        raise ValueError(f"width must be at least 1 (got {width}).")
+
+    def label(action: int) -> str:
+        action = int(action)
+        if not 0 <= action < row.shape[0] or row[action] < 0:
+            return "-"
+        pixel = int(row[action])
+        return f"({pixel // width}, {pixel % width})"
+
+    return label

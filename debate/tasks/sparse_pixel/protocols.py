@@ -19,17 +19,16 @@ mean. Debates are played in fixed-size, padded, sharded batches (one compile per
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from debate.core.debaters import Debater, JudgeFn
 from debate.analysis.metrics import wilson_interval
-from debate.core.play import GameRecord, make_play_fn
+from debate.core.debaters import JudgeFn
+from debate.core.runner import Games, Runner
 from debate.core.sharding import batch_mesh, replicate, round_up_batch, shard_batch
-from debate.tasks.sparse_pixel.game import HONEST, LIAR, NO_CLAIM, SparsePixelTask, masked_view, random_nonzero_mask
+from debate.tasks.sparse_pixel.game import HONEST, NO_CLAIM, instances, masked_view, random_nonzero_mask
 
 DEBATE_CONDITIONS = (
     "debate_precommit_honest_first",
@@ -39,27 +38,6 @@ DEBATE_CONDITIONS = (
 )
 CONTROL_CONDITIONS = ("judge_alone", "control_precommit_random_lie", "control_precommit_adversarial_lie")
 CONDITIONS = ("judge_alone",) + DEBATE_CONDITIONS + CONTROL_CONDITIONS[1:]
-
-
-@dataclass
-class Games:
-    """Numpy results of a batch of debates (one row per game)."""
-
-    image_index: np.ndarray  # [G] index into the image set
-    liar_claim: np.ndarray  # [G] class or NO_CLAIM
-    seed_index: np.ndarray  # [G]
-    first_player: int
-    actions: np.ndarray  # [G, K]
-    players: np.ndarray  # [G, K]
-    pixels: np.ndarray  # [G, K, 2] (row, col) revealed at each turn
-    claim_probs: np.ndarray  # [G, K, 2]
-    class_probs: np.ndarray  # [G, K, classes]
-    final_logits: np.ndarray  # [G, classes]
-    honest_margin: np.ndarray  # [G]
-
-    @property
-    def honest_won(self) -> np.ndarray:
-        return self.honest_margin > 0
 
 
 @dataclass
@@ -79,62 +57,20 @@ class ConditionResult:
                 "ci95": [round(v, 4) for v in wilson_interval(self.accuracy, n)]}
 
 
-class DebateRunner:
-    """Plays batches of debates between two debaters before one judge, sharded over devices.
-
-    ``honest_params`` / ``liar_params`` are what that side's ``select`` receives instead of the
-    judge's parameters: ``debate.core.debaters.debater_params(judge_params, net_params)`` for a network
-    debater (``mcts_debater(network_fn=...)``, ``learned_debater``). ``play`` can override them per
-    call (new weights, same compiled game)."""
-
-    def __init__(self, task: SparsePixelTask, judge_fn: JudgeFn, judge_params: Any, honest: Debater,
-                 liar: Debater, batch_size: int = 256, mesh=None, honest_params: Any = None,
-                 liar_params: Any = None):
-        self.task, self.judge_fn, self.honest, self.liar = task, judge_fn, honest, liar
-        self.mesh = mesh or batch_mesh()
-        self.batch_size = round_up_batch(batch_size, self.mesh)
-        self.judge_params = replicate(judge_params, self.mesh)
-        self.honest_params = None if honest_params is None else replicate(honest_params, self.mesh)
-        self.liar_params = None if liar_params is None else replicate(liar_params, self.mesh)
-        self._play = {first: make_play_fn(task, judge_fn, honest, liar, first) for first in (HONEST, LIAR)}
-        self.simulations_played = 0
-
-    def play(self, images: np.ndarray, labels: np.ndarray, liar_claims: np.ndarray, first_player: int,
-             key: jax.Array, progress=None, image_index=None, seed_index=None, honest_params: Any = None,
-             liar_params: Any = None) -> Games:
-        """Play one game per row; rows are padded to whole batches and the padding dropped.
-        ``image_index``/``seed_index`` label the rows (default: row number / 0). ``honest_params`` /
-        ``liar_params`` replace the runner's for this call."""
-        honest_params = self.honest_params if honest_params is None else replicate(honest_params, self.mesh)
-        liar_params = self.liar_params if liar_params is None else replicate(liar_params, self.mesh)
-        num_games = len(labels)
-        records = []
-        for chunk_index, start in enumerate(range(0, num_games, self.batch_size)):
-            index = np.arange(start, min(start + self.batch_size, num_games))
-            padded = np.concatenate([index, np.full(self.batch_size - len(index), index[0])])
-            state = self.task.init(images[padded], labels[padded], liar_claims[padded], first_player)
-            state = shard_batch(state, self.mesh)
-            record = self._play[first_player](self.judge_params, jax.random.fold_in(key, chunk_index), state,
-                                              honest_params, liar_params)
-            records.append(jax.tree.map(lambda x: np.asarray(x)[: len(index)], _record_arrays(self.task, record)))
-            if progress is not None:
-                progress(len(index))
-        merged = {k: np.concatenate([r[k] for r in records]) for k in records[0]}
-        return Games(image_index=np.arange(num_games) if image_index is None else np.asarray(image_index),
-                     liar_claim=np.asarray(liar_claims),
-                     seed_index=np.zeros(num_games, int) if seed_index is None else np.asarray(seed_index),
-                     first_player=first_player, **merged)
-
-
-def _record_arrays(task: SparsePixelTask, record: GameRecord) -> dict:
-    return {"actions": record.actions, "players": record.players,
-            "pixels": task.action_pixels(record.final, record.actions),
-            "claim_probs": record.claim_probs, "class_probs": record.class_probs,
-            "final_logits": record.final_logits, "honest_margin": record.honest_margin}
-
-
 # ---------------------------------------------------------------------------------- conditions
-def precommit_debate(runner: DebateRunner, images, labels, first_player: int, seeds_per_lie: int, key,
+def play_images(runner: Runner, images, labels, liar_claims, first_player, key, progress=None,
+                image_index=None, seed_index=None, judge_params=None, seating=None, debater_params=None) -> Games:
+    """One game per row of ``images``; the record labels each row with ``image_index`` (into the
+    caller's image set; default the row number) and ``seed_index`` (default 0)."""
+    num_games = len(labels)
+    rows = {"image_index": np.arange(num_games) if image_index is None else np.asarray(image_index),
+            "seed_index": np.zeros(num_games, int) if seed_index is None else np.asarray(seed_index)}
+    return runner.play(instances(images, np.asarray(labels, np.int32), np.asarray(liar_claims, np.int32)), first_player,
+                       key, labels=rows, progress=progress, judge_params=judge_params, seating=seating,
+                       debater_params=debater_params)
+
+
+def precommit_debate(runner: Runner, images, labels, first_player: int, seeds_per_lie: int, key,
                      num_classes: int, progress=None) -> ConditionResult:
     """Every wrong class as the liar's claim, ``seeds_per_lie`` games each."""
     num_images = len(labels)
@@ -142,7 +78,7 @@ def precommit_debate(runner: DebateRunner, images, labels, first_player: int, se
     image_index = np.repeat(np.arange(num_images), (num_classes - 1) * seeds_per_lie)
     liar_claim = np.repeat(lies.reshape(-1), seeds_per_lie)
     seed_index = np.tile(np.arange(seeds_per_lie), num_images * (num_classes - 1))
-    games = runner.play(images[image_index], labels[image_index], liar_claim, first_player, key, progress,
+    games = play_images(runner, images[image_index], labels[image_index], liar_claim, first_player, key, progress,
                         image_index, seed_index)
     # honest wins an (image, seed) only if it beats every lie.
     won = games.honest_won.reshape(num_images, num_classes - 1, seeds_per_lie).all(axis=1)
@@ -150,13 +86,13 @@ def precommit_debate(runner: DebateRunner, images, labels, first_player: int, se
     return ConditionResult(name, won.mean(axis=1), games)
 
 
-def no_precommit_debate(runner: DebateRunner, images, labels, first_player: int, seeds: int, key,
+def no_precommit_debate(runner: Runner, images, labels, first_player: int, seeds: int, key,
                         progress=None) -> ConditionResult:
     num_images = len(labels)
     image_index = np.repeat(np.arange(num_images), seeds)
     seed_index = np.tile(np.arange(seeds), num_images)
     liar_claim = np.full(len(image_index), NO_CLAIM)
-    games = runner.play(images[image_index], labels[image_index], liar_claim, first_player, key, progress,
+    games = play_images(runner, images[image_index], labels[image_index], liar_claim, first_player, key, progress,
                         image_index, seed_index)
     name = "debate_no_precommit_" + ("honest_first" if first_player == HONEST else "liar_first")
     return ConditionResult(name, games.honest_won.reshape(num_images, seeds).mean(axis=1), games)

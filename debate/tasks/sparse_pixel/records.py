@@ -1,17 +1,17 @@
 """People-facing views of sparse-pixel debates: transcripts for storage and ASCII art for terminals.
 
-The text of a debate (``describe_transcript``, ``ascii_board``) lives in ``debate.records.rendering``, which
-renders every task; the names here stay for existing callers."""
+The text of a debate (``describe_transcript``, ``ascii_board``) and the stored image (``transcript_image``,
+``revealed_pixels``) live in ``debate.tasks.sparse_pixel.rendering`` (no jax); the names here stay for existing callers."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from debate.records import rendering
-from debate.tasks.sparse_pixel.protocols import Games
-from debate.records.rendering import ascii_board  # noqa: F401  (re-exported)
+from debate.core.runner import Games
+from debate.tasks.sparse_pixel.rendering import ascii_board, revealed_pixels, transcript_image  # noqa: F401  (re-exported)
 from debate.tasks.sparse_pixel.game import HONEST, LIAR, NO_CLAIM
-from debate.records.transcript import Transcript, Turn
+from debate.records.transcript import Transcript, Turn, players_from_roles
 
 ROLES = ["honest", "liar"]
 
@@ -44,8 +44,8 @@ def games_to_transcripts(games: Games, images: np.ndarray, labels: np.ndarray, i
             verdict = label if honest_won else liar_claim
         out.append(Transcript(
             task="sparse_pixel", instance_id=instance_ids[i], protocol=protocol,
-            claims=[label, None if liar_claim == NO_CLAIM else liar_claim], roles=list(ROLES),
-            debaters=list(debaters), judge=judge, first_player=int(games.first_player), turns=turns,
+            claims=[label, None if liar_claim == NO_CLAIM else liar_claim],
+            players=players_from_roles(ROLES, debaters), judge=judge, first_player=int(games.first_player[g]), turns=turns,
             winner=HONEST if honest_won else LIAR, verdict_claim=verdict, ground_truth=label,
             seeds={"experiment_seed": seed, "seed_index": int(games.seed_index[g])},
             instance={"height": int(image.shape[0]), "width": int(image.shape[1]),
@@ -60,39 +60,6 @@ def describe_transcript(transcript: Transcript, show_image: bool = True) -> str:
     """Turn-by-turn text of a stored sparse-pixel debate, with the judge's belief after each turn
     (``debate.records.rendering`` renders every task; this keeps the sparse-pixel signature)."""
     return rendering.describe_transcript(transcript, show_image=show_image)
-
-
-def transcript_image(transcript: Transcript) -> np.ndarray:
-    """The stored image of a sparse-pixel transcript as uint8 ``[H, W]`` (0..255)."""
-    inst = transcript.instance
-    try:
-        height, width = int(inst["height"]), int(inst["width"])
-        pixels = np.asarray(inst["pixels"], dtype=np.int64)
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"transcript {transcript.id} has no stored image (instance needs height, width and "
-                         "pixels); only sparse-pixel transcripts can be drawn.") from None
-    if pixels.size != height * width or pixels.min(initial=0) < 0 or pixels.max(initial=0) > 255:
-        raise ValueError(f"transcript {transcript.id} stores {pixels.size} pixels for a {height}x{width} image "
-                         "(values must be 0..255); regenerate it.")
-    return pixels.astype(np.uint8).reshape(height, width)
-
-
-def revealed_pixels(transcript: Transcript, turns_seen: int | None = None) -> list[tuple[int, int, int, int]]:
-    """``(row, col, value, player)`` of each pixel revealed in the first ``turns_seen`` turns (all when
-    None), in turn order; ``value`` is the stored image's 0..255 value at that pixel."""
-    n = len(transcript.turns) if turns_seen is None else int(turns_seen)
-    if not 0 <= n <= len(transcript.turns):
-        raise ValueError(f"turns_seen {turns_seen} is outside 0..{len(transcript.turns)} for transcript "
-                         f"{transcript.id}.")
-    image = transcript_image(transcript)
-    out = []
-    for turn in transcript.turns[:n]:
-        row, col = int(turn.revealed["row"]), int(turn.revealed["col"])
-        if not (0 <= row < image.shape[0] and 0 <= col < image.shape[1]):
-            raise ValueError(f"turn {turn.index} of transcript {transcript.id} reveals pixel ({row}, {col}) outside "
-                             f"the {image.shape[0]}x{image.shape[1]} image; regenerate it.")
-        out.append((row, col, int(image[row, col]), int(turn.player)))
-    return out
 
 
 def transcript_judge_view(transcript: Transcript, turns_seen: int | None = None) -> np.ndarray:

@@ -1,22 +1,4 @@
-"""Search trees as networkx graphs: what the app's game-tree page draws and exact solvers compare to.
-
-``search_tree_to_graph`` reads one batch element of an ``mctx.Tree`` (``Debater.search(...)
-.search_tree``) into a ``networkx.DiGraph`` whose nodes are mctx node indices. Facts about the mctx
-layout that this module relies on (mctx 0.0.x, ``mctx/_src/search.py``):
-
-- The tree has ``num_simulations + 1`` node slots. The root is slot 0 and starts with one visit;
-  every simulation adds one visit to the root, so the root ends with ``num_simulations + 1``.
-- A node first expanded on simulation ``i`` gets slot ``i + 1``. When a simulation stops at
-  ``max_depth`` on an already expanded node, that node is expanded *again* (its visit count grows,
-  its value is reset to the fresh leaf value) and slot ``i + 1`` stays empty, so slots with zero
-  visits can sit between used ones. Only slots with visits (reachable through ``children_index``)
-  are nodes here.
-- ``node_visits[n] == 1 + children_visits[n].sum()`` for every node except those re-expanded at
-  ``max_depth``, which have no children and count one visit per expansion.
-- ``node_values`` are from the point of view of the player to move at the node;
-  ``children_rewards`` belong to the player who moved, and the q-value of an action from the
-  parent's view is ``reward + discount * children_values`` (``Tree.qvalues``; ``discount = -1``
-  between plies of a debate, 0 after the game ends).
+"""Exact game trees of small positions: every legal move, solved by backward induction.
 
 ``solve_exact`` builds the *exact* game tree of one small game instead (every legal move, states
 with equal ``task.state_key`` merged into one node, so the tree is a DAG) and solves it by backward
@@ -24,7 +6,7 @@ induction; ``exploitability`` measures how much a policy loses against a best re
 ``exact_tree_to_graph`` exports it with the same node attribute names as ``search_tree_to_graph``
 (``player``, ``visits``, ``minimax_value``, ``judge_value``, ``summary``).
 
-Task interface that exact solving relies on (``SparsePixelTask`` and ``ComputationTask`` provide it):
+Task interface that exact solving relies on (every exactly solvable task provides it: ``debate.core.task.ExactlySolvable``):
 ``num_actions``, ``num_turns`` (the most moves a game can have), ``step(state, action[B])`` (pure,
 batched, a no-op on finished games and illegal actions), ``judge_view(state)``,
 ``honest_margin(state, logits) -> [B]`` (the honest player, id 0, wins a finished game iff > 0),
@@ -44,216 +26,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import mctx
 import networkx as nx
 import numpy as np
 
-CHOSEN_COLOR = "#c0392b"
-CHOSEN_FILL = "#fadbd8"
-
-
-def _batch_row(array, batch_index: int) -> np.ndarray:
-    return np.asarray(array[batch_index])
-
-
-def search_tree_to_graph(
-    tree: mctx.Tree,
-    batch_index: int = 0,
-    max_depth: int | None = None,
-    max_nodes: int = 200,
-    action_labels: Callable[[int], str] | None = None,
-    root_player: int | None = None,
-) -> nx.DiGraph:
-    """The expanded part of one batch element's search tree as a ``networkx.DiGraph``.
-
-    Nodes are mctx node indices with attributes ``visits``, ``value`` (mctx ``node_values``, for the
-    player to move there), ``minimax_value`` and ``judge_value`` (None: a search does not know them), ``summary`` (the
-    same text as ``label``), ``prior`` (the parent's softmax prior for the action leading here, 1.0 at
-    the root), ``action`` (None at the root), ``label``, ``depth``, ``player`` (alternating from
-    ``root_player``, or None), ``reward`` (of the action leading here, 0.0 at the root) and
-    ``on_chosen_line`` (on the path that follows the most visited child from the root, ties to the
-    lowest action). Edges carry ``action``, ``visits`` and ``q`` (``reward + discount * child
-    value``, as ``mctx.Tree.qvalues``).
-
-    Nodes are added breadth first from the root, at most ``max_depth`` plies deep and at most
-    ``max_nodes`` in all; within a ply the most visited nodes come first, so when the cap bites it
-    drops the least visited ones and the graph stays connected. ``graph.graph`` holds
-    ``{"truncated": bool, "total_nodes": int}``: whether any expanded node was left out, and how
-    many expanded nodes the tree has.
-    """
-    batch_size = np.asarray(tree.node_visits).shape[0]
-    if not 0 <= batch_index < batch_size:
-        raise ValueError(f"batch_index must be in [0, {batch_size}) for this tree (got {batch_index}).")
-    if max_nodes < 1:
-        raise ValueError(f"max_nodes must be at least 1 (got {max_nodes}).")
-    if max_depth is not None and max_depth < 0:
-        raise ValueError(f"max_depth must be 0 or more, or None (got {max_depth}).")
-    if root_player is not None and root_player not in (0, 1):
-        raise ValueError(f"root_player must be 0, 1 or None (got {root_player}).")
-
-    visits = _batch_row(tree.node_visits, batch_index)
-    values = _batch_row(tree.node_values, batch_index)
-    children = _batch_row(tree.children_index, batch_index)
-    child_visits = _batch_row(tree.children_visits, batch_index)
-    logits = _batch_row(tree.children_prior_logits, batch_index)
-    rewards = _batch_row(tree.children_rewards, batch_index)
-    discounts = _batch_row(tree.children_discounts, batch_index)
-    child_values = _batch_row(tree.children_values, batch_index)
-    root = mctx.Tree.ROOT_INDEX
-
-    def label_of(action):
-        if action is None:
-            return "root"
-        return str(action_labels(action)) if action_labels is not None else str(action)
-
-    def expanded(node):
-        actions = np.flatnonzero(children[node] != mctx.Tree.UNVISITED)
-        return [(int(a), int(children[node, a])) for a in actions]
-
-    def priors(node):
-        row = logits[node].astype(np.float64)
-        e = np.exp(row - row.max())
-        return e / e.sum()
-
-    chosen = [root]
-    while kids := expanded(chosen[-1]):
-        # max() keeps the first of equals, i.e. the lowest action.
-        chosen.append(max(kids, key=lambda ak: int(child_visits[chosen[-1], ak[0]]))[1])
-    chosen = set(chosen)
-
-    graph = nx.DiGraph()
-
-    def add_node(node, parent, action, depth):
-        prior = 1.0 if parent is None else float(priors(parent)[action])
-        reward = 0.0 if parent is None else float(rewards[parent, action])
-        graph.add_node(
-            node,
-            visits=int(visits[node]),
-            value=float(values[node]),
-            prior=prior,
-            action=action,
-            label=label_of(action),
-            depth=depth,
-            player=None if root_player is None else (root_player + depth) % 2,
-            reward=reward,
-            on_chosen_line=node in chosen,
-            # shared with exact trees (exact_tree_to_graph): a search tree knows no minimax value
-            minimax_value=None,
-            judge_value=None,
-            summary=label_of(action),
-        )
-        if parent is not None:
-            graph.add_edge(
-                parent,
-                node,
-                action=action,
-                visits=int(child_visits[parent, action]),
-                q=float(rewards[parent, action] + discounts[parent, action] * child_values[parent, action]),
-            )
-
-    add_node(root, None, None, 0)
-    frontier, depth = [root], 0
-    while frontier and len(graph) < max_nodes and (max_depth is None or depth < max_depth):
-        depth += 1
-        level = [(int(child_visits[p, a]), i, a, p, c) for i, p in enumerate(frontier) for a, c in expanded(p)]
-        level.sort(key=lambda t: (-t[0], t[1], t[2]))
-        frontier = []
-        for _, _, action, parent, node in level[: max_nodes - len(graph)]:
-            add_node(node, parent, action, depth)
-            frontier.append(node)
-
-    total = 0
-    stack = [root]
-    while stack:
-        total += 1
-        stack.extend(c for _, c in expanded(stack.pop()))
-    graph.graph.update(truncated=len(graph) < total, total_nodes=total)
-    return graph
-
-
-def _dot_escape(text: str) -> str:
-    return str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
-
-
-def graph_to_dot(graph: nx.DiGraph) -> str:
-    """A Graphviz DOT string for ``st.graphviz_chart`` (rendered in the browser, no graphviz binary).
-
-    One line per node (``nINDEX [label=...]``: action label, visits N, value V with 2 decimals,
-    prior P) and one per edge (labelled with its q-value); the chosen line is drawn with filled
-    nodes and bold red edges. The tree grows left to right (``rankdir=LR``), so a root with many
-    children stacks them in a column and the text stays readable. A truncated graph says so in the
-    graph label.
-
-    Exact trees (``exact_tree_to_graph``) draw the same way: V is the ``minimax_value`` (a node has no
-    ``value``), N and P are left out where ``visits``/``prior`` are None, the node's ``summary`` is
-    added when it differs from its label, edges are labelled with their action label, and the
-    principal variation is the chosen line."""
-    lines = [
-        "digraph search_tree {",
-        '  graph [rankdir=LR, fontname="Helvetica", fontsize=10, nodesep=0.12, ranksep=0.6];',
-        '  node [shape=box, style=rounded, fontname="Helvetica", fontsize=10];',
-        '  edge [fontname="Helvetica", fontsize=9, color="#7f8c8d"];',
-    ]
-    if graph.graph.get("truncated"):
-        note = f"showing {len(graph)} of {graph.graph.get('total_nodes', '?')} expanded nodes"
-        lines.append(f'  label="{_dot_escape(note)}";')
-
-    def chosen(a):
-        return bool(a.get("on_chosen_line", a.get("on_principal_variation", False)))
-
-    for node, a in graph.nodes(data=True):
-        value = a.get("value")
-        if value is None:
-            value = a.get("minimax_value")
-        numbers = []
-        if a.get("visits") is not None:
-            numbers.append(f"N={a['visits']}")
-        if value is not None:
-            numbers.append(f"V={value:.2f}")
-        rows = [_dot_escape(a.get("label", node))]
-        summary = a.get("summary")
-        if summary is not None and summary != a.get("label"):
-            rows.append(_dot_escape(summary))
-        if numbers:
-            rows.append("  ".join(numbers))
-        if a.get("prior") is not None:
-            rows.append(f"P={a['prior']:.2f}")
-        text = "\\n".join(rows)
-        style = ""
-        if chosen(a):
-            style = f', style="rounded,filled,bold", fillcolor="{CHOSEN_FILL}", color="{CHOSEN_COLOR}"'
-        lines.append(f'  n{node} [label="{text}"{style}];')
-    for parent, node, e in graph.edges(data=True):
-        on_line = e.get("on_principal_variation", chosen(graph.nodes[parent]) and chosen(graph.nodes[node]))
-        style = f', color="{CHOSEN_COLOR}", fontcolor="{CHOSEN_COLOR}", penwidth=2.5' if on_line else ""
-        label = f"q={e['q']:.2f}" if e.get("q") is not None else _dot_escape(e.get("label", e.get("action", "")))
-        lines.append(f'  n{parent} -> n{node} [label="{label}"{style}];')
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
-def pixel_action_labels(candidates_row, width: int) -> Callable[[int], str]:
-    """Labels for the sparse-pixel task: candidate index -> "(row, col)" of its pixel, using one
-    game's candidate list (``state.candidates[b]``); "-" for padding (-1) or an index out of range."""
-    row = np.asarray(candidates_row)
-    if row.ndim != 1:
-        raise ValueError(f"candidates_row must be one game's 1-D candidate list (got shape {row.shape}).")
-    if width < 1:
-        raise ValueError(f"width must be at least 1 (got {width}).")
-
-    def label(action: int) -> str:
-        action = int(action)
-        if not 0 <= action < row.shape[0] or row[action] < 0:
-            return "-"
-        pixel = int(row[action])
-        return f"({pixel // width}, {pixel % width})"
-
-    return label
-
-
-# ====================================================================== exact game trees
-HONEST_PLAYER = 0
-
+from debate.analysis.search_graph import CHOSEN_COLOR, CHOSEN_FILL  # noqa: F401
+from debate.core.task import honest_sign, require_two_teams
 
 class TreeTooLargeError(ValueError):
     """A game tree has more states than an exact solve was allowed to expand."""
@@ -500,6 +277,7 @@ def solve_exact(task, judge_fn, judge_params, state, game_index: int = 0, max_no
     ``task.state_key`` (``np.unique`` over key rows, then a lookup among earlier levels), leaves are
     scored by the judge in batches, and backward induction runs one height at a time over edge
     arrays. Values are from the honest player's view (+1 honest wins, -1 liar wins)."""
+    require_two_teams(task, "solve_exact (minimax)")
     batch = int(np.asarray(state.current_player).shape[0])
     if not 0 <= game_index < batch:
         raise ValueError(f"game_index must be in [0, {batch}) for this state (got {game_index}).")
@@ -605,7 +383,7 @@ def solve_exact(task, judge_fn, judge_params, state, game_index: int = 0, max_no
         legal_action_mask=legal, path=path, margin=margin, values=np.zeros(num_nodes),
         best_action=np.full(num_nodes, -1), height=height, edge_parent=edge_parent, edge_action=edge_action, edge_child=edge_child, batch_size=batch_size,
     )
-    tree.values = tree._backward(_leaf_values(np.nan_to_num(margin)), player == HONEST_PLAYER)
+    tree.values = tree._backward(_leaf_values(np.nan_to_num(margin)), np.asarray(honest_sign(task, player)) > 0)
     optimal = tree.values[edge_child] == tree.values[edge_parent]
     best = np.full(num_nodes, num_actions, np.int64)
     np.minimum.at(best, edge_parent[optimal], edge_action[optimal].astype(np.int64))
@@ -690,11 +468,11 @@ def exploitability(tree: ExactTree, policy_probs, player: int) -> dict:
                          f"(first: node {int(empty[0])}); it must put mass on legal actions.")
     edge_prob = edge_prob / np.where(total > 0, total, 1.0)[tree.edge_parent]
     # The opponent of the honest player minimises; the honest player maximises against anyone else.
-    maximise = np.full(tree.num_nodes, player != HONEST_PLAYER)
+    maximise = np.full(tree.num_nodes, bool(np.asarray(honest_sign(tree.task, player)) < 0))
     values = tree._backward(_leaf_values(np.nan_to_num(tree.margin)), maximise, policy_node, edge_prob)
     best_response = float(values[0])
     game = tree.value
-    loss = game - best_response if player == HONEST_PLAYER else best_response - game
+    loss = game - best_response if float(honest_sign(tree.task, player)) > 0 else best_response - game
     return {"player": int(player), "best_response_value": best_response, "game_value": game,
             "exploitability": float(loss)}
 
