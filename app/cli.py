@@ -538,12 +538,10 @@ def self_play_command(ctx: typer.Context):
             raise typer.Exit(code=2)
         task = args[i + 1]
         del args[i:i + 2]
-    if task == "computation":
-        from training.computation_self_play import main as trainer
-    else:
-        from training.self_play import main as trainer
+    from training.self_play import main as trainer
+
     try:
-        trainer(args)
+        trainer(args, default_task=task)
     except ValueError as error:  # bad options: one sentence, exit status 2
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2)

@@ -6,7 +6,7 @@ from conftest import linear_judge_fn
 from training.self_play import SelfPlayConfig
 
 # 8x8 digits, K=2 among the 16 brightest pixels, a tiny network: a few seconds per run.
-TINY = SelfPlayConfig(dataset="sklearn-digits", num_reveals=2, max_candidates=16, precommit=True,
+TINY = SelfPlayConfig("sparse_pixel", dataset="sklearn-digits", num_reveals=2, max_candidates=16, precommit=True,
                       data_shuffle_seed=-1, judge_images=0, eval_images=64, channels=8, num_layers=2, hidden=16,
                       stride=1, games_per_iteration=16, num_simulations=4, max_num_considered_actions=4,
                       network_value=True, replay_size=256, batch_size=32, train_steps_per_iteration=2,

@@ -11,12 +11,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent.parent))  # this checkout, before any installed copy
 from debate.core.sharding import shard_batch  # noqa: E402
-from training.computation_self_play import ComputationSelfPlayConfig, train_computation_self_play  # noqa: E402
+from training.self_play import SelfPlayConfig, train_self_play  # noqa: E402
 
-config = ComputationSelfPlayConfig(num_steps=4, modulus=7, games_per_iteration=16, num_simulations=8, hidden=16,
-                                   batch_size=32, train_steps_per_iteration=4)
+config = SelfPlayConfig("computation", num_steps=4, modulus=7, games_per_iteration=16, num_simulations=8, hidden=16,
+                        batch_size=32, train_steps_per_iteration=4)
 with tempfile.TemporaryDirectory() as out:
-    run = train_computation_self_play(config, out, iterations=2, final_eval=False, progress=False)["run"]
+    run = train_self_play(config, out, iterations=2, final_eval=False, progress=False, log=lambda *a: None)["run"]
     metrics = [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
     replay = run.replay.state_dict()
     print(json.dumps({

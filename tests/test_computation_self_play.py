@@ -1,4 +1,4 @@
-"""Learned computation debaters (training.computation_networks, training.computation_self_play)."""
+"""Learned computation debaters (debate.tasks.computation.network, training.self_play on the computation task)."""
 
 import json
 import sys
@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from debate.tasks.computation.game import HONEST, LIAR, ComputationTask, exact_checker
-from training.computation_networks import ComputationNetworkConfig, encode_state, make_network, network_function
-from training.computation_self_play import (ComputationSelfPlayConfig, ComputationSelfPlayRun, evaluate,
-                                            load_computation_debater, train_computation_self_play)
+from debate.tasks.computation.network import NetworkConfig, encode_state, make_network, network_function
+from training.self_play import SelfPlayConfig, SelfPlayRun, evaluate, load_learned_debater, train_self_play
 from training.checkpoints import CheckpointError
 from debate.tasks.computation.game import instances as computation_instances
 
@@ -35,20 +34,20 @@ def test_features_hold_the_experts_numbers():
     assert np.all(features[:, 2 * p1:3 * p1].argmax(1) == task.modulus)
     assert np.all(features[:, 3 * p1:4 * p1].argmax(1) == np.asarray(task.true_value(state, mid)))
     assert np.all(features[:, 5 * p1:6 * p1].argmax(1) == np.asarray(task.true_value(state, mid)))
-    assert features.shape[1] == ComputationNetworkConfig(modulus=31).num_inputs
+    assert features.shape[1] == NetworkConfig(modulus=31).num_inputs
     with pytest.raises(ValueError, match="p = 7"):
-        network_function(task, make_network(ComputationNetworkConfig(modulus=7)))
+        network_function(task, make_network(NetworkConfig(modulus=7)))
 
 
 def _policy_vs_random(run):
-    result = evaluate(run.task, run.judge_fn, run.judge_params, run.network_fn, run.params, num_games=128,
+    result = evaluate(run.task, run.judge_fn, run.judge_params, run.network_fn, run.params, run.eval_instances(128),
                       num_simulations=8, opponents=("random",))["policy_vs_random"]
     return 0.5 * (result["as_honest"]["learned_win_rate"] + result["as_liar"]["learned_win_rate"])
 
 
 def test_short_training_lowers_the_loss_and_beats_random_more_often(tmp_path):
-    config = ComputationSelfPlayConfig(**SMALL)
-    run = ComputationSelfPlayRun(config, tmp_path / "run")
+    config = SelfPlayConfig("computation", **SMALL)
+    run = SelfPlayRun(config, tmp_path / "run")
     before = _policy_vs_random(run)
     records = [run.run_iteration() for _ in range(20)]
     after = _policy_vs_random(run)
@@ -57,10 +56,10 @@ def test_short_training_lowers_the_loss_and_beats_random_more_often(tmp_path):
 
 
 def test_resumed_run_reaches_the_same_parameters(tmp_path):
-    config = ComputationSelfPlayConfig(**{**SMALL, "games_per_iteration": 16, "train_steps_per_iteration": 4})
-    straight = train_computation_self_play(config, tmp_path / "a", iterations=3, final_eval=False, progress=False)["run"]
-    train_computation_self_play(config, tmp_path / "b", iterations=2, final_eval=False, progress=False)
-    resumed = train_computation_self_play(config, tmp_path / "b", iterations=3, final_eval=False, progress=False)
+    config = SelfPlayConfig("computation", **{**SMALL, "games_per_iteration": 16, "train_steps_per_iteration": 4})
+    straight = train_self_play(config, tmp_path / "a", iterations=3, final_eval=False, progress=False)["run"]
+    train_self_play(config, tmp_path / "b", iterations=2, final_eval=False, progress=False)
+    resumed = train_self_play(config, tmp_path / "b", iterations=3, final_eval=False, progress=False)
     assert resumed["iterations_this_run"] == 1
     for x, y in zip(jax.tree.leaves(straight.params), jax.tree.leaves(resumed["run"].params)):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
@@ -68,15 +67,15 @@ def test_resumed_run_reaches_the_same_parameters(tmp_path):
     assert [m["iteration"] for m in metrics] == [1, 2, 3]
     # another config in the same directory is refused, naming the difference
     with pytest.raises(ValueError, match="num_simulations"):
-        ComputationSelfPlayRun(ComputationSelfPlayConfig(**{**SMALL, "num_simulations": 4}), tmp_path / "b")
+        SelfPlayRun(SelfPlayConfig("computation", **{**SMALL, "num_simulations": 4}), tmp_path / "b")
     # the checkpoint plays as a debater, with and without search
-    task = config.task()
-    debater, params = load_computation_debater(tmp_path / "b", task, exact_checker(task), num_simulations=4)
+    task = config.settings.task()
+    debater, params = load_learned_debater(tmp_path / "b", task, exact_checker(task), num_simulations=4)
     state = task.init(computation_instances(jnp.arange(3, dtype=jnp.uint32)), LIAR)
     action = debater.select((None, params), jax.random.key(0), state)
     assert action.shape == (3,) and bool(jnp.all(state.legal_action_mask[jnp.arange(3), action]))
     with pytest.raises(CheckpointError, match="no computation self-play run"):
-        load_computation_debater(tmp_path / "nothing", task, exact_checker(task))
+        load_learned_debater(tmp_path / "nothing", task, exact_checker(task))
 
 
 

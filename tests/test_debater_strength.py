@@ -55,12 +55,12 @@ def test_trend_finds_the_sign_of_a_planted_relation():
 
 
 def test_computation_setting_end_to_end(tmp_path):
-    from training.computation_self_play import ComputationSelfPlayConfig, train_computation_self_play
+    from training.self_play import SelfPlayConfig, train_self_play
 
     learned_run = tmp_path / "learned"
-    train_computation_self_play(ComputationSelfPlayConfig(num_steps=8, games_per_iteration=8, num_simulations=4,
-                                                          hidden=16, train_steps_per_iteration=2),
-                                learned_run, iterations=1, final_eval=False, progress=False)
+    train_self_play(SelfPlayConfig("computation", num_steps=8, games_per_iteration=8, num_simulations=4, hidden=16,
+                                   train_steps_per_iteration=2),
+                    learned_run, iterations=1, final_eval=False, progress=False)
     config = study.StudyConfig(settings=["computation"], games=16, bootstrap=10, computation_steps=8,
                                computation_debaters=["random", "mcts-expert-4", "expert"], checker_steps=5000,
                                batch_size=16, computation_self_play_run=str(learned_run),

@@ -20,7 +20,7 @@ from debate.core.runner import Runner
 from debate.tasks.sparse_pixel.protocols import play_images
 from debate.tasks.sparse_pixel.game import HONEST, LIAR
 from training.checkpoints import CheckpointError, latest_step
-from training.debater_networks import make_network, network_function
+from debate.tasks.sparse_pixel.network import make_network, network_function
 from training.self_play import (Evaluator, SelfPlayConfig, elo_from_rate, load_learned_debater, summarize_match,
                                 train_self_play)
 
@@ -36,6 +36,10 @@ LEARN = dataclasses.replace(TINY, games_per_iteration=32, num_simulations=16, ma
                             eval_max_num_considered_actions=16,
                             train_steps_per_iteration=16, replay_size=2048, checkpoint_every=25)
 LEARN_ITERATIONS = 50
+
+
+def _arrays(instances):
+    return instances.image, instances.label, instances.liar_claim
 
 
 def _metrics(out) -> list[dict]:
@@ -66,10 +70,10 @@ def test_short_training_lowers_the_loss_and_beats_a_random_debater(trained):
     judge_fn, judge_params = run.judge_fn, run.judge_params
     evaluator = Evaluator(run.task, judge_fn, judge_params, run.network_fn, num_simulations=0,
                           opponent=random_debater(), batch_size=64)
-    images, labels, lies = run.eval_instances(64)
-    _, untrained = network_function(make_network(run.network_config, seed=LEARN.seed))
-    before = evaluator.evaluate(untrained, images, labels, lies)
-    after = evaluator.evaluate(run.params, images, labels, lies)
+    instances = run.eval_instances(64)
+    _, untrained = network_function(run.task, make_network(run.network_config, seed=LEARN.seed))
+    before = evaluator.evaluate(untrained, instances)
+    after = evaluator.evaluate(run.params, instances)
     assert before["pooled"]["score"] < 0.58  # measured 0.49
     assert after["pooled"]["score"] >= 0.6  # measured 0.70
     assert after["pooled"]["score"] >= before["pooled"]["score"] + 0.1
@@ -122,7 +126,7 @@ def test_sharded_self_play_equals_single_device_run():
 def test_learned_debater_plugs_into_debate_runner_with_and_without_search(trained):
     out, run = trained
     task, judge_fn, judge_params = run.task, run.judge_fn, run.judge_params
-    images, labels, lies = run.eval_instances(16)
+    images, labels, lies = _arrays(run.eval_instances(16))
     bare, net_params = load_learned_debater(out, task, judge_fn)
     searching, _ = load_learned_debater(out, task, judge_fn, num_simulations=8)
     for a, b in zip(jax.tree.leaves(net_params), jax.tree.leaves(run.params)):
@@ -156,7 +160,7 @@ def test_learned_checkpoint_plays_in_a_compiled_league(trained):
 
     out, run = trained
     task, judge_fn, judge_params = run.task, run.judge_fn, run.judge_params
-    images, labels, lies = run.eval_instances(8)
+    images, labels, lies = _arrays(run.eval_instances(8))
     debaters = [build_debater(parse_debater_spec(s), task, judge_fn)
                 for s in ("random", f"learned:{out}", f"learned-mcts-4:{out}")]
     league = Runner(task, judge_fn, judge_params, debaters, batch_size=8)
@@ -169,7 +173,7 @@ def test_learned_checkpoint_plays_in_a_compiled_league(trained):
 
 def test_network_search_is_the_same_with_compact_and_full_trees(trained):
     _, run = trained
-    images, labels, lies = run.eval_instances(8)
+    images, labels, lies = _arrays(run.eval_instances(8))
     state = run.task.init(pixel_instances(images, labels, lies), HONEST)
     params = debater_params(run.judge_params, run.params)
     outputs = [jax.jit(mcts_debater(run.task, run.judge_fn, 8, network_fn=run.network_fn, compact_tree=compact,
@@ -206,3 +210,46 @@ def test_bad_configurations_are_refused(tmp_path):
                         progress=False, judge=linear_judge())
     with pytest.raises(ValueError, match="iterations, minutes"):
         train_self_play(TINY, tmp_path, progress=False)
+
+
+# Both tasks through the one entry point: tiny runs with a final evaluation, then the checkpoint as a debater.
+ONE_LOOP = {
+    "sparse_pixel": dict(dataset="sklearn-digits", num_reveals=2, max_candidates=16, precommit=True,
+                         data_shuffle_seed=-1, judge_images=0, eval_images=64, channels=8, num_layers=2, hidden=16,
+                         stride=1, eval_simulations=4, eval_max_num_considered_actions=4),
+    "computation": dict(num_steps=4, modulus=7, hidden=16, eval_games=8, eval_simulations=4),
+}
+
+
+@pytest.mark.parametrize("task", sorted(ONE_LOOP))
+def test_one_loop_trains_every_task_through_the_same_entry_point(task, tmp_path):
+    from debate import tasks
+    from training.self_play import SelfPlayRun, task_interface
+
+    config = SelfPlayConfig(task, games_per_iteration=8, num_simulations=4, max_num_considered_actions=4,
+                            replay_size=256, batch_size=16, train_steps_per_iteration=2, **ONE_LOOP[task])
+    judge = linear_judge() if task == "sparse_pixel" else None  # the computation task's checker is its own
+    summary = train_self_play(config, tmp_path, iterations=2, progress=False, final_eval=True, final_eval_instances=4,
+                              judge=judge, log=lambda *a: None)
+    run: SelfPlayRun = summary["run"]
+    train = [m for m in _metrics(tmp_path) if m["kind"] == "train"]
+    assert [m["iteration"] for m in train] == [1, 2] and all(np.isfinite(m["loss"]) for m in train)
+    stored = json.loads((tmp_path / "config.json").read_text())
+    assert (stored["kind"], stored["task"], stored["config"]) == (f"{task}_self_play", task, config.to_dict())
+    plan = task_interface(task).EVAL
+    result = json.loads((tmp_path / "eval.json").read_text())
+    assert {k for k in result if "_vs_" in k} == {f"{a}_vs_{b}" for a in plan["learned"] for b in plan["final"]}
+    assert all(match["games_per_matchup"] == result["games_per_matchup"] for k, match in result.items() if "_vs_" in k)
+    # the checkpoint plays as a debater of its task, with and without search
+    for simulations in (0, 4):
+        debater, params = load_learned_debater(tmp_path, run.task, run.judge_fn, num_simulations=simulations)
+        for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(run.params)):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        state = run.task.init(run.eval_instances(4), 0)
+        action = debater.select(debater_params(run.judge_params, params), jax.random.key(0), state)
+        assert bool(jnp.all(state.legal_action_mask[jnp.arange(len(action)), action]))
+    # a network trained on one task is refused by the other in one sentence
+    other = next(n for n in ONE_LOOP if n != task)
+    other_task = tasks.api(other).example(jax.random.key(0), 1)[0]
+    with pytest.raises(CheckpointError, match=f"holds a {task} self-play run"):
+        load_learned_debater(tmp_path, other_task, run.judge_fn)

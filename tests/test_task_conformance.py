@@ -54,7 +54,7 @@ class Case:
     instance: Any  # [BATCH] instances of api.example
     judge_fn: Callable
     params: jax.Array
-    init: Callable  # jitted task.init / task.step, shared by the tests of one task
+    init: Callable  # jitted task.init / task.step (each traced at most once per shape), shared by the tests
     step: Callable
     act: Callable  # jitted random legal action per game (any action once a game is over)
 
@@ -74,7 +74,10 @@ def linear_judge(task, view_shape):
 def case(request, toy_registered) -> Case:
     api = tasks.api(request.param)
     task, instance = api.example(jax.random.key(0), BATCH)
-    init, step = jax.jit(task.init), jax.jit(task.step)
+    # Every test below plays through these two, at batch BATCH and 1 only: each may trace once per shape.
+    chex.clear_trace_counter()
+    init = jax.jit(chex.assert_max_traces(task.init, n=2))
+    step = jax.jit(chex.assert_max_traces(task.step, n=2))
     judge_fn, params = linear_judge(task, jax.eval_shape(lambda i: task.judge_view(task.init(i, 0)), instance).shape)
     act = jax.jit(lambda key, state: random_debater().select(None, key, state))
     return Case(request.param, api, task, instance, judge_fn, params, init, step, act)
@@ -94,14 +97,15 @@ def assert_same(actual, expected, where=""):
         np.testing.assert_array_equal(a, b, err_msg=label)
 
 
-def first_players(case, same=True):
+def first_players(case, same=True, size=BATCH):
+    """[size] first players: all player 0, or players 0, 1, .. in turn."""
     n = num_players(case.task)
-    return jnp.zeros(BATCH, jnp.int32) if same else jnp.arange(BATCH, dtype=jnp.int32) % n
+    return jnp.zeros(size, jnp.int32) if same else jnp.arange(size, dtype=jnp.int32) % n
 
 
-def random_game(case, key, first, instance=None):
-    """(states after 0..num_turns moves, actions [num_turns, B]) of random play."""
-    state = case.init(case.instance if instance is None else instance, first)
+def random_game(case, key, first):
+    """(states after 0..num_turns moves, actions [num_turns, B]) of random play on ``case.instance``."""
+    state = case.init(case.instance, first)
     states, actions = [state], []
     for turn_key in jax.random.split(key, case.task.num_turns):
         action = case.act(turn_key, state)
@@ -125,15 +129,15 @@ def test_api_surface(case):
 
 
 def test_init_and_step_compile_once_per_shape(case):
-    chex.clear_trace_counter()
-    init = jax.jit(chex.assert_max_traces(case.task.init, n=1))
-    step = jax.jit(chex.assert_max_traces(case.task.step, n=1))
-    for seed, first in ((1, first_players(case)), (2, first_players(case, same=False))):
-        _, instance = case.api.example(jax.random.key(seed), BATCH, case.task)
-        state = init(instance, first)
-        for turn_key in jax.random.split(jax.random.key(seed), case.task.num_turns + 1):
-            state = step(state, case.act(turn_key, state))
-    chex.clear_trace_counter()
+    """``case.init``/``case.step`` trace at most twice (``chex.assert_max_traces``) over this whole
+    module, which plays them at batch BATCH and 1: here new contents and first players of both shapes."""
+    for size in (BATCH, 1):
+        for seed, same in ((1, True), (2, False)):
+            _, instance = case.api.example(jax.random.key(seed), size, case.task)
+            state = case.init(instance, first_players(case, same, size))
+            for turn_key in jax.random.split(jax.random.key(seed), case.task.num_turns + 1):
+                state = case.step(state, case.act(turn_key, state))
+    assert case.init._cache_size() <= 2 and case.step._cache_size() <= 2
 
 
 # ---------------------------------------------------------------------------------------- the rules
@@ -153,7 +157,7 @@ def test_state_fields_and_random_play(case):
         over, mask = np.asarray(state.terminated), np.asarray(state.legal_action_mask)
         assert not mask[over].any(), f"turn {turn}: a finished game has legal actions"
         assert mask[~over].any(axis=1).all(), f"turn {turn}: an unfinished game has no legal action"
-        assert set(np.asarray(state.current_player)[~over].tolist()) <= {i for i in range(num_players(task))}
+        assert set(np.asarray(state.current_player)[~over].tolist()) <= set(range(num_players(task)))
         assert len(set(np.asarray(state.current_player)[~over].tolist())) <= 1, f"turn {turn}: movers differ"
         assert (np.asarray(state.turn) <= turn).all()
     assert np.asarray(states[-1].terminated).all(), "random play did not end within num_turns"

@@ -1,5 +1,5 @@
-"""What the self-play trainers (pixel and computation tasks) share: the replay buffer, the
-iteration / training / checkpoint bookkeeping (``SelfPlayLoop``) and the JSONL metric log."""
+"""The task-free bookkeeping of ``training.self_play``: the replay buffer, the iteration / training /
+checkpoint loop (``SelfPlayLoop``), the JSONL metric log and TensorBoard."""
 
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ class ReplayBuffer:
 
     def load_state_dict(self, d: dict) -> None:
         for name in self.arrays:
-            self.arrays[name] = np.array(d[name], dtype=self.arrays[name].dtype)
+            if name in d:  # a field added since the checkpoint was written keeps its zeros
+                self.arrays[name] = np.array(d[name], dtype=self.arrays[name].dtype)
         self.counters = np.array(d["counters"], np.int64)
 
 

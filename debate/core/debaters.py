@@ -25,7 +25,7 @@ from debate.core.task import State, Task, honest_sign, num_teams, require_two_te
 ValueFn = Callable[[Any, Any], jax.Array]
 
 # A learned policy/value network: (net_params, state) -> (prior logits [B, A] over the task's
-# actions, value [B] in [-1, 1] for the player to move). See training.debater_networks.
+# actions, value [B] in [-1, 1] for the player to move). See a task's network module (debate.tasks.<name>.network).
 NetworkFn = Callable[[Any, Any], tuple[jax.Array, jax.Array]]
 
 JudgeFn = Callable[[Any, jax.Array], jax.Array]  # (params, judge view) -> logits [B, classes]
@@ -220,7 +220,7 @@ def mcts_debater(
     nothing, such as the computation task's values; the pixel task's order is brightest first).
 
     ``network_fn(net_params, state) -> (prior_logits [B, A], value [B] for the player to move)``
-    (AlphaZero style, e.g. ``training.debater_networks.network_function``) replaces the uniform
+    (AlphaZero style, e.g. a task's ``api.network_function``) replaces the uniform
     prior and the judge's leaf value, at the root and inside the tree (illegal moves masked
     through the logits); the judge still scores finished games. ``network_value`` weighs the
     network's value against the judge's verdict (or ``leaf_value_fn``) at the root and the leaves:

@@ -32,7 +32,7 @@ class Games:
 
     ``columns`` holds every per-game array: the generic ones (``actions [G, T]``, ``players [G, T]``,
     ``claim_probs [G, T, C]``, ``class_probs [G, T, classes]``, ``final_logits``, ``honest_margin``,
-    ``first_player [G]``), the task's ``record_extras`` (e.g. ``pixels``), the instance's leaves
+    ``claims [G, C]``, ``first_player [G]``), the task's ``record_extras`` (e.g. ``pixels``), the instance's leaves
     (e.g. ``label``, ``liar_claim``, ``seed``) and the caller's row labels (e.g. ``image_index``).
     Columns read as attributes (``games.honest_margin``) or items (``games["pixels"]``)."""
 
@@ -100,11 +100,11 @@ class Runner:
         return [None if p is None else replicate(p, self.mesh) for p in debater_params]
 
     def play(self, instances, first_player, key: jax.Array, seating=None, debater_params=None,
-             labels: dict[str, np.ndarray] | None = None, progress: Callable[[int], Any] | None = None,
+             row_labels: dict[str, np.ndarray] | None = None, progress: Callable[[int], Any] | None = None,
              judge_params: Any = None) -> Games:
         """One game per row of ``instances`` (a numpy instance pytree, leading axis G);
         ``first_player`` a player id or [G] (per-game first players need one distinct debater);
-        ``labels`` per-game arrays copied into the record. ``seating``, ``debater_params`` and
+        ``row_labels`` per-game arrays copied into the record. ``seating``, ``debater_params`` and
         ``judge_params`` replace the runner's for this call (new weights, same compiled game)."""
         params = self.debater_params if debater_params is None else self._replicated(debater_params)
         judge = self.judge_params if judge_params is None else replicate(judge_params, self.mesh)
@@ -126,7 +126,7 @@ class Runner:
         columns = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
         columns["first_player"] = first.copy()
         columns.update(instance_columns(instances))
-        for name, values in (labels or {}).items():
+        for name, values in (row_labels or {}).items():
             columns[name] = np.asarray(values)
         return Games(columns)
 
@@ -134,5 +134,6 @@ class Runner:
 def record_columns(task: Task, record: GameRecord) -> dict[str, jax.Array]:
     """The per-game arrays of one compiled batch: the generic ones and the task's extras."""
     out = {name: getattr(record, name) for name in GENERIC_COLUMNS}
+    out["claims"] = record.final.claims  # [B, C] as played (an instance may leave a claim to the task)
     out.update(task.record_extras(record.final, record.actions))
     return out

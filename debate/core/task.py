@@ -35,7 +35,10 @@ the engine-facing surface:
   ``check_turn(task, state, turn, transcript)`` (raise ``ValueError`` when a stored turn disagrees
   with what its action does): ``debate.core.replay.replay_transcript`` needs nothing else;
 - ``DEBATER_KINDS``: ``{kind: (task, judge_fn, simulations) -> Debater}`` for the task's own
-  debaters (the computation task's ``expert``, ``mcts-expert``), named in the one debater grammar.
+  debaters (the computation task's ``expert``, ``mcts-expert``), named in the one debater grammar;
+- optionally ``NetworkConfig``, ``make_network(config, seed)``, ``network_function(task, model)``
+  (the task's policy/value network, ``<name>/network.py``) and ``SELF_PLAY`` (``<name>/self_play.py``:
+  what the one self-play loop, ``training.self_play``, needs from the task; described there).
 """
 
 from __future__ import annotations

@@ -209,15 +209,15 @@ def digits_setting(config: StudyConfig, log) -> dict:
 
 def mnist_setting(config: StudyConfig, log) -> dict:
     """The self-play run's task, judge and evaluation images; ``learned`` / ``learned-mcts-N`` are its network."""
-    from training.self_play import SelfPlayConfig, prepare_judge, split_data
+    from training.self_play import read_run, task_interface
+    from training.self_play_judges import prepare_judge
 
     run = Path(config.self_play_run)
-    stored = json.loads((run / "config.json").read_text())
-    sp_config = SelfPlayConfig.from_dict(stored["config"])
-    split = split_data(sp_config)
-    judge_fn, judge_params, judge_description = prepare_judge(sp_config, split, run)
+    sp_config, _ = read_run(run, "sparse_pixel")
+    setup = task_interface(sp_config.task).Setup(sp_config.settings, sp_config.seed)
+    judge_fn, judge_params, judge_description = prepare_judge(sp_config, setup, run)
+    split, task = setup.split, setup.task
     images_all = split.dataset.images
-    task = sp_config.task(images_all.shape[1], images_all.shape[2], split.dataset.num_classes)
     index = np.arange(split.evaluation.start, split.evaluation.stop)[: config.games]
     images, labels = images_all[index], split.dataset.labels[index].astype(np.int32)
     lies = np.full(len(index), NO_CLAIM, np.int32)
@@ -241,7 +241,7 @@ def computation_debaters(task, judge_fn, specs, checkpoint: str = ""):
     network of the computation self-play run in ``checkpoint`` (weights bound into ``select``)."""
     from debate.core.names import build_debater as build_named
     from debate.core.debaters import bind_network_params
-    from training.computation_self_play import load_computation_debater
+    from training.self_play import load_learned_debater
 
     out = []
     for spec in specs:
@@ -249,7 +249,7 @@ def computation_debaters(task, judge_fn, specs, checkpoint: str = ""):
         if spec.startswith("learned"):
             if not checkpoint:
                 raise ValueError(f"debater {spec!r} needs a computation self-play run; pass --computation-self-play-run DIR.")
-            learned = bind_network_params(*load_computation_debater(checkpoint, task, judge_fn, int(sims) if sims else 0))
+            learned = bind_network_params(*load_learned_debater(checkpoint, task, judge_fn, int(sims) if sims else 0))
             out.append(dataclasses.replace(learned, name=spec))
         else:
             out.append(build_named(spec if sims or kind in ("random", "expert") else f"{kind}-64", task, judge_fn))

@@ -1,6 +1,6 @@
 """Does a computation debater trained by self-play on short computations play longer ones?
 
-Loads a run of ``training.computation_self_play`` and evaluates its network (bare policy, and inside
+Loads a computation run of ``training.self_play`` and evaluates its network (bare policy, and inside
 a 32-simulation search) against the expert and against plain MCTS on T-step computations for every
 T given, with the exact checker: win rates as honest and as liar, every instance with each side as
 claimer. The network's inputs do not depend on T (one-hots of values, the share of the bisection
@@ -12,6 +12,7 @@ left), so one network can play any T.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -20,10 +21,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from debate.tasks.computation.game import ComputationTask, exact_checker  # noqa: E402
 from debate.records.provenance import provenance  # noqa: E402
-from training.computation_networks import make_network, network_function  # noqa: E402
-from training.computation_self_play import ComputationSelfPlayConfig, evaluate, load_computation_debater  # noqa: E402
+from training.self_play import evaluate, load_network, read_run, task_interface  # noqa: E402
 
 
 def main():
@@ -34,18 +33,18 @@ def main():
     parser.add_argument("--simulations", type=int, default=32)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "computation" / "generalization.json")
     args = parser.parse_args()
-    stored = json.loads((args.run / "config.json").read_text())
-    config = ComputationSelfPlayConfig.from_dict(stored["config"])
+    config, stored = read_run(args.run, "computation")
     rows, started = [], time.time()
     print("| T | policy as honest vs expert | search as honest vs expert | expert vs expert (honest) | "
           "policy as liar vs mcts | mcts vs mcts (liar) |")
     print("|---|---|---|---|---|---|")
     for T in args.steps:
-        task = ComputationTask(num_steps=T, modulus=config.modulus, operators=config.operators)
-        judge_fn = exact_checker(task)
-        _, params = load_computation_debater(args.run, task, judge_fn)
-        network_fn, _ = network_function(task, make_network(config.network_config()))
-        result = evaluate(task, judge_fn, None, network_fn, params, num_games=args.games,
+        # T steps, the exact checker; instances drawn with seed 0 (as every row of this table)
+        setup = task_interface("computation").Setup(
+            dataclasses.replace(config.settings, num_steps=T, checker_error_rate=0.0), seed=0)
+        judge_fn, judge_params, _ = setup.default_judge()
+        network_fn, params, _, _ = load_network(args.run, setup.task)
+        result = evaluate(setup.task, judge_fn, judge_params, network_fn, params, setup.eval_instances(args.games),
                           num_simulations=args.simulations, opponents=("expert", "mcts"),
                           network_value=config.network_value)
         row = {"T": T, **{name: {role: {k: match[role][k] for k in ("learned_win_rate", "learned_ci95",

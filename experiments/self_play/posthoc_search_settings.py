@@ -8,7 +8,6 @@ final evaluation uses all 500.
 """
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import jax
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from training.self_play import Evaluator, SelfPlayConfig, SelfPlayRun  # noqa: E402
+from training.self_play import Evaluator, SelfPlayRun, read_run  # noqa: E402
 
 
 def main():
@@ -26,16 +25,16 @@ def main():
     parser.add_argument("--network-value", type=float, nargs="*", default=[])
     parser.add_argument("--images", type=int, default=100)
     args = parser.parse_args()
-    config = SelfPlayConfig.from_dict(json.loads((Path(args.run) / "config.json").read_text())["config"])
+    config, _ = read_run(args.run, "sparse_pixel")
     run = SelfPlayRun(config, args.run, log=lambda *a: None)
-    images, labels, lies = run.eval_instances(args.images)
+    instances = run.eval_instances(args.images)
     settings = [(c, config.network_value) for c in args.considered]
     settings += [(config.eval_max_num_considered_actions, w) for w in args.network_value]
     for considered, weight in settings:
         t = time.time()
         evaluator = Evaluator(run.task, run.judge_fn, run.judge_params, run.network_fn, 64, considered,
                               network_value=weight)
-        r = evaluator.evaluate(run.params, images, labels, lies, key=jax.random.key(config.seed))
+        r = evaluator.evaluate(run.params, instances, key=jax.random.key(config.seed))
         roles = {k: (round(r[k]["learned_win_rate"], 3), round(r[k]["baseline_win_rate"], 3), round(r[k]["elo"], 1))
                  for k in ("as_honest", "as_liar")}
         print(f"considered {considered}, network value {weight}: {roles} pooled Elo {r['pooled']['elo']:.1f} "

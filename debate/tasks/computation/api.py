@@ -11,7 +11,7 @@ from debate.core.runner import Games
 from debate.tasks.computation.game import LEFT, ComputationTask, Instance, instances, midpoint
 from debate.tasks.computation.protocols import expert_debater, expert_leaf_value
 from debate.tasks.computation.records import computation_games_to_transcripts
-from debate.tasks.computation import self_play as SELF_PLAY  # noqa: N812 (the loop's per-task pieces)
+from debate.tasks.computation import self_play as SELF_PLAY  # noqa: F401, N812 (what training.self_play needs)
 from debate.tasks.computation.network import NetworkConfig, make_network, network_function  # noqa: F401
 
 NAME = ComputationTask.name

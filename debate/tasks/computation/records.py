@@ -80,7 +80,8 @@ def computation_games_to_transcripts(games: Games, task: ComputationTask, protoc
         claimer = int(games.first_player[g])
         if claimer not in (HONEST, LIAR):
             raise ValueError(f"claimer {claimer} is not a player id ({HONEST} honest, {LIAR} liar).")
-        truth, lie = int(games.truth[g]), int(games.liar_claim[g])
+        truth = int(games.truth[g])
+        lie = int(games.claims[g, LIAR]) if "claims" in games.columns else int(games.liar_claim[g])
         if lie == truth:
             raise ValueError(f"game {g} (instance seed {int(games.seed[g])}): the liar claims the true value {truth}; "
                              "a liar must claim a wrong final value.")

@@ -10,7 +10,7 @@ from debate.core.runner import Games
 from debate.tasks.sparse_pixel.game import (LIAR, NO_CLAIM, Instance, SparsePixelTask, default_max_candidates,
                                             instances)
 from debate.tasks.sparse_pixel.records import games_to_transcripts
-from debate.tasks.sparse_pixel import self_play as SELF_PLAY  # noqa: N812 (the loop's per-task pieces)
+from debate.tasks.sparse_pixel import self_play as SELF_PLAY  # noqa: F401, N812 (what training.self_play needs)
 from debate.tasks.sparse_pixel.network import NetworkConfig, make_network, network_function  # noqa: F401
 
 NAME = SparsePixelTask.name
@@ -30,7 +30,9 @@ def example(key: jax.Array, num_games: int, task: SparsePixelTask | None = None)
     images = jnp.where(jax.random.uniform(k_ink, shape) < 0.5, jax.random.uniform(k_value, shape, minval=0.1), 0.0)
     labels = jax.random.randint(k_label, (num_games,), 0, task.num_classes)
     lies = (labels + jax.random.randint(k_lie, (num_games,), 1, task.num_classes)) % task.num_classes
-    return task, instances(np.asarray(images), np.asarray(labels, np.int32), np.asarray(lies, np.int32))
+    # uint8, as transcripts store images: a replayed game sees exactly the same pixels
+    images = np.round(np.asarray(images) * 255).astype(np.uint8)
+    return task, instances(images, np.asarray(labels, np.int32), np.asarray(lies, np.int32))
 
 
 def task_of(transcript) -> SparsePixelTask:

@@ -124,7 +124,9 @@ class SparsePixelTask:
         ever send legal moves, and a no-op keeps ``step`` total)."""
         action = jnp.asarray(action, jnp.int32)
         batch_index = jnp.arange(state.turn.shape[0])
-        legal = state.legal_action_mask[batch_index, action]
+        in_range = (action >= 0) & (action < self.num_actions)
+        action = jnp.clip(action, 0, self.num_actions - 1)  # indexing only: out-of-range moves are illegal
+        legal = state.legal_action_mask[batch_index, action] & in_range
         active = legal & ~state.terminated
         pixel = state.candidates[batch_index, action]
         flat_mask = state.mask.reshape(state.mask.shape[0], -1)

@@ -66,7 +66,7 @@ def play_images(runner: Runner, images, labels, liar_claims, first_player, key, 
     rows = {"image_index": np.arange(num_games) if image_index is None else np.asarray(image_index),
             "seed_index": np.zeros(num_games, int) if seed_index is None else np.asarray(seed_index)}
     return runner.play(instances(images, np.asarray(labels, np.int32), np.asarray(liar_claims, np.int32)), first_player,
-                       key, labels=rows, progress=progress, judge_params=judge_params, seating=seating,
+                       key, row_labels=rows, progress=progress, judge_params=judge_params, seating=seating,
                        debater_params=debater_params)
 
 
