@@ -437,7 +437,7 @@ def test_tournament_writes_every_pairing_and_consistent_ratings(tournament):
 
 
 @pytest.mark.parametrize("specs, fragment", [
-    (("random", "bogus"), "unknown debater 'bogus'; use random, greedy, mcts-N, learned:DIR or learned-mcts-N:DIR"),
+    (("random", "bogus"), "unknown debater 'bogus'; use random, greedy, mcts-N, mcts-muzero-N, learned:DIR or learned-mcts-N:DIR"),
     (("random", "mcts-0"), "needs at least 1 simulation"),
     (("random", "mcts-x"), "unknown debater 'mcts-x'"),
     (("random", "random"), "is listed twice"),

@@ -208,7 +208,9 @@ def test_turns_stop_at_the_moves_played_when_T_is_not_a_power_of_two():
 def test_records_refuse_games_they_cannot_describe(played, task_and_runner):
     task = task_and_runner[0]
     games = played[HONEST][0]
-    truthful_liar = Games({**games.columns, "liar_claim": games.truth.copy()})
+    claims = games.claims.copy()
+    claims[:, 1] = games.truth
+    truthful_liar = Games({**games.columns, "claims": claims})
     with pytest.raises(ValueError, match="liar claims the true value"):
         computation_games_to_transcripts(truthful_liar, task, "p", ("a", "b"), "j", 0)
     wrong_task = ComputationTask(num_steps=16, modulus=P)

@@ -31,10 +31,10 @@ logits [B, A], value [B])``, ``ValueError`` when the network does not fit the ta
 - ``DEFAULTS``: the task's defaults for this loop's options (``games_per_iteration``, ...);
 - ``EVAL``: ``{"learned": ("policy" and/or "search"), "periodic": opponents, "final": opponents}``,
   opponents in the debater grammar (``debate.core.names``; ``mcts`` plays with ``eval_simulations``);
-- ``INSTANCE_FIELDS`` (``{name: (shape, dtype)}``: what a replay row keeps of a game's start: which
-  instance, who moves first) and ``MOVING_FIELDS`` (names of the leaves of
-  ``task.split_static(state)[1]``, the rest of a position);
-- ``initial_states(task, data, rows) -> State``: the games those fields start (jit-able);
+- ``INSTANCE_FIELDS`` (``{name: (shape, dtype)}``): what a replay row keeps of a game's start (which
+  instance, who moves first); ``initial_states(task, data, rows) -> State``: the games they start;
+- ``record(task, state) -> {name: [B, ...]}``: what a replay row keeps of a position besides that;
+  ``rebuild_states(task, data, rows) -> State``: the positions of replay rows (all three jit-able);
 - ``Setup(settings, seed, data=None)``: one run's ``task``, ``network_config``, ``data`` (a numpy
   pytree put on every device, e.g. the images, or ``()``), ``draw(rng, n, iteration) -> rows``,
   ``eval_instances(count=None, final=False) -> Instance``, ``default_judge()`` (``(judge_fn, params,
@@ -198,7 +198,7 @@ class SelfPlayConfig:
                 **asdict(self.settings)}
 
     @classmethod
-    def from_dict(cls, d: dict, task: str | None = None) -> "SelfPlayConfig":
+    def from_dict(cls, d: dict, task: str | None = None) -> SelfPlayConfig:
         """From ``to_dict`` (or the flat config of a run written before ``task`` was recorded in it);
         options added since take their defaults, options no longer known are ignored."""
         name = task_key(d.get("task") or task)
@@ -229,16 +229,11 @@ def policy_value_loss(network_fn, params, states, policy_target, value_target, v
 
 
 def replay_fields(spec, task, data) -> dict:
-    """A replay row: the task's ``INSTANCE_FIELDS``, the moving part of the position (named by
-    ``MOVING_FIELDS``, shapes and dtypes as ``task.split_static`` gives them) and the targets."""
+    """A replay row: the task's ``INSTANCE_FIELDS``, what its ``record`` keeps of a position (shapes and
+    dtypes as it gives them) and the targets."""
     sample = {name: np.zeros((1,) + tuple(shape), dtype) for name, (shape, dtype) in spec.INSTANCE_FIELDS.items()}
-    moving = jax.tree.leaves(jax.eval_shape(
-        lambda d, rows: task.split_static(spec.initial_states(task, d, rows))[1], data, sample))
-    if len(moving) != len(spec.MOVING_FIELDS):
-        raise ValueError(f"task {task.name!r} names {len(spec.MOVING_FIELDS)} MOVING_FIELDS but its split_static "
-                         f"gives {len(moving)} arrays; name one field per array.")
-    return {**spec.INSTANCE_FIELDS,
-            **{name: (leaf.shape[1:], np.dtype(leaf.dtype)) for name, leaf in zip(spec.MOVING_FIELDS, moving)},
+    position = jax.eval_shape(lambda d, rows: spec.record(task, spec.initial_states(task, d, rows)), data, sample)
+    return {**spec.INSTANCE_FIELDS, **{name: (leaf.shape[1:], np.dtype(leaf.dtype)) for name, leaf in position.items()},
             "policy": ((task.num_actions,), np.float32), "value": ((), np.float32)}
 
 
@@ -266,7 +261,7 @@ def compiled_steps(name: str, task, judge_fn: JudgeFn, network_config, num_simul
 
         def one_turn(state, turn_key):
             output = search(params, turn_key, state)
-            record = dict(zip(spec.MOVING_FIELDS, jax.tree.leaves(task.split_static(state)[1])))
+            record = spec.record(task, state)
             record.update(valid=~state.terminated, mover=state.current_player, policy=output.action_weights)
             return task.step(state, output.action), record
 
@@ -278,10 +273,7 @@ def compiled_steps(name: str, task, judge_fn: JudgeFn, network_config, num_simul
         return records, margin
 
     def train_step(params, opt_state, data, rows):
-        static = spec.initial_states(task, data, rows)
-        moving = jax.tree.unflatten(jax.tree.structure(task.split_static(static)[1]),
-                                    [rows[name] for name in spec.MOVING_FIELDS])
-        states = task.merge_static(static, moving)
+        states = spec.rebuild_states(task, data, rows)
 
         def loss_of(p):
             return policy_value_loss(network_fn, p, states, rows["policy"], rows["value"], value_loss_weight)
@@ -525,7 +517,7 @@ class Evaluator:
 
 def summarize_match(honest_won: dict, **extra) -> dict:
     """Win rates, Elo gains with Wilson intervals, from ``{(matchup, first player): honest_won [N]}``."""
-    both = lambda m: np.concatenate([honest_won[m, HONEST_FIRST], honest_won[m, LIAR_FIRST]]).astype(float)  # noqa: E731
+    both = lambda m: np.concatenate([honest_won[m, HONEST_FIRST], honest_won[m, LIAR_FIRST]]).astype(float)
     baseline_honest = both("baseline")
     out: dict = {**extra, "games_per_matchup": int(baseline_honest.size)}
     for role in ("as_honest", "as_liar"):

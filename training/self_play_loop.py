@@ -47,8 +47,7 @@ class ReplayBuffer:
 
     def load_state_dict(self, d: dict) -> None:
         for name in self.arrays:
-            if name in d:  # a field added since the checkpoint was written keeps its zeros
-                self.arrays[name] = np.array(d[name], dtype=self.arrays[name].dtype)
+            self.arrays[name] = np.array(d[name], dtype=self.arrays[name].dtype)
         self.counters = np.array(d["counters"], np.int64)
 
 

@@ -12,7 +12,7 @@
 
 ``parse_debater_spec`` turns a string into a ``DebaterSpec`` (one sentence on a bad string);
 ``build_debater`` makes the engine's ``Debater``. Learned kinds load checkpoints, which is training's
-business: pass ``learned_loader`` (``training.self_play`` provides one).
+business: pass ``learned_loader`` (``training.tournament.build_debater`` does).
 """
 
 from __future__ import annotations
@@ -41,8 +41,10 @@ class DebaterSpec:
 
 def _count(text: str, digits: str) -> int:
     count = int(digits)
-    if not 1 <= count <= MAX_SIMULATIONS:
-        raise ValueError(f"debater {text!r} needs between 1 and {MAX_SIMULATIONS:,} simulations (got {count}); "
+    if count < 1:
+        raise ValueError(f"debater {text!r} needs at least 1 simulation; write e.g. mcts-64.")
+    if count > MAX_SIMULATIONS:
+        raise ValueError(f"debater {text!r} asks for more than {MAX_SIMULATIONS:,} simulations per move; "
                          "write e.g. mcts-64.")
     return count
 
@@ -77,7 +79,7 @@ def task_kinds(task) -> dict[str, Callable]:
 
     try:
         return dict(getattr(tasks.api(task.name), "DEBATER_KINDS", {}))
-    except (KeyError, ModuleNotFoundError):
+    except (KeyError, ModuleNotFoundError, AttributeError):  # AttributeError: no task (None) or a nameless one
         return {}
 
 
@@ -89,8 +91,8 @@ def build_debater(spec: DebaterSpec | str, task, judge_fn: JudgeFn, learned_load
         spec = parse_debater_spec(spec, tuple(kinds))
     if spec.kind in ("learned", "learned-mcts"):
         if learned_loader is None:
-            raise ValueError(f"debater {spec.spec!r} is a learned network; build it with training.self_play."
-                             "build_debater, which loads checkpoints.")
+            raise ValueError(f"debater {spec.spec!r} is a learned network; build it with "
+                             "training.tournament.build_debater, which loads checkpoints.")
         return learned_loader(spec, task, judge_fn)
     if spec.kind in kinds and spec.algorithm == "gumbel":
         return kinds[spec.kind](task, judge_fn, spec.simulations)

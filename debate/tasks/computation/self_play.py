@@ -7,8 +7,8 @@ described there).
 - ``Setup``: fresh random instances for every self-play game (a seed each, a random wrong final
   value for the liar, the honest player as claimer in every other game), the checker as judge
   (``default_judge``), and evaluation on fresh instances.
-- A replay row names its seed, lie and claimer (``INSTANCE_FIELDS``); ``initial_states`` rebuilds
-  the game from them alone.
+- A replay row names its seed, lie and claimer (``INSTANCE_FIELDS``) and keeps the moving part of the
+  position (``record``); ``rebuild_states`` makes the full position from them alone.
 
 The judge speaks only at the end (it checks one step), so the judge's leaf value is 0 everywhere
 else: by default the network's value is the leaf value (``network_value = 1``, AlphaZero), and
@@ -72,6 +72,16 @@ MOVING_FIELDS = ("lo", "hi", "v_lo", "v_hi", "pending", "current_player", "turn"
 def initial_states(task: ComputationTask, data, rows: dict):
     """The games that replay rows (or draws) start from (jit-able; ``data`` is unused)."""
     return task.init(instances(rows["seed"], rows["lie"]), rows["claimer"])
+
+
+def record(task: ComputationTask, state) -> dict:
+    """What a replay row keeps of a position besides its game's start: the moving part of the state."""
+    return dict(zip(MOVING_FIELDS, task.split_static(state)[1]))
+
+
+def rebuild_states(task: ComputationTask, data, rows: dict):
+    """Full positions from replay rows (jit-able)."""
+    return task.merge_static(initial_states(task, data, rows), tuple(rows[name] for name in MOVING_FIELDS))
 
 
 @functools.lru_cache(maxsize=16)

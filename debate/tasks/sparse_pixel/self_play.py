@@ -9,8 +9,9 @@ there).
   images: disjoint), its ``SparsePixelTask``, its network config, the draws of self-play games
   (a random self-play image and lie per game, the first player alternating) and the evaluation
   instances (held-out images; with precommitment the final evaluation plays every wrong class).
-- A replay row names its image, lie and first player (``INSTANCE_FIELDS``);
-  ``initial_states`` rebuilds the games from the run's images on device.
+- A replay row names its image, lie and first player (``INSTANCE_FIELDS``) and keeps who revealed
+  which candidate, the mover and the turn (``record``); ``rebuild_states`` makes the full positions
+  from the run's images on device.
 
 Why the default setting (measured on 2 shared CPU cores, small judges, 64 vs 512 simulations of
 plain search as a proxy for how much better play is worth):
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import jax.numpy as jnp
 import numpy as np
 
 from debate.tasks.sparse_pixel.data import ImageDataset, load_dataset
@@ -73,7 +75,6 @@ DEFAULTS = {"games_per_iteration": 64, "max_num_considered_actions": 32, "networ
 EVAL = {"learned": ("search",), "periodic": ("mcts",), "final": ("mcts",)}
 
 INSTANCE_FIELDS = {"image_index": ((), np.int32), "liar_claim": ((), np.int32), "first_player": ((), np.int32)}
-MOVING_FIELDS = ("revealed_by", "current_player", "turn", "terminated")  # task.split_static(state)[1]
 
 
 def initial_states(task: SparsePixelTask, data, rows: dict):
@@ -82,6 +83,18 @@ def initial_states(task: SparsePixelTask, data, rows: dict):
     images, labels = data
     index = rows["image_index"]
     return task.init(instances(images[index], labels[index], rows["liar_claim"]), rows["first_player"])
+
+
+def record(task: SparsePixelTask, state) -> dict:
+    """What a replay row keeps of a position besides its game's start: who revealed each candidate
+    (int8), the mover and the turn."""
+    return {"revealed_by": task.split_static(state)[1][0], "current_player": state.current_player, "turn": state.turn}
+
+
+def rebuild_states(task: SparsePixelTask, data, rows: dict):
+    """Full positions from replay rows (jit-able); stored positions are never finished ones."""
+    moving = (rows["revealed_by"], rows["current_player"], rows["turn"], jnp.zeros(rows["turn"].shape, bool))
+    return task.merge_static(initial_states(task, data, rows), moving)
 
 
 @dataclass
@@ -107,7 +120,7 @@ def split_data(settings: Settings, dataset: ImageDataset | None = None) -> DataS
     if not 0 <= settings.judge_images < start_eval:
         raise ValueError(f"{dataset.name} has {n} images: judge_images ({settings.judge_images}) + eval_images "
                          f"({settings.eval_images}) leave none for self-play; lower one of them.")
-    return DataSplit(dataset, range(0, settings.judge_images), range(settings.judge_images, start_eval),
+    return DataSplit(dataset, range(settings.judge_images), range(settings.judge_images, start_eval),
                      range(start_eval, n))
 
 
