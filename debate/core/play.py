@@ -37,6 +37,7 @@ class GameRecord:
     class_probs: jax.Array  # [B, T, classes] judge's full output distribution after each turn
     final_logits: jax.Array  # [B, classes]
     honest_margin: jax.Array  # [B] positive when the honest team wins
+    extras: dict  # the task's ``record_extras`` (e.g. revealed pixels), computed inside the compiled call
 
 
 def distinct(debaters: Sequence[Debater]) -> tuple[list[Debater], list[int]]:
@@ -82,6 +83,7 @@ def make_play_fn(task: Task, judge_fn: JudgeFn, debaters: Sequence[Debater]):
         logits = judge_fn(judge_params, task.judge_view(final))
         return GameRecord(final=final, actions=actions.T, players=players.T,
                           claim_probs=jnp.swapaxes(claim_probs, 0, 1), class_probs=jnp.swapaxes(class_probs, 0, 1),
-                          final_logits=logits, honest_margin=task.honest_margin(final, logits))
+                          final_logits=logits, honest_margin=task.honest_margin(final, logits),
+                          extras=task.record_extras(final, actions.T))
 
     return jax.jit(play)

@@ -135,5 +135,5 @@ def record_columns(task: Task, record: GameRecord) -> dict[str, jax.Array]:
     """The per-game arrays of one compiled batch: the generic ones and the task's extras."""
     out = {name: getattr(record, name) for name in GENERIC_COLUMNS}
     out["claims"] = record.final.claims  # [B, C] as played (an instance may leave a claim to the task)
-    out.update(task.record_extras(record.final, record.actions))
+    out.update(record.extras)
     return out
