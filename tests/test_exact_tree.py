@@ -39,6 +39,8 @@ class ToyTask:
     players: tuple
     num_turns: int
     bound: int | None = None  # tree_size_bound override (None: the number of table states)
+    name = "toy_table"
+    player_teams = (0, 1)  # two players, two teams: the honest player 0 maximises
 
     @property
     def num_actions(self):
