@@ -30,6 +30,7 @@ from debate.tasks.computation.game import ComputationTask, exact_checker
 from debate.records.provenance import provenance
 from debate.tasks.sparse_pixel.game import HONEST, SparsePixelTask
 from debate.tasks.sparse_pixel.game import instances as pixel_instances
+from debate.tasks.computation.game import instances as computation_instances
 
 OUT = Path(__file__).parent / "results" / "bench_tasks.json"
 
@@ -129,8 +130,9 @@ def main():
     for batch in args.batches:
         seeds = np.arange(batch)
         init = jax.jit(computation.init)
-        state = init(seeds)
-        init_rate = batch / best_time(init, seeds, repeats=5)
+        games = computation_instances(seeds)
+        state = init(games)
+        init_rate = batch / best_time(init, games, repeats=5)
         rate = steps_per_second(computation, state, computation.num_turns, computation_actions(computation))
         rows.append({"task": "computation", "batch": batch, "steps_per_s": round(rate), "num_steps_T": args.num_steps,
                      "modulus": 31, "moves_per_game": computation.num_turns, "init_games_per_s": round(init_rate)})
@@ -142,7 +144,7 @@ def main():
         print(f"{'sparse_pixel 8x8 K=4':<28} {batch:>6} {prate:>14,.0f} {'':>14}")
     big = ComputationTask(num_steps=1 << 20, modulus=31)
     init_big = jax.jit(big.init)
-    big_rate = 8 / best_time(init_big, np.arange(8), repeats=2)
+    big_rate = 8 / best_time(init_big, computation_instances(np.arange(8)), repeats=2)
     print(f"computation T=2^20 init: {big_rate:,.1f} instances/s (batch 8)")
 
     solvers = []
