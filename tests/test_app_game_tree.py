@@ -1,18 +1,15 @@
-"""The app's Play and Game-tree pages, driven headlessly with streamlit's AppTest."""
+"""The app's Game-tree page, driven headlessly with streamlit's AppTest."""
 
 import re
 
-import numpy as np
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from app import live
-from debate.tasks.sparse_pixel.game import HONEST
 from debate.records.storage import Store
 
-PLAY = "../app/pages/play.py"  # relative to this file (AppTest.from_file)
-TREE = "../app/pages/game_tree.py"
+TREE = "../app/pages/game_tree.py"  # relative to this file (AppTest.from_file)
 TIMEOUT = 120
 
 
@@ -34,83 +31,6 @@ def db_url(tmp_path, judge_dir, monkeypatch):
     st.cache_resource.clear()
 
 
-def start_game(at: AppTest, k=2, sims=8, index=0, role="honest", first="honest") -> live.LiveDebate:
-    at.run()
-    assert not at.exception, at.exception
-    at.number_input(key="play_k").set_value(k)
-    at.number_input(key="play_sims").set_value(sims)
-    at.number_input(key="play_index").set_value(index)
-    at.radio(key="play_role").set_value(role)
-    at.radio(key="play_first").set_value(first)
-    at.button(key="play_new").click().run()
-    assert not at.exception, at.exception
-    return at.session_state[live.SESSION_GAME_KEY]
-
-
-def reveal(at: AppTest, row: int, col: int) -> None:
-    at.number_input(key="play_row").set_value(row)
-    at.number_input(key="play_col").set_value(col)
-    at.button(key="play_reveal").click().run()
-    assert not at.exception, at.exception
-
-
-def test_play_a_whole_game_as_the_honest_player(judge_dir, db_url):
-    at = AppTest.from_file(PLAY, default_timeout=TIMEOUT)
-    game = start_game(at)
-    assert game.human_role == "honest" and game.task.num_reveals == 2 and game.is_human_turn()
-    assert len(at.get("image")) == 2  # the full image and the judge's view
-    row, col = game.legal_pixels()[0]
-    reveal(at, row, col)
-    game = at.session_state[live.SESSION_GAME_KEY]
-    assert game.finished and [t.player for t in game.history] == [HONEST, 1]
-    assert (game.history[0].row, game.history[0].col) == (row, col)
-    assert not at.error
-    assert any("Stored transcript" in s.value and game.id in s.value for s in at.success)
-    stored = Store(db_url).query_transcripts()
-    assert len(stored) == 1
-    t = stored[0]
-    assert t.id == game.id and t.experiment is None
-    assert t.debater_of_role("honest") == "human:player" and t.debater_of_role("liar") == "mcts-gumbel-8"
-    assert t.protocol == "debate_precommit_honest_first" and len(t.turns) == 2
-    assert t.turns[0].revealed["row"] == row and t.turns[0].revealed["col"] == col
-    assert t.judge == game.judge_name == str(judge_dir.resolve())  # the Game-tree page reloads it from there
-    assert at.session_state[live.SESSION_LAST_TRANSCRIPT_KEY] == t.id
-    assert at.session_state[live.SESSION_LAST_SEARCH_KEY].turn == 1
-    # a rerun does not store it twice
-    at.run()
-    assert Store(db_url).count_transcripts() == 1
-
-
-def test_an_illegal_pixel_shows_an_error_and_stores_nothing(db_url):
-    at = AppTest.from_file(PLAY, default_timeout=TIMEOUT)
-    game = start_game(at)
-    zero = tuple(int(v) for v in np.argwhere(game.image == 0)[0])
-    reveal(at, *zero)
-    assert any("blank" in e.value for e in at.error), [e.value for e in at.error]
-    game = at.session_state[live.SESSION_GAME_KEY]
-    assert game.turn == 0 and game.is_human_turn()
-    assert Store(db_url).count_transcripts() == 0
-    # the error goes away with the next (legal) move
-    reveal(at, *game.legal_pixels()[0])
-    assert not at.error
-
-
-def test_ai_first_and_watch_mode(db_url):
-    at = AppTest.from_file(PLAY, default_timeout=TIMEOUT)
-    game = start_game(at, role="liar", first="honest")
-    assert game.turn == 1 and game.is_human_turn()  # the AI (honest) moved first
-    at.radio(key="play_mode").set_value("Watch / judge an AI-vs-AI debate").run()
-    at.button(key="play_new").click().run()
-    game = at.session_state[live.SESSION_GAME_KEY]
-    assert game.human_player is None and game.turn == 0
-    at.button(key="play_next").click().run()
-    assert not at.exception, at.exception
-    assert game.turn == 1 and Store(db_url).count_transcripts() == 0
-    at.button(key="play_next").click().run()
-    assert game.finished and Store(db_url).count_transcripts() == 1
-    assert Store(db_url).query_transcripts()[0].meta["mode"] == "ai-vs-ai"
-
-
 def stored_game(judge_dir, db_url, judge_name=None):
     judge = live.load_app_judge(str(judge_dir))
     task = judge.make_task(3)
@@ -121,6 +41,10 @@ def stored_game(judge_dir, db_url, judge_name=None):
         game.ai_move()
     Store(db_url).add_transcript(game.to_transcript())
     return game
+
+
+def dot_node_count(spec: str) -> int:
+    return len(re.findall(r"^\s*n\d+ \[label=", spec, flags=re.M))
 
 
 def test_game_tree_of_a_stored_transcript(judge_dir, db_url):
@@ -192,10 +116,6 @@ def test_game_tree_of_the_live_games_last_search(judge_dir, db_url):
     assert not at.exception, at.exception
     assert at.radio(key="tree_source").value == "The live game's last AI move"
     assert 'n0 [label="root' in at.get("graphviz_chart")[0].proto.spec
-
-
-def dot_node_count(spec: str) -> int:
-    return len(re.findall(r"^\s*n\d+ \[label=", spec, flags=re.M))
 
 
 def test_exact_tree_of_a_stored_transcript(judge_dir, db_url):
