@@ -19,6 +19,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Scalable-oversight debate simulator: MNIST sparse-pixel debate (Irving et al. 2018) and more.")
 reproduce_app = typer.Typer(no_args_is_help=True, help="Reproduce a published debate experiment.")
 app.add_typer(reproduce_app, name="reproduce")
+from app.study_cli import study_app  # noqa: E402  (typer only: the study commands import the store lazily)
+
+app.add_typer(study_app, name="study")
 
 DB_HELP = "SQLAlchemy URL of the database (default: $DEBATE_DB, else a SQLite file under ~/.local/share/debate-sim)."
 
@@ -114,6 +117,37 @@ def quickstart(
                f"total {results['wall_seconds']} s.")
     typer.echo(f"results: {out.resolve()}/results.json (table: results.md, plot: results.png)")
     typer.echo(f"database: {store.url.render_as_string(hide_password=True)} ({by_k['transcripts_stored']} transcripts, experiment {results['experiment_id']})")
+    study = quickstart_study(store, results["experiment_id"], seed)
+    if study is not None:
+        typer.echo(f"human study: {study['name']} (judge it in the app: `debate app`; details: `debate study list`)")
+
+
+def quickstart_study(store, experiment_id: str | None, seed: int) -> dict | None:
+    """A small study over the quickstart's precommitted debates, so the app has something to judge at once.
+
+    Its quota fits the debates stored (None when too few for one participant)."""
+    from app.study_cli import DEFAULT_PROTOCOLS
+    from debate.records.storage import StorageError
+    from debate.records.study_design import StudyDesign
+
+    if experiment_id is None:
+        return None
+    name = f"quickstart {experiment_id[:8]}"
+    for quota in (20, 10, 4):
+        try:
+            return store.create_study(name, "sparse_pixel", experiment_id=experiment_id, protocols=list(DEFAULT_PROTOCOLS),
+                                      design=StudyDesign(quota=quota, practice=2, overlap_share=0.2, seed=seed),
+                                      instructions=QUICKSTART_INSTRUCTIONS)
+        except StorageError:
+            continue
+    return None
+
+
+QUICKSTART_INSTRUCTIONS = (
+    "Two debaters see a handwritten digit you cannot see. Each argues for a different digit; one of them "
+    "tells the truth. They take turns revealing single pixels of the image. Step through the turns, say after "
+    "each one how likely you think Debater A is right, then give your verdict and a one-sentence reason. "
+    "The first two debates are practice: you are told the answer afterwards.")
 
 
 @app.command("train-judge")
@@ -189,15 +223,32 @@ def app_command(
     db: Optional[str] = typer.Option(None, help=DB_HELP),
     port: Optional[int] = typer.Option(None, min=1, max=65535, help="Port to serve the app on (default: Streamlit's, 8501)."),
     headless: bool = typer.Option(False, "--headless", help="Do not open a browser window (for servers)."),
+    organiser_password: Optional[str] = typer.Option(
+        None, envvar="DEBATE_ORGANISER_PASSWORD", show_envvar=True,
+        help="Participant mode: participants see only the judging pages; the researcher pages (transcripts, "
+             "game tree, results, study analytics and management) open with this passphrase. Without it every "
+             "page is open (a researcher's own machine)."),
 ):
     """Start the Streamlit app: judge debates, play, browse transcripts and game trees, results, the human study.
 
     The app reads and writes the database given by --db (passed to it as $DEBATE_DB). Stop it with Ctrl+C.
+    With --organiser-password (or $DEBATE_ORGANISER_PASSWORD) it runs in participant mode; the
+    passphrase reaches the app in its environment, never on a command line other users can list.
+
+    Nothing leaves the machine: Streamlit's usage statistics are off (its browser code would otherwise
+    report every participant's page views to Streamlit), so is its first-run e-mail prompt, and with
+    --headless the printed address is this machine's network address, so Streamlit does not ask
+    checkip.amazonaws.com for its public one. These are command-line flags because Streamlit reads
+    .streamlit/config.toml from the current working directory only; the checkout's own
+    .streamlit/config.toml does the same for `streamlit run app/main.py` started from the checkout.
     """
     import importlib.util
     import os
     import subprocess
 
+    if organiser_password is not None and len(organiser_password) < 8:
+        raise ValueError("--organiser-password must be at least 8 characters, so participants cannot guess it; "
+                         "choose a longer one")
     store = _store(db)  # a bad URL stops here with one sentence, before anything starts
     url = store.url.render_as_string(hide_password=False)
     store.close()
@@ -206,15 +257,33 @@ def app_command(
     if main is None or not main.is_file():
         raise OSError("the app's files are missing (app/main.py); reinstall the package with `pip install -e .`")
     # viewer toolbar: no "Deploy" button or developer menu for the people judging (a command-line
-    # flag, because Streamlit reads .streamlit/config.toml from the working directory, not the app's)
-    command = [sys.executable, "-m", "streamlit", "run", str(main), "--client.toolbarMode", "viewer"]
+    # flag, because Streamlit reads .streamlit/config.toml from the working directory, not the app's);
+    # no usage statistics and no e-mail prompt: nothing is sent to Streamlit
+    command = [sys.executable, "-m", "streamlit", "run", str(main), "--client.toolbarMode", "viewer",
+               "--browser.gatherUsageStats", "false", "--server.showEmailPrompt", "false"]
     if port is not None:
         command += ["--server.port", str(port)]
     if headless:
         command += ["--server.headless", "true"]
+        # headless Streamlit asks checkip.amazonaws.com for a public "External URL" unless it is told
+        # the address to print: give it this machine's LAN address (a UDP connect sends no packet)
+        import socket
+
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.connect(("10.255.255.255", 1))
+                address = s.getsockname()[0]
+            except OSError:
+                address = "localhost"
+        command += ["--browser.serverAddress", address]
     typer.echo(f"starting the app on port {port or 8501} with database {store.url.render_as_string(hide_password=True)}")
     try:
-        code = subprocess.call(command, env={**os.environ, "DEBATE_DB": url})
+        child_env = {**os.environ, "DEBATE_DB": url}
+        child_env.pop("DEBATE_ORGANISER_PASSWORD", None)
+        if organiser_password is not None:
+            child_env["DEBATE_ORGANISER_PASSWORD"] = organiser_password
+            typer.echo("participant mode: researcher pages need the organiser passphrase")
+        code = subprocess.call(command, env=child_env)
     except KeyboardInterrupt:
         code = 0
     if code:

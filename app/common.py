@@ -28,6 +28,12 @@ NEUTRAL_COLOR_NAMES = ["purple", "orange"]
 HIDDEN = (196, 208, 232)
 HIDDEN_HATCH = (150, 166, 204)
 GRID = (120, 120, 128)
+#: Boards' surroundings: the margin with the row and column numbers, and the numbers' colour.
+BOARD_MARGIN = (255, 255, 255)
+BOARD_LABEL = (60, 60, 72)
+#: The ring around the newest revealed square: gold with a dark outer edge, unlike any player's colour.
+NEWEST = (255, 204, 0)
+NEWEST_EDGE = (20, 20, 20)
 
 
 def hex_color(color: tuple[int, int, int]) -> str:

@@ -680,7 +680,26 @@ def test_app_command_help_and_launch(monkeypatch, tmp_path):
     assert cmd[1:4] == ["-m", "streamlit", "run"] and Path(cmd[4]).resolve() == (
         Path(__file__).parent.parent / "app" / "main.py").resolve()
     assert cmd[5:7] == ["--client.toolbarMode", "viewer"]  # no "Deploy" button for the people using it
-    assert cmd[7:] == ["--server.port", "8765"] and child_env["DEBATE_DB"] == url
+    assert cmd[7:11] == ["--browser.gatherUsageStats", "false", "--server.showEmailPrompt", "false"]  # nothing leaves
+    assert cmd[11:] == ["--server.port", "8765"] and child_env["DEBATE_DB"] == url
+    assert "DEBATE_ORGANISER_PASSWORD" not in child_env  # no passphrase: every page open
+
+
+def test_app_command_participant_mode_passes_the_passphrase_in_the_environment(monkeypatch, tmp_path):
+    import subprocess
+
+    from app.cli import app
+
+    calls = []
+    monkeypatch.setattr(subprocess, "call", lambda cmd, env: calls.append((cmd, env)) or 0)
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    result = CliRunner().invoke(app, ["app", "--db", url, "--organiser-password", "correct horse"])
+    assert result.exit_code == 0, result.output
+    (cmd, child_env), = calls
+    assert child_env["DEBATE_ORGANISER_PASSWORD"] == "correct horse" and "correct horse" not in " ".join(cmd)
+    assert "participant mode" in result.output
+    short = CliRunner().invoke(app, ["app", "--db", url, "--organiser-password", "abc"])
+    assert short.exit_code == 2 and "at least 8 characters" in short.output and len(calls) == 1
 
 
 def test_app_command_bad_database_url():

@@ -427,7 +427,7 @@ def test_migrates_version_1_database(tmp_path):
     con.close()
     url = f"sqlite:///{path}"
     with Store(url) as s:
-        assert s.schema_version == STORE_SCHEMA_VERSION == 3
+        assert s.schema_version == STORE_SCHEMA_VERSION == 4
         assert s.count_transcripts() == 4 and s.count_transcripts(experiment_id="exp-1") == 4
         assert s.count_transcripts(debater="honest-bot") == 3 and s.count_transcripts(debater="liar-bot") == 3
         assert s.count_transcripts(debater="h") == 1
@@ -465,7 +465,7 @@ def test_migrates_version_1_database(tmp_path):
     finally:
         con.close()
     with Store(url) as s:  # opening again changes nothing
-        assert s.schema_version == 3 and s.count_transcripts() == 5 and s.count_judgments() == 1
+        assert s.schema_version == 4 and s.count_transcripts() == 5 and s.count_judgments() == 1
         assert s.count_transcripts(debater="honest-bot") == 4
 
 

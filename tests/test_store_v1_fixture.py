@@ -65,7 +65,7 @@ def test_the_fixture_is_an_old_database(before):
 def test_opening_migrates_in_place(copy, before):
     digest = hashlib.sha256(FIXTURE.read_bytes()).hexdigest()
     with Store(f"sqlite:///{copy}") as store:
-        assert store.schema_version == STORE_SCHEMA_VERSION == 3
+        assert store.schema_version == STORE_SCHEMA_VERSION == 4
         # every transcript loads as schema 2 with the same content
         assert store.count_transcripts() == 9
         for row in before["transcripts"]:
@@ -105,7 +105,7 @@ def test_opening_migrates_in_place(copy, before):
     assert hashlib.sha256(FIXTURE.read_bytes()).hexdigest() == digest  # the fixture itself is untouched
 
     after = read_raw(copy)
-    assert after["schema_meta"] == [{"key": "schema_version", "value": "3"}]
+    assert after["schema_meta"] == [{"key": "schema_version", "value": "4"}]
     # one row per debater, as the old bodies list them; the old columns are gone
     expected = sorted(
         ((row["id"], p, p, role, name) for row in before["transcripts"]

@@ -42,12 +42,10 @@ class ExportMixin:
                 f"export format {format!r} is not supported; use {', '.join(EXPORT_FORMATS)} "
                 "(or a file name ending in one of them)"
             )
-        unknown = sorted(set(filters) - {"annotator_id", "transcript_id", "experiment_id", "protocol", "task"})
+        allowed = ("annotator_id", "transcript_id", "experiment_id", "protocol", "task", "study_id", "include_practice")
+        unknown = sorted(set(filters) - set(allowed))
         if unknown:
-            raise StorageError(
-                f"unknown judgment filter(s) {', '.join(unknown)}; use annotator_id, transcript_id, "
-                "experiment_id, protocol, task"
-            )
+            raise StorageError(f"unknown judgment filter(s) {', '.join(unknown)}; use {', '.join(allowed)}")
         rows = self.query_judgments(**filters)
         tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
         try:

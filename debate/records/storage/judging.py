@@ -8,6 +8,7 @@ over different debates; ``add_judgment`` stores a verdict, checked against the d
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -22,6 +23,7 @@ from debate.records.storage.schema import (
     annotators,
     assignments,
     judgments,
+    study_debates,
     transcripts,
 )
 from debate.records.transcript import Transcript, _utc_now_iso
@@ -61,6 +63,14 @@ JUDGMENT_COLUMNS: dict[str, str] = {
     "model_winner_role": "string",
     "model_correct": "bool_",
     "model_judge": "string",
+    # the study design (None outside a study)
+    "study_id": "string",
+    "study_alias": "string",
+    "study_set": "string",
+    "practice": "bool_",
+    "sequence_index": "int64",
+    "honest_first": "bool_",
+    "beliefs_json": "string",
 }
 _JUDGMENT_OWN_COLUMNS = tuple(c.name for c in judgments.columns)
 
@@ -348,6 +358,7 @@ class JudgingMixin:
         seconds_spent: float,
         turns_seen: int,
         mode: str = "stepped",
+        beliefs: list[float] | None = None,
     ) -> str:
         """Store one person's verdict on one debate; return the judgment id.
 
@@ -358,10 +369,15 @@ class JudgingMixin:
         but not 0.5. ``correct`` and ``verdict_role`` are derived from the
         transcript. Each annotator judges a debate at most once. Everything is
         checked first and written in one transaction; on any error nothing is written.
+
+        ``beliefs``: the person's probability that Debater A (the left one, see ``side_order``)
+        is right after each turn they saw, one per turn (0..1). A debate handed out by a study
+        (``next_study_assignment``) stores its study design with the judgment.
         """
         self._check_id(transcript_id, "transcript_id")
         self._check_id(annotator_id, "annotator_id")
         row = self._check_judgment_fields(confidence, explanation, side_order, seconds_spent, turns_seen, mode)
+        row["beliefs_json"] = self._check_beliefs(beliefs, row["turns_seen"])
         with self._write("add a judgment") as conn:
             body = conn.execute(
                 sa.select(transcripts.c.body_json).where(transcripts.c.id == transcript_id)
@@ -386,6 +402,7 @@ class JudgingMixin:
             )
             if conn.execute(sa.select(judgments.c.id).where(pair)).first() is not None:
                 raise duplicate
+            row.update(self._study_fields(conn, transcript_id, annotator_id))
             jid = uuid.uuid4().hex
             row.update(
                 id=jid,
@@ -410,8 +427,39 @@ class JudgingMixin:
         return jid
 
     @staticmethod
-    def _judgment_filters(stmt: Any, annotator_id, transcript_id, experiment_id, protocol, task) -> Any:
+    def _check_beliefs(beliefs: Any, turns_seen: int) -> str | None:
+        if beliefs is None:
+            return None
+        if not isinstance(beliefs, (list, tuple)) or len(beliefs) > turns_seen:
+            raise StorageError(f"beliefs must be a list of at most turns_seen ({turns_seen}) probabilities, one per "
+                               "turn seen; pass the slider's value after each turn")
+        for b in beliefs:
+            if not _is_real(b) or not 0.0 <= b <= 1.0:
+                raise StorageError(f"a belief must be a probability in 0..1, got {b!r}; pass P(Debater A is right)")
+        return json.dumps([round(float(b), 4) for b in beliefs])
+
+    @staticmethod
+    def _study_fields(conn: sa.Connection, transcript_id: str, annotator_id: str) -> dict:
+        """The study design of this person's assignment of this debate (empty outside a study)."""
+        r = conn.execute(
+            sa.select(assignments.c.study_id, assignments.c.sequence_index, study_debates.c.study_set,
+                      study_debates.c.honest_first)
+            .join(study_debates, (study_debates.c.study_id == assignments.c.study_id)
+                  & (study_debates.c.transcript_id == assignments.c.transcript_id))
+            .where(assignments.c.transcript_id == transcript_id, assignments.c.annotator_id == annotator_id)
+        ).first()
+        if r is None:
+            return {}
+        return {"study_id": r.study_id, "sequence_index": r.sequence_index, "study_set": r.study_set,
+                "honest_first": bool(r.honest_first)}
+
+    @staticmethod
+    def _judgment_filters(stmt: Any, annotator_id, transcript_id, experiment_id, protocol, task,
+                          study_id=None, include_practice=True) -> Any:
+        if not include_practice:
+            stmt = stmt.where(sa.or_(judgments.c.study_set.is_(None), judgments.c.study_set != "practice"))
         for col, v in (
+            (judgments.c.study_id, study_id),
             (judgments.c.annotator_id, annotator_id),
             (judgments.c.transcript_id, transcript_id),
             (transcripts.c.experiment_id, experiment_id),
@@ -429,8 +477,11 @@ class JudgingMixin:
         experiment_id: str | None = None,
         protocol: str | None = None,
         task: str | None = None,
+        study_id: str | None = None,
+        include_practice: bool = False,
     ) -> list[dict]:
-        """Judgments matching all given filters (None = any), oldest first.
+        """Judgments matching all given filters (None = any), oldest first; practice judgments of a
+        study only with ``include_practice``.
 
         Each dict has the judgment's fields (see JUDGMENT_COLUMNS), the annotator's
         name, the debate's task, protocol, experiment_id, instance_id and
@@ -448,17 +499,22 @@ class JudgingMixin:
                 transcripts.c.ground_truth,
                 transcripts.c.winner_role.label("model_winner_role"),
                 transcripts.c.judge.label("model_judge"),
+                study_debates.c.alias.label("study_alias"),
             )
             .join(transcripts, transcripts.c.id == judgments.c.transcript_id)
-            .join(annotators, annotators.c.id == judgments.c.annotator_id),
-            annotator_id, transcript_id, experiment_id, protocol, task,
+            .join(annotators, annotators.c.id == judgments.c.annotator_id)
+            .outerjoin(study_debates, (study_debates.c.study_id == judgments.c.study_id)
+                       & (study_debates.c.transcript_id == judgments.c.transcript_id)),
+            annotator_id, transcript_id, experiment_id, protocol, task, study_id, include_practice,
         ).order_by(judgments.c.created_at, judgments.c.id)
         with self._read("query judgments") as conn:
             rows = conn.execute(stmt).mappings().all()
         out = []
         for r in rows:
-            d = {k: r[k] for k in JUDGMENT_COLUMNS if k != "model_correct"}
+            d = {k: r[k] for k in JUDGMENT_COLUMNS if k not in ("model_correct", "practice")}
             d["correct"] = bool(d["correct"])
+            d["practice"] = d["study_set"] == "practice"
+            d["honest_first"] = None if d["honest_first"] is None else bool(d["honest_first"])
             mv = d["model_verdict_claim"]
             d["model_correct"] = None if mv is None else mv == d["ground_truth"]
             out.append({k: d[k] for k in JUDGMENT_COLUMNS})
@@ -471,12 +527,14 @@ class JudgingMixin:
         experiment_id: str | None = None,
         protocol: str | None = None,
         task: str | None = None,
+        study_id: str | None = None,
+        include_practice: bool = True,
     ) -> int:
         stmt = self._judgment_filters(
             sa.select(sa.func.count())
             .select_from(judgments)
             .join(transcripts, transcripts.c.id == judgments.c.transcript_id),
-            annotator_id, transcript_id, experiment_id, protocol, task,
+            annotator_id, transcript_id, experiment_id, protocol, task, study_id, include_practice,
         )
         with self._read("count judgments") as conn:
             return int(conn.execute(stmt).scalar_one())

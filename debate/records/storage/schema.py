@@ -6,6 +6,9 @@ Store schema versions (independent of the transcript JSON ``SCHEMA_VERSION``):
 2. + annotators, judgments, assignments and ``transcripts.num_turns``.
 3. + ``transcript_players``, one row per player of each debate (team, role, debater), which
    replaces the ``honest_debater`` / ``liar_debater`` columns; stored bodies are transcript schema 2.
+4. + studies (``studies``, ``study_debates``, ``study_participants``, ``invitations``), sign-in
+   (``annotators.passphrase_hash``, ``sign_in_tokens``), skips, and the study design of each
+   judgment and assignment (study, set, position, side, first mover, per-turn beliefs).
 
 Opening an older database migrates it in place, in the one write transaction that opens it: a
 refused or failed open changes nothing, and processes opening one file at once migrate it once.
@@ -24,7 +27,7 @@ from debate.records.transcript import TranscriptError, migrate_transcript_dict
 
 #: Version of the database layout (tables/columns), independent of the transcript JSON
 #: ``SCHEMA_VERSION`` (see this module's docstring for what each version holds).
-STORE_SCHEMA_VERSION = 3
+STORE_SCHEMA_VERSION = 4
 
 MAX_ANNOTATOR_NAME_CHARS = 64
 #: The columns of transcripts that schema 3 replaced by transcript_players.
@@ -92,6 +95,8 @@ annotators = sa.Table(
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(MAX_ANNOTATOR_NAME_CHARS), nullable=False),
     sa.Column("created_at", sa.String(40), nullable=False),
+    # schema 4: salted scrypt hash of the person's passphrase (NULL: not set yet, e.g. older rows)
+    sa.Column("passphrase_hash", sa.String(255), nullable=True),
     sa.UniqueConstraint("name", name="uq_annotators_name"),
 )
 
@@ -113,6 +118,12 @@ judgments = sa.Table(
     # the model judge's verdict_claim, copied from the transcript (transcripts never change)
     sa.Column("model_verdict_claim", sa.Integer, nullable=True),
     sa.Column("created_at", sa.String(40), nullable=False),
+    # schema 4: the study design of the judgment (NULL outside a study / for older rows)
+    sa.Column("study_id", sa.String(64), nullable=True),
+    sa.Column("study_set", sa.String(16), nullable=True),  # practice / overlap / main
+    sa.Column("sequence_index", sa.Integer, nullable=True),  # 1-based position in the person's sequence
+    sa.Column("honest_first", sa.Boolean, nullable=True),
+    sa.Column("beliefs_json", sa.Text, nullable=True),  # P(Debater A is right) after each turn seen
     sa.UniqueConstraint("transcript_id", "annotator_id", name="uq_judgments_transcript_annotator"),
     sa.Index("ix_judgments_annotator_id", "annotator_id"),
 )
@@ -127,8 +138,85 @@ assignments = sa.Table(
     # an open (not completed) assignment reserves the debate until expires_at
     sa.Column("expires_at", sa.String(40), nullable=False),
     sa.Column("completed", sa.Boolean, nullable=False),
+    # schema 4: the study this assignment belongs to and how its debate is shown
+    sa.Column("study_id", sa.String(64), nullable=True),
+    sa.Column("side_order", sa.String(32), nullable=True),
+    sa.Column("sequence_index", sa.Integer, nullable=True),
     sa.UniqueConstraint("transcript_id", "annotator_id", name="uq_assignments_transcript_annotator"),
     sa.Index("ix_assignments_annotator_id", "annotator_id"),
+)
+
+# ----- schema 4: studies, sign-in and skips
+
+studies = sa.Table(
+    "studies",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("task", sa.String(128), nullable=False),
+    sa.Column("filter_json", sa.Text, nullable=False),  # the filter the pool was drawn with
+    sa.Column("design_json", sa.Text, nullable=False),  # StudyDesign fields
+    sa.Column("instructions", sa.Text, nullable=False),
+    sa.Column("open", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.UniqueConstraint("name", name="uq_studies_name"),
+)
+
+study_debates = sa.Table(
+    "study_debates",
+    metadata,
+    sa.Column("study_id", sa.String(64), sa.ForeignKey("studies.id"), primary_key=True),
+    sa.Column("transcript_id", sa.String(64), sa.ForeignKey("transcripts.id"), primary_key=True),
+    sa.Column("alias", sa.String(32), nullable=False),
+    sa.Column("study_set", sa.String(16), nullable=False),
+    sa.Column("instance_id", sa.String(255), nullable=False),
+    sa.Column("protocol", sa.String(128), nullable=False),
+    sa.Column("honest_first", sa.Boolean, nullable=False),
+    sa.UniqueConstraint("study_id", "alias", name="uq_study_debates_alias"),
+)
+
+study_participants = sa.Table(
+    "study_participants",
+    metadata,
+    sa.Column("study_id", sa.String(64), sa.ForeignKey("studies.id"), primary_key=True),
+    sa.Column("annotator_id", sa.String(64), sa.ForeignKey("annotators.id"), primary_key=True),
+    sa.Column("joined_at", sa.String(40), nullable=False),
+)
+
+invitations = sa.Table(
+    "invitations",
+    metadata,
+    sa.Column("code", sa.String(64), primary_key=True),
+    sa.Column("study_id", sa.String(64), sa.ForeignKey("studies.id"), nullable=False),
+    sa.Column("annotator_id", sa.String(64), sa.ForeignKey("annotators.id"), nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+)
+
+sign_in_tokens = sa.Table(
+    "sign_in_tokens",
+    metadata,
+    sa.Column("token", sa.String(64), primary_key=True),
+    sa.Column("annotator_id", sa.String(64), sa.ForeignKey("annotators.id"), nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+)
+
+skips = sa.Table(
+    "skips",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("study_id", sa.String(64), nullable=True),
+    sa.Column("transcript_id", sa.String(64), sa.ForeignKey("transcripts.id"), nullable=False),
+    sa.Column("annotator_id", sa.String(64), sa.ForeignKey("annotators.id"), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.UniqueConstraint("transcript_id", "annotator_id", name="uq_skips_transcript_annotator"),
+)
+
+#: Columns schema 4 added to tables of earlier versions: (table, column); all nullable.
+_SCHEMA_4_COLUMNS = (
+    (annotators, "passphrase_hash"),
+    *((judgments, c) for c in ("study_id", "study_set", "sequence_index", "honest_first", "beliefs_json")),
+    *((assignments, c) for c in ("study_id", "side_order", "sequence_index")),
 )
 
 
@@ -242,6 +330,8 @@ class SchemaMixin:
                 self._migrate_to_2(conn)
             if version is None or version < 3:
                 self._migrate_to_3(conn)
+            if version is None or version < 4:
+                self._migrate_to_4(conn)
             if row is None:
                 conn.execute(schema_meta.insert().values(key="schema_version", value=str(STORE_SCHEMA_VERSION)))
             elif version != STORE_SCHEMA_VERSION:
@@ -296,6 +386,16 @@ class SchemaMixin:
         if old and not (conn.dialect.name == "sqlite" and sqlite3.sqlite_version_info < (3, 35, 0)):
             for c in old:
                 conn.exec_driver_sql(f"ALTER TABLE {transcripts.name} DROP COLUMN {c}")
+
+    @staticmethod
+    def _migrate_to_4(conn: sa.Connection) -> None:
+        """Version 3 -> 4 (the new tables come from create_all): the new nullable columns of
+        annotators, judgments and assignments; older rows keep NULL there (outside any study)."""
+        for table, column in _SCHEMA_4_COLUMNS:
+            cols = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+            if column not in cols:
+                col_type = table.c[column].type.compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column} {col_type}")
 
     @property
     def schema_version(self) -> int:

@@ -6,10 +6,11 @@ from debate.records.storage.engine import StoreEngine
 from debate.records.storage.export import ExportMixin
 from debate.records.storage.judging import JudgingMixin
 from debate.records.storage.schema import SchemaMixin
+from debate.records.storage.studies import StudiesMixin
 from debate.records.storage.transcript_store import TranscriptsMixin
 
 
-class Store(ExportMixin, JudgingMixin, TranscriptsMixin, SchemaMixin, StoreEngine):
+class Store(ExportMixin, StudiesMixin, JudgingMixin, TranscriptsMixin, SchemaMixin, StoreEngine):
     """Experiments, transcripts and human judgments in one SQL database (SQLite by default).
 
     ``url`` is any SQLAlchemy URL; None means ``default_db_url()``. An in-memory
