@@ -131,3 +131,63 @@ def _transcript_index(url: str | None, count: int) -> list[dict]:
             "turns": len(t.turns), "created_at": t.created_at,
         })
     return rows
+
+
+# ------------------------------------------------------------------ participant and researcher mode
+
+#: The environment variable ``debate app --organiser-password`` sets (participant mode when set).
+ORGANISER_ENV = "DEBATE_ORGANISER_PASSWORD"
+#: Query parameter that keeps a participant signed in across reloads (a token from Store.sign_in).
+TOKEN_PARAM = "s"
+
+
+def organiser_password() -> str | None:
+    return os.environ.get(ORGANISER_ENV) or None
+
+
+def is_researcher() -> bool:
+    """True where the researcher pages may be shown: no organiser passphrase is set (a researcher's
+    own machine), or this browser session typed it."""
+    return organiser_password() is None or bool(st.session_state.get("organiser_signed_in"))
+
+
+def check_organiser(typed: str) -> bool:
+    import hmac
+
+    expected = organiser_password()
+    ok = expected is not None and hmac.compare_digest(typed.encode("utf-8"), expected.encode("utf-8"))
+    if ok:
+        st.session_state["organiser_signed_in"] = True
+    return ok
+
+
+def require_researcher() -> None:
+    """Stop a researcher page for a participant (a second guard: the navigation already hides it)."""
+    if not is_researcher():
+        st.warning("This page is for the study's organisers: type the organiser passphrase on the Organisers page to open it.")
+        st.stop()
+
+
+def signed_in_annotator(store: Store) -> dict | None:
+    """The participant of this browser session: from the session, else from the token in the URL
+    (so a reload keeps them signed in)."""
+    ss = st.session_state
+    if ss.get("annotator"):
+        return ss["annotator"]
+    token = st.query_params.get(TOKEN_PARAM)
+    person = store.annotator_for_token(token) if token else None
+    if person is not None:
+        ss["annotator"] = person
+    return person
+
+
+def remember_sign_in(person: dict) -> None:
+    st.session_state["annotator"] = person
+    st.query_params[TOKEN_PARAM] = person["token"]
+
+
+def sign_out() -> None:
+    for k in ("annotator", "study_id", "judge_assignment", "judge_confirmation"):
+        st.session_state.pop(k, None)
+    st.query_params.pop(TOKEN_PARAM, None)
+    st.query_params.pop("study", None)

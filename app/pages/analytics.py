@@ -12,22 +12,32 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app.common import get_store, short_id
+from app.common import get_store, require_researcher, short_id
 from debate.analysis import metrics
 from debate.records.storage import EXPORT_FORMATS, StorageError
 
+require_researcher()
 store = get_store()
 st.title("Human study")
 
+studies = {s["id"]: s for s in store.list_studies()}
 experiments = {e["id"]: e["name"] for e in store.list_experiments()}
-c1, c2 = st.columns(2)
+c0, c1, c2, c3 = st.columns(4)
+study_id = c0.selectbox("Study", [None, *studies], key="a_study",
+                        format_func=lambda s: "all judgments" if s is None else studies[s]["name"])
 experiment_id = c1.selectbox("Experiment", [None, *experiments], key="a_experiment",
                              format_func=lambda e: "all experiments" if e is None else f"{experiments[e]} ({short_id(e)})")
-all_judgments = store.query_judgments(experiment_id=experiment_id)
-protocol = c2.selectbox("Protocol", [None, *sorted({j["protocol"] for j in all_judgments})], key="a_protocol",
+all_judgments = store.query_judgments(experiment_id=experiment_id, study_id=study_id)
+task = c2.selectbox("Task", [None, *sorted({j["task"] for j in all_judgments})], key="a_task",
+                    format_func=lambda t: "all tasks" if t is None else t)
+protocol = c3.selectbox("Protocol", [None, *sorted({j["protocol"] for j in all_judgments
+                                                    if task is None or j["task"] == task})], key="a_protocol",
                         format_func=lambda p: "all protocols" if p is None else p)
-filters = {k: v for k, v in {"experiment_id": experiment_id, "protocol": protocol}.items() if v is not None}
-judgments = [j for j in all_judgments if protocol is None or j["protocol"] == protocol]
+filters = {k: v for k, v in {"experiment_id": experiment_id, "protocol": protocol, "task": task,
+                             "study_id": study_id}.items() if v is not None}
+judgments = [j for j in all_judgments if (protocol is None or j["protocol"] == protocol)
+             and (task is None or j["task"] == task)]
+st.caption("Practice judgments are left out everywhere on this page.")
 
 if not judgments:
     st.info("No human judgments are stored" + (" for these filters" if filters else "") + " yet. People judge "
@@ -111,8 +121,12 @@ c_table.dataframe(pd.DataFrame([{"confidence bin": f"{r['bin_low']:.0%}–{r['bi
 
 # ------------------------------------------------------------------ agreement
 st.header("Agreement between annotators")
-ratings, raters, items = metrics.judgment_ratings(judgments)
-st.caption("Over the debates judged by at least two people, coding which side each person chose.")
+overlap = [j for j in judgments if j["study_set"] == "overlap"]
+agreement_on = overlap if overlap else judgments
+ratings, raters, items = metrics.judgment_ratings(agreement_on)
+st.caption("On the study's overlap set (the debates every participant judges), coding which side each person chose."
+           if overlap else "Over the debates judged by at least two people, coding which side each person chose "
+           "(choose a study to measure it on its overlap set).")
 if not items:
     st.info("No debate has been judged by two or more people yet, so agreement cannot be measured.")
 else:
@@ -152,6 +166,26 @@ else:
                                                ("agreement (per judgment)", versus["agreement"]))]),
                  hide_index=True, column_config=PERCENT)
     st.caption(f"{versus['n_judgments']} judgments of {versus['n_debates']} debates.")
+
+# ------------------------------------------------------------------ belief curves
+st.header("Belief after each turn: people and the model judge")
+with_beliefs = [j for j in judgments if j.get("beliefs_json")]
+if not with_beliefs:
+    st.info("None of these judgments records per-turn beliefs (the judging page stores them from schema 4 on).")
+else:
+    debates = {tid: store.get_transcript(tid) for tid in {j["transcript_id"] for j in with_beliefs}}
+    curves = metrics.belief_curves(with_beliefs, debates)
+    long = pd.DataFrame([{"turn": r["turn"], "who": who, "P(honest is right)": r[key]}
+                         for r in curves for who, key in (("people (mean)", "people"), ("model judge (mean)", "model"))
+                         if r[key] is not None])
+    st.altair_chart(alt.Chart(long).mark_line(point=True).encode(
+        x=alt.X("turn:O", title="after turn"), y=alt.Y("P(honest is right):Q", scale=alt.Scale(domain=[0, 1]),
+                                                       axis=alt.Axis(format="%")),
+        color=alt.Color("who:N", scale=alt.Scale(range=["#1f77b4", "#7f7f7f"]))).properties(height=320),
+        width="stretch")
+    st.dataframe(pd.DataFrame(curves), hide_index=True)
+    st.caption("People's beliefs are stored as P(Debater A is right) and turned into P(honest is right) with each "
+               "judgment's side order; the model's are its probability for the honest claim after the same turn.")
 
 # ------------------------------------------------------------------ export
 st.header("Export")

@@ -9,11 +9,13 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from app.common import require_researcher
 from app.common import default_results_dirs
 from training.irving2018 import find_results_files, load_results, results_rows
 from training.ratings import rating_rows
 from training.tournament import find_leaderboard_files, head_to_head_matrix, load_leaderboard
 
+require_researcher()
 st.title("Results")
 st.caption("Runs of `debate reproduce irving2018` and `debate quickstart` (their results.json). Accuracy is the "
            "share of images the honest side wins; ci95 is the 95% Wilson interval. Other studies (a results.json "

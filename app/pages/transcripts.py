@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from app import views
+from app.common import require_researcher
 from app.common import (claim_text, db_url, get_store, hex_color, role_color, short_id, swatch,
                         transcript_index)
 from debate.records import rendering
@@ -19,6 +20,7 @@ from debate.records import rendering
 ANY = "any"
 OUTCOMES = {ANY: None, "honest won": "honest", "liar won": "liar"}
 
+require_researcher()
 store = get_store()
 st.title("Transcripts")
 

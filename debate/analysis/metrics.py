@@ -236,3 +236,36 @@ def human_vs_model(judgments) -> dict | None:
         "model_accuracy": accuracy_with_ci(list(per_debate.values())),
         "model_accuracy_per_judgment": accuracy_with_ci([bool(r["model_correct"]) for r in rows]),
     }
+
+
+def belief_curves(judgments, transcripts) -> list[dict]:
+    """Per turn k (1-based): people's mean probability that the honest debater is right after
+    turn k (from each judgment's per-turn beliefs, stored as P(Debater A is right) and turned
+    around with its side_order), and the model judge's mean probability for the honest claim
+    after turn k over the same debates.
+
+    ``transcripts`` maps transcript id -> Transcript. Rows: turn, people (mean), people_n,
+    model (mean), model_n; a turn nobody reached is left out.
+    """
+    import json
+
+    people: dict[int, list[float]] = {}
+    model: dict[int, list[float]] = {}
+    for j in judgments:
+        raw = j.get("beliefs_json")
+        if not raw:
+            continue
+        honest_left = j["side_order"] == "honest-left"
+        for k, p_a in enumerate(json.loads(raw), start=1):
+            people.setdefault(k, []).append(p_a if honest_left else 1.0 - p_a)
+        t = transcripts.get(j["transcript_id"])
+        honest = None if t is None else t.player_of_role("honest")
+        if honest is None:
+            continue
+        team = t.players[honest].team
+        for k, turn in enumerate(t.turns, start=1):
+            if turn.judge_probs and team < len(turn.judge_probs):
+                model.setdefault(k, []).append(float(turn.judge_probs[team]))
+    return [{"turn": k, "people": float(np.mean(people[k])), "people_n": len(people[k]),
+             "model": float(np.mean(model[k])) if model.get(k) else None, "model_n": len(model.get(k, []))}
+            for k in sorted(people)]

@@ -192,6 +192,17 @@ def claim_text(transcript: Transcript, player: int) -> str:
     return renderer_for(transcript).claim_text(transcript, player)
 
 
+def argued_text(transcript: Transcript, player: int, names: Mapping[int, str]) -> str:
+    """What a player argues, worded the same way for every side, for a person judging blind:
+    "Debater A argues: 3", and for a player without a claim of their own (no precommitment)
+    "Debater B argues against Debater A's claim" -- never "not 3", which reads as the liar's."""
+    if transcript.claim_of(player) is None:
+        others = [q for q in names if q != player and transcript.claim_of(q) is not None]
+        if others:
+            return f"{names[player]} argues against {names[others[0]]}'s claim"
+    return f"{names[player]} argues: {claim_text(transcript, player)}"
+
+
 def value_text(transcript: Transcript, value: int | None) -> str:
     """An answer of the transcript's task ("class 3", "x_8 = 17")."""
     return renderer_for(transcript).value_text(transcript, value)
