@@ -59,7 +59,7 @@ def page(name: str) -> AppTest:
 def sign_in(at: AppTest, name: str = "alice", passphrase: str = PASS) -> AppTest:
     at.text_input(key="signin_name").set_value(name)
     at.text_input(key="signin_passphrase").set_value(passphrase)
-    at.button(key="signin_button").click().run()
+    at.button(key="FormSubmitter:signin_form-Sign in").click().run()
     return no_exception(at)
 
 
@@ -101,7 +101,7 @@ def page_text(at: AppTest) -> str:
 def test_practice_with_feedback_then_counted_debates_with_beliefs(store):
     study = pixel_study(store, quota=3, practice=1)
     at = no_exception(page("judge").run())
-    assert at.button(key="signin_button") and "judge_assignment" not in at.session_state
+    assert at.button(key="FormSubmitter:signin_form-Sign in") and "judge_assignment" not in at.session_state
     sign_in(at)
     a = current(at)
     assert a["study_set"] == "practice" and any("Practice debate 1 of 1" in m for m in texts(at.markdown))

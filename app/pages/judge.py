@@ -35,8 +35,11 @@ NOT_ALLOWED_50 = "50% is not allowed: lean towards A or B"
 store = get_store()
 ss = st.session_state
 
-# the board at full width on a phone, with the turn controls beside it (the view's two columns)
+# less empty space above the page, so the verdict form fits beside the board at 1400 px; on a phone
+# the board fills the width and the turn controls sit beside it (the view's two columns stay side by side)
 st.markdown("""<style>
+[data-testid="stMainBlockContainer"] { padding-top: 1.5rem; }
+h1 { font-size: 2rem !important; padding-top: 0.25rem !important; }
 @media (max-width: 640px) {
   [data-testid="stHorizontalBlock"] { flex-wrap: nowrap !important; gap: 0.5rem; }
   [data-testid="stHorizontalBlock"] > [data-testid="stColumn"] { min-width: 0 !important; }
@@ -51,7 +54,6 @@ def sign_in_with_name() -> None:
         remember_sign_in(store.sign_in(ss.get("signin_name") or "", ss.get("signin_passphrase") or ""))
     except StorageError as e:
         ss["signin_error"] = str(e)
-    ss["signin_passphrase"] = ""
 
 
 def sign_in_with_code() -> None:
@@ -68,14 +70,14 @@ def sign_in_with_code() -> None:
 def sign_in_panel() -> None:
     st.caption("Sign in to judge. Your progress is kept: you can stop and come back later.")
     by_name, by_code = st.tabs(["Name and passphrase", "Invitation code"])
-    with by_name:
+    with by_name, st.form("signin_form"):  # a form: Enter in either box signs in, with both values
         st.text_input("Your name", key="signin_name", max_chars=64)
         st.text_input("Passphrase", key="signin_passphrase", type="password",
                       help="New here? Choose one (4 characters or more); you will need it to come back.")
-        st.button("Sign in", key="signin_button", on_click=sign_in_with_name, type="primary")
-    with by_code:
+        st.form_submit_button("Sign in", on_click=sign_in_with_name, type="primary")
+    with by_code, st.form("signin_code_form"):
         st.text_input("Invitation code", key="signin_code", placeholder="e.g. 3F2A-91C0-77DE")
-        st.button("Sign in with the code", key="signin_code_button", on_click=sign_in_with_code)
+        st.form_submit_button("Sign in with the code", on_click=sign_in_with_code)
     if ss.get("signin_error"):
         st.error(ss.pop("signin_error"))
 
@@ -262,14 +264,14 @@ if a["study_set"] == "practice":
                 "told the answer afterwards; it does not count.")
 else:
     st.markdown(f"**Debate {progress['judged'] + 1} of {progress['quota']}** \u00b7 {study['name']}")
-st.progress(min(1.0, progress["judged"] / max(1, progress["quota"])))
-with st.expander("Instructions", expanded=a["sequence_index"] == 1):
+    st.progress(min(1.0, progress["judged"] / max(1, progress["quota"])))
+with st.expander("Instructions", expanded=False):
     st.markdown(study["instructions"] or rendering.instructions(t.task))
 st.markdown(f"**Debate {a['alias']}.** {rendering.judge_question(t)}")
 c1, c2 = st.columns(2)
 for col, p in ((c1, left), (c2, right)):
-    col.markdown(swatch(color[p], f"**{rendering.argued_text(t, p, names)}**"), unsafe_allow_html=True)
-    col.caption(f"{names[p]}: {color_name[p]} {view.debater_mark}")
+    col.markdown(swatch(color[p], f"**{rendering.argued_text(t, p, names)}** ({color_name[p]} {view.debater_mark})"),
+                 unsafe_allow_html=True)
 
 
 def side_panel() -> None:
@@ -282,9 +284,10 @@ def side_panel() -> None:
     st.slider(f"After turn {shown}: how likely is it that Debater A is right?", 0, 100, step=5, format="%d%%",
               key="belief", value=int(round(100 * a["beliefs"][-1])) if a["beliefs"] else 50,
               help="Your belief now; you can change it after every turn. It is stored with your judgment.")
-    for turn in t.turns[:shown]:
-        st.markdown(swatch(color[turn.player], f"Turn {turn.index + 1}: {rendering.turn_text(t, turn, names=names)}"),
-                    unsafe_allow_html=True)
+    with st.container(height=120 if shown > 3 else "content", border=False):  # newest first: always in view
+        for turn in reversed(t.turns[:shown]):
+            st.markdown(swatch(color[turn.player], f"Turn {turn.index + 1}: {rendering.turn_text(t, turn, names=names)}"),
+                        unsafe_allow_html=True)
     st.caption(f"You have seen {shown} of {n_turns} turns" + (": you may decide now or see more." if shown < n_turns
                                                               else "."))
     with st.form("verdict_form", clear_on_submit=False, border=True):
@@ -296,10 +299,12 @@ def side_panel() -> None:
             st.selectbox(f"If Debater {letter[open_player]} is right: which answer is it, then?",
                          [c for c in range(num_classes(t)) if c != claimed], index=None, key="guess",
                          placeholder="pick one")
-        st.text_area("Why? (required)", key="explanation", max_chars=2000, placeholder=view.explanation_hint,
+        st.text_area("Why? (required)", key="explanation", max_chars=2000, placeholder=view.explanation_hint, height=80,
                      help="Ctrl+Enter submits from here.")
+        # no shortcut on the button: Ctrl+Enter in the explanation box already submits the form, and a
+        # second trigger from a button shortcut would submit the same form again with older values
         st.form_submit_button("Submit judgment", type="primary", on_click=submit, args=(person,),
-                              help="Keyboard: Ctrl+Enter.", **shortcut("ctrl+enter"))
+                              help="Keyboard: Ctrl+Enter in the explanation box.")
     if ss.get("judge_error"):
         st.error(ss.pop("judge_error"))
 

@@ -76,9 +76,9 @@ class TextView(TaskView):
     def judge_turns(self, transcript, shown, *, first_mover, player_colors, turn_log) -> None:
         n = len(transcript.turns)
         st.caption(f"{first_mover} moves first; the debate has {n} turns.")
-        turn_log()
-        if shown >= n:
+        if shown >= n:  # above the controls, so it is read before the verdict
             st.markdown(self.judge_evidence.format(evidence=rendering.final_evidence(transcript)))
+        turn_log()
 
     def replay(self, transcript, turn, *, turn_lines) -> None:
         n = len(transcript.turns)

@@ -187,7 +187,7 @@ class SparsePixelView(TaskView):
     def judge_turns(self, transcript, shown, *, first_mover, player_colors, turn_log) -> None:
         n = len(transcript.turns)
         st.caption(f"{first_mover} moves first; {n} pixels are revealed in total.")
-        board_col, log_col = st.columns([3, 2])
+        board_col, log_col = st.columns([1, 1])  # the verdict form beside the board, on screen at 1400 px
         with board_col:
             st.image(board_image(transcript, shown, player_colors=player_colors), width="stretch",
                      caption=f"After {shown} of {n} turns. {newest_caption(transcript, shown)} "
