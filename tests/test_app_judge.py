@@ -9,6 +9,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from db_urls import db_url  # noqa: F401  (the fixture: every test here runs on SQLite and PostgreSQL)
 from debate.records.storage import Store
 from debate.records.study_design import StudyDesign
 from test_app import computation_transcript, make_transcript, no_exception, texts  # noqa: E402 (tests/ on sys.path)
@@ -20,8 +21,8 @@ PASS = "pass-word"
 
 
 @pytest.fixture(autouse=True)
-def app_env(monkeypatch, tmp_path):
-    url = f"sqlite:///{tmp_path / 'app.db'}"
+def app_env(monkeypatch, tmp_path, db_url):  # noqa: F811  (SQLite, and PostgreSQL where it is set up)
+    url = db_url
     monkeypatch.setenv("DEBATE_DB", url)
     monkeypatch.delenv("DEBATE_ORGANISER_PASSWORD", raising=False)
     monkeypatch.chdir(tmp_path)
@@ -279,3 +280,21 @@ def test_studies_page_creates_a_study_and_invitations(store):
     at.button(key="make_invitations").click().run()
     no_exception(at)
     assert len(at.session_state["new_codes"]) == 5
+
+
+def test_a_second_tab_is_told_in_words_and_keeps_the_typed_explanation(store):
+    pixel_study(store, practice=0)
+    first = sign_in(no_exception(page("judge").run()))
+    token = first.query_params["s"]
+    second = page("judge")
+    second.query_params["s"] = token[0] if isinstance(token, list) else token
+    no_exception(second.run())
+    a = current(first)
+    assert current(second)["transcript"].id == a["transcript"].id  # the same debate in both tabs
+    for at in (first, second):
+        at.button(key="next_turn").click().run()
+    verdict(first, 70, "judged in the first tab")
+    verdict(second, 30, "typed in the second tab")
+    message = " ".join(texts(second.success))
+    assert f"Debate {a['alias']} was already judged by you" in message and "typed in the second tab" in message
+    assert a["transcript"].id not in message and store.count_judgments() == 1

@@ -55,7 +55,8 @@ with st.container(border=True):
     debater = c4.selectbox("Debater (either side)", [ANY, *debaters], key="f_debater")
     outcome = c5.selectbox("Outcome", list(OUTCOMES), key="f_outcome")
     annotator = c6.selectbox("Judged by", [ANY, *sorted({j["annotator_name"] for j in judgments})], key="f_annotator")
-    search = st.text_input("Search instance id or transcript id", key="f_search", placeholder="e.g. mnist-test:17")
+    search = st.text_input("Search instance id, transcript id or a study alias", key="f_search",
+                           placeholder="e.g. mnist-test:17 or D-7QK3")
 
 rows = index
 if experiment != ANY:
@@ -72,7 +73,8 @@ if annotator != ANY:
     rows = [r for r in rows if annotator in judged_by.get(r["id"], ())]
 if search.strip():
     needle = search.strip().lower()
-    rows = [r for r in rows if needle in r["instance_id"].lower() or needle in r["id"].lower()]
+    aliased = {a["transcript_id"] for a in store.transcripts_for_alias(needle)} if needle.startswith("d-") else set()
+    rows = [r for r in rows if needle in r["instance_id"].lower() or needle in r["id"].lower() or r["id"] in aliased]
 
 st.caption(f"{len(rows)} of {len(index)} debates match.")
 show_experiment = any(r["experiment_id"] for r in rows)

@@ -194,6 +194,14 @@ class StudiesMixin:
         return [StudyDebate(r.transcript_id, r.instance_id, r.protocol, bool(r.honest_first), r.study_set, r.alias)
                 for r in rows]
 
+    def transcripts_for_alias(self, alias: str) -> list[dict]:
+        """Which debate a participant's alias (e.g. "D-7QK3") names, in each study that has it."""
+        with self._read("look up an alias") as conn:
+            rows = conn.execute(sa.select(studies.c.name, study_debates.c.transcript_id)
+                                .join(studies, studies.c.id == study_debates.c.study_id)
+                                .where(study_debates.c.alias == alias.strip().upper())).all()
+        return [{"study": r.name, "transcript_id": r.transcript_id} for r in rows]
+
     # ------------------------------------------------------------------ sign-in
 
     def sign_in(self, name: str, passphrase: str) -> dict:
