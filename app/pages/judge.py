@@ -35,15 +35,11 @@ NOT_ALLOWED_50 = "50% is not allowed: lean towards A or B"
 store = get_store()
 ss = st.session_state
 
-# less empty space above the page, so the verdict form fits beside the board at 1400 px; on a phone
-# the board fills the width and the turn controls sit beside it (the view's two columns stay side by side)
+# less empty space above the page, so the verdict form fits beside the board at 1400 px; on a phone the
+# view's columns stack: the board fills the width and the Next-turn control comes right under it
 st.markdown("""<style>
 [data-testid="stMainBlockContainer"] { padding-top: 1.5rem; }
 h1 { font-size: 2rem !important; padding-top: 0.25rem !important; }
-@media (max-width: 640px) {
-  [data-testid="stHorizontalBlock"] { flex-wrap: nowrap !important; gap: 0.5rem; }
-  [data-testid="stHorizontalBlock"] > [data-testid="stColumn"] { min-width: 0 !important; }
-}
 </style>""", unsafe_allow_html=True)
 
 
