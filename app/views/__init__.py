@@ -51,6 +51,10 @@ class TaskView:
         its Next-turn button; ``first_mover`` names the debater who moves first ("Debater A")."""
         raise NotImplementedError
 
+    def board(self, transcript: Transcript, shown: int, *, player_colors: dict[int, tuple[int, int, int]]):
+        """The picture of the board after ``shown`` turns (an RGB array), or None for a task shown as text."""
+        return None
+
     def replay(self, transcript: Transcript, turn: int, *,
                turn_lines: Callable[[Sequence[Turn]], None]) -> None:
         """Draw a stored debate after ``turn`` turns for researchers; ``turn_lines(turns)`` draws turns

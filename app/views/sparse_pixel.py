@@ -184,6 +184,9 @@ class SparsePixelView(TaskView):
     debater_mark = "frame"
     searchable = True
 
+    def board(self, transcript, shown, *, player_colors):
+        return board_image(transcript, shown, player_colors=player_colors)
+
     def judge_turns(self, transcript, shown, *, first_mover, player_colors, turn_log) -> None:
         n = len(transcript.turns)
         st.caption(f"{first_mover} moves first; {n} pixels are revealed in total.")

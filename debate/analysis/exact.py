@@ -33,7 +33,16 @@ from debate.analysis.search_graph import CHOSEN_COLOR, CHOSEN_FILL  # noqa: F401
 from debate.core.task import honest_sign, require_two_teams
 
 class TreeTooLargeError(ValueError):
-    """A game tree has more states than an exact solve was allowed to expand."""
+    """A game tree has more states than an exact solve was allowed to expand.
+
+    ``states``: the task's upper bound on the tree's states (``is_bound``), or the states found
+    before expansion stopped (``is_bound`` False: the tree has more); ``limit``: the ``max_nodes``
+    it was refused under; ``depth``: the depth expansion reached (None for a bound)."""
+
+    def __init__(self, message: str, states: int | None = None, limit: int | None = None, is_bound: bool = True,
+                 depth: int | None = None):
+        super().__init__(message)
+        self.states, self.limit, self.is_bound, self.depth = states, limit, is_bound, depth
 
 
 def _pow2(n: int, minimum: int = 8) -> int:
@@ -289,7 +298,7 @@ def solve_exact(task, judge_fn, judge_params, state, game_index: int = 0, max_no
         if bound > max_nodes:
             raise TreeTooLargeError(
                 f"This game tree can have up to {bound:,} states, more than the limit max_nodes={max_nodes:,}; "
-                "use fewer reveals/steps or fewer candidates, or raise max_nodes.")
+                "use fewer reveals/steps or fewer candidates, or raise max_nodes.", states=bound, limit=max_nodes)
     turns, num_actions = int(task.num_turns), int(task.num_actions)
     fns = _compiled(task)
     margin_fn = _compiled_margin(task, judge_fn)
@@ -337,7 +346,8 @@ def solve_exact(task, judge_fn, judge_params, state, game_index: int = 0, max_no
         if num_nodes > max_nodes:
             raise TreeTooLargeError(
                 f"This game tree has more than max_nodes={max_nodes:,} states ({num_nodes:,} found by depth "
-                f"{depth + 1}); use fewer reveals/steps or fewer candidates, or raise max_nodes.")
+                f"{depth + 1}); use fewer reveals/steps or fewer candidates, or raise max_nodes.",
+                states=num_nodes, limit=max_nodes, is_bound=False, depth=depth + 1)
         e_parent.append(frontier_first + local_parents)
         e_action.append(actions.astype(np.int32))
         e_child.append(ids[inverse])
