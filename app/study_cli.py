@@ -26,21 +26,11 @@ def _store(db: Optional[str]):
 
 
 def _errors(fn):
-    """Expected failures end with one ``error:`` sentence and exit status 2."""
-    import functools
+    """Expected failures end with one ``error:`` sentence and exit status 2; every option's value is
+    checked first (``app.cli_checks.command``)."""
+    from app.cli_checks import command
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from debate.records.storage import StorageError
-        from debate.records.study_design import StudyDesignError
-
-        try:
-            return fn(*args, **kwargs)
-        except (StorageError, StudyDesignError, ValueError, OSError) as error:
-            typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(code=2)
-
-    return wrapper
+    return command()(fn)
 
 
 def describe(study: dict) -> str:
@@ -146,6 +136,9 @@ def export(
     db: Optional[str] = typer.Option(None, help=DB_HELP),
 ):
     """Write the study's judgments with their design (set, position, side, first mover, beliefs)."""
+    from app.cli_checks import output_file
+
+    output_file(out)
     store = _store(db)
     s = store.find_study(study)
     n = store.export_judgments(out, study_id=s["id"], include_practice=include_practice)

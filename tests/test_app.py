@@ -199,7 +199,7 @@ def computation_transcript(created_at: str = "") -> Transcript:
     """The golden computation debate (T=8, mod 31, the liar claims; expert against expert, exact
     checker): x_0 = 13, the liar's lie is bisected down to the wrong step 2 -> 3, the honest player wins."""
     d = json.loads(COMPUTATION_GOLDEN.read_text())
-    return Transcript.from_dict({**d, "id": "", "created_at": created_at, "experiment": None})
+    return Transcript.from_dict({**{k: v for k, v in d.items() if k != "id"}, "created_at": created_at, "experiment": None})
 
 
 def test_transcripts_page_shows_a_computation_debate(store):

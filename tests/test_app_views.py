@@ -187,7 +187,7 @@ def store(monkeypatch, tmp_path):
 def toy_transcript() -> Transcript:
     """The golden computation debate relabelled as a toy-task debate (6 turns; the liar claims 6, the truth is 1)."""
     d = json.loads(GOLDEN.read_text())
-    return Transcript.from_dict({**d, "task": TOY, "id": "", "created_at": "2024-01-01T00:00:01.000000Z",
+    return Transcript.from_dict({**{k: v for k, v in d.items() if k != "id"}, "task": TOY, "created_at": "2024-01-01T00:00:01.000000Z",
                                  "experiment": None})
 
 
@@ -221,33 +221,34 @@ def test_transcripts_page_replays_a_task_without_a_view_as_text(store, toy_rende
 
 
 def test_judge_page_judges_a_task_without_a_view(store, toy_renderer):
+    from debate.records.study_design import StudyDesign
+
     toy = toy_transcript()
     store.add_transcripts([toy])
+    store.create_study("toy study", TOY, design=StudyDesign(quota=1, practice=0, overlap_share=0.0),
+                       allow_role_cues=True)  # one debate: a single first mover
     at = no_exception(AppTest.from_file(f"{PAGES}/judge.py", default_timeout=TIMEOUT).run())
-    at.text_input(key="new_annotator_name").set_value("tess")
-    at.button(key="create_profile").click().run()
+    at.text_input(key="signin_name").set_value("tess")
+    at.text_input(key="signin_passphrase").set_value("pass-word")
+    at.button(key="FormSubmitter:signin_form-Sign in").click().run()
     no_exception(at)
-    assert at.selectbox(key="filter_task").options == [TOY]
-    a = at.session_state["assignment"]
+    a = at.session_state["judge_assignment"]
     assert a["transcript"].id == toy.id
-    assert ToyRenderer.instructions in texts(at.caption)
-    assert any("Debater A (purple mark)" == c for c in texts(at.caption))
+    assert any("Debater A argues: " in m and "(purple mark)" in m for m in texts(at.markdown))
     for _ in toy.turns:
         at.button(key="next_turn").click().run()
         no_exception(at)
     shown = " ".join(texts(at.markdown))
-    assert "**Question:** Which toy number is right?" in shown
+    assert "Which toy number is right?" in shown
     assert "**What you decide on:** 6 toy moves" in shown and "Debater A plays toy move" in shown
     assert at.text_area(key="explanation").placeholder == "e.g. why this claim is the true one"
-    honest = toy.player_of_role("honest")
-    at.radio(key="verdict").set_value(honest)
-    at.slider(key="confidence").set_value(70)
+    honest_is_a = a["side_order"] == "honest-left"
+    at.slider(key="final_p").set_value(70 if honest_is_a else 30)
     at.text_area(key="explanation").set_value("the toy moves add up")
     at.button(key="FormSubmitter:verdict_form-Submit judgment").click().run()
     no_exception(at)
     j, = store.query_judgments()
     assert (j["transcript_id"], j["task"], j["verdict_role"], j["turns_seen"]) == (toy.id, TOY, "honest", 6)
-
 
 def test_game_tree_page_offers_no_search_for_a_task_without_a_view(store, toy_renderer):
     toy = toy_transcript()

@@ -62,9 +62,10 @@ def make_debate(seed: int, *, honest_first: bool = True, lie: int = 5, n_turns: 
                 judge: str = "small-judge@test", size: int = 28, created_at: str | None = None) -> Transcript:
     """A valid sparse-pixel debate on a 28x28 stroke image; the honest player 0 claims 3 (the truth)."""
     img = np.zeros((size, size), np.uint8)
-    img[4:size - 4, 8 + seed % 6] = 255
-    img[4, 6:size - 6] = 180
-    img[size - 5, 6:size - 6] = 120 + seed % 100
+    m = size // 7  # a margin: 4 pixels on 28x28, 1 on 8x8
+    img[m:size - m, size // 4 + seed % (size // 4)] = 255
+    img[m, m:size - m] = 180
+    img[size - m - 1, m:size - m] = 120 + seed % 100
     nonzero = [(int(r), int(c)) for r, c in zip(*np.nonzero(img))]
     # the action is the pixel's index in the game's candidate list: brightest first, ties in raster order
     candidates = [int(i) for i in np.argsort(-img.reshape(-1).astype(int), kind="stable") if img.flat[i] > 0]
@@ -429,8 +430,8 @@ def test_screenshots(app_server, new_page):
             if i:  # the judging page is on screen already
                 goto(page, link)
             # the Play and Game-tree pages may first train the app's small judge (under a minute)
-            expect(page.get_by_role("heading", name=title, exact=False).first).to_be_visible(timeout=180_000)
-            wait_idle(page, timeout_ms=180_000)
+            expect(page.get_by_role("heading", name=title, exact=False).first).to_be_visible(timeout=240_000)
+            wait_idle(page, timeout_ms=240_000)
             path = out / f"{width}-{i + 1}-{link.lower().replace(' ', '-')}.png"
             full_page_screenshot(page, path)
             saved.append(path)
@@ -443,7 +444,7 @@ def goto(page, link: str) -> None:
     if not nav.is_visible():
         page.get_by_test_id("stExpandSidebarButton").click()
     nav.get_by_role("link", name=link, exact=True).click()
-    wait_idle(page)
+    wait_idle(page, timeout_ms=240_000)  # the Play page may first train the app's MNIST judge (~80 s)
     close = page.get_by_test_id("stSidebarCollapseButton")
     if page.viewport_size["width"] <= 640 and close.is_visible():
         close.click()

@@ -169,9 +169,10 @@ def _forbid_training(monkeypatch):
 def test_reproduce_k_larger_than_nonzero_pixels_fails_before_training(tmp_path, monkeypatch, isolated_db):
     _forbid_training(monkeypatch)
     out = tmp_path / "rep"
-    result = invoke("reproduce", "irving2018", "--data", "sklearn-digits", "--pixels", "70", "--judge-steps", "1",
+    # K=60 fits an 8x8 image (64 pixels; K > 64 is refused by the option checks) but not its nonzero pixels
+    result = invoke("reproduce", "irving2018", "--data", "sklearn-digits", "--pixels", "60", "--judge-steps", "1",
                     "--images", "5", "--out", out)
-    line = assert_clear_error(result, "K=70", "nonzero pixels")
+    line = assert_clear_error(result, "K=60", "nonzero pixels")
     assert re.search(r"the \d+ nonzero pixels", line), line
     assert not (out / "judges").exists()
     assert not (out / "results.json").exists()

@@ -119,8 +119,12 @@ def test_opening_migrates_in_place(copy, before):
                  "created_at", "num_turns")
     assert [{k: r[k] for k in unchanged} for r in after["transcripts"]] == \
         [{k: r[k] for k in unchanged} for r in before["transcripts"]]
+    # kept as they were, plus schema 4's new columns, NULL for these rows (outside any study)
+    new_columns = {"annotators": ("passphrase_hash",), "assignments": ("study_id", "side_order", "sequence_index")}
     for table in ("experiments", "annotators", "assignments"):
-        assert after[table] == before[table], table
+        added = new_columns.get(table, ())
+        assert all(r[c] is None for r in after[table] for c in added), table
+        assert [{k: v for k, v in r.items() if k not in added} for r in after[table]] == before[table], table
     assert ("index", "ix_transcript_players_debater") in {(t, n) for t, n, _ in after["schema"]}
 
 
@@ -128,7 +132,7 @@ def test_reopening_is_a_no_op(copy):
     Store(f"sqlite:///{copy}").close()
     first = read_raw(copy)
     with Store(f"sqlite:///{copy}") as store:
-        assert store.schema_version == 3
+        assert store.schema_version == 4
         assert store.count_transcripts() == 9
     assert read_raw(copy) == first
 
@@ -178,7 +182,7 @@ def test_migrates_on_every_backend(db_url, before):  # noqa: F811
         source.dispose()
         target.dispose()
     with Store(db_url) as store:
-        assert store.schema_version == 3 and store.count_transcripts() == 9 and store.count_judgments() == 3
+        assert store.schema_version == 4 and store.count_transcripts() == 9 and store.count_judgments() == 3
         assert store.count_transcripts(debater="expert") == 6 and store.count_transcripts(debater="human:bob") == 1
         players = store.players_of(r["id"] for r in before["transcripts"])
         for row in before["transcripts"]:
@@ -189,4 +193,4 @@ def test_migrates_on_every_backend(db_url, before):  # noqa: F811
         cols = {c["name"] for c in sa.inspect(store.engine).get_columns("transcripts")}
         assert not cols & {"honest_debater", "liar_debater"}
     with Store(db_url) as store:  # a second open finds nothing to do
-        assert store.schema_version == 3 and len(store.list_debaters()) == 5
+        assert store.schema_version == 4 and len(store.list_debaters()) == 5

@@ -173,7 +173,8 @@ def test_protocols_are_interleaved_for_each_participant(store):
     ts = [debate(i, 0, hf, precommit=True) for i in range(60) for hf in (True, False)]
     # a second protocol over the same images: different debaters, same rules
     for t in ts[:]:
-        u = Transcript.from_dict({**t.to_dict(), "id": "", "protocol": t.protocol.replace("debate_", "debate_v2_")})
+        d = {k: v for k, v in t.to_dict().items() if k != "id"}  # a new id is assigned
+        u = Transcript.from_dict({**d, "protocol": t.protocol.replace("debate_", "debate_v2_")})
         ts.append(u)
     store.add_transcripts(ts)
     study = store.create_study("mix", "sparse_pixel", design=sd.StudyDesign(quota=12, practice=0, overlap_share=0.0))

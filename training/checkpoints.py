@@ -51,11 +51,21 @@ def restore_pytree(directory: str | Path, step: int, like):
     path = _root(directory) / str(step)
     if not path.exists():
         raise CheckpointError(f"checkpoint step {step} is missing under {_root(directory)}; pass an existing directory.")
+    if not (path / "_METADATA").is_file():
+        raise CheckpointError(f"checkpoint {path} is incomplete (_METADATA is missing; the save was interrupted or "
+                              "the files were copied in part); delete that step directory to resume from an earlier "
+                              "one, or pass another checkpoint directory.")
     checkpointer = ocp.StandardCheckpointer()
     try:
         return checkpointer.restore(path, like)
     except Exception:
         # Older checkpoints may hold more entries than asked for (e.g. optimizer state): restore all
         # and pick what was asked.
-        full = checkpointer.restore(path)
-        return {k: full[k] for k in like}
+        try:
+            full = checkpointer.restore(path)
+            return {k: full[k] for k in like}
+        except Exception as e:  # noqa: BLE001 - orbax's own messages name no file and no fix
+            reason = " ".join(str(e).split())[:160]
+            raise CheckpointError(f"checkpoint {path} cannot be read ({type(e).__name__}: {reason}); it is corrupt or "
+                                  "of another model: delete it to resume from an earlier step, or pass another "
+                                  "checkpoint directory.") from None

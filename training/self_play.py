@@ -653,14 +653,103 @@ def load_learned_debater(run_dir: str | Path, task, judge_fn: JudgeFn, num_simul
 
 
 # ----------------------------------------------------------------------------- command line
+class UsageError(ValueError):
+    """A bad command line: one sentence naming the option, the problem and the fix."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises ``UsageError`` (one sentence) instead of printing usage and exiting."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message}; see `debate self-play --help`.")
+
+
+MAX_SEED = 2**63 - 1
+#: (lowest, highest) of the integer options; the rest must be in 0 .. ``MAX_SIZE``.
+INT_RANGES = {"seed": (0, MAX_SEED), "data_shuffle_seed": (-1, 2**32 - 1), "batch_size": (1, 65_536),
+              "games_per_iteration": (1, 65_536), "num_simulations": (1, 1_000_000),
+              "eval_simulations": (1, 1_000_000), "iterations": (0, 10**9), "final_eval_instances": (1, 10**7)}
+#: integer options that count something and must be at least 1
+AT_LEAST_ONE = {"num_reveals", "judge_steps", "eval_instances", "channels", "num_layers", "hidden", "num_steps",
+                "modulus", "depth", "eval_games", "replay_size", "checkpoint_every", "max_num_considered_actions"}
+MAX_SIZE = 10**9
+#: (lowest, highest, lowest excluded) of the float options; every float must be finite
+FLOAT_RANGES = {"learning_rate": (0.0, 10.0, True), "weight_decay": (0.0, None, False),
+                "gumbel_scale": (0.0, None, False), "value_loss_weight": (0.0, None, False),
+                "network_value": (0.0, 1.0, False), "checker_error_rate": (0.0, 1.0, False),
+                "minutes": (0.0, 10**7, True)}
+
+
+def check_command_line(values: dict, out: str) -> None:
+    """Refuse a bad value before any work starts (``UsageError``, one sentence): integers in range,
+    floats finite and in range, a known data set, a usable ``--out`` directory."""
+    for name, value in values.items():
+        flag = "--" + name.replace("_", "-")
+        if value is None or isinstance(value, bool):
+            continue
+        if isinstance(value, int):
+            lo, hi = INT_RANGES.get(name, (1 if name in AT_LEAST_ONE else 0, MAX_SIZE))
+            if not lo <= value <= hi:
+                raise UsageError(f"{flag} {value} is out of range; pass a whole number from {lo} to {hi}.")
+        elif isinstance(value, float):
+            lo, hi, open_low = FLOAT_RANGES.get(name, (None, None, False))
+            if not math.isfinite(value):
+                raise UsageError(f"{flag} must be a finite number (got {value}); pass e.g. {flag} 0.001.")
+            if (lo is not None and (value <= lo if open_low else value < lo)) or (hi is not None and value > hi):
+                where = f"{'(' if open_low else '['}{lo}, {hi if hi is not None else 'inf'}]"
+                raise UsageError(f"{flag} {value:g} is out of range; pass a value in {where}.")
+    if "dataset" in values:
+        from debate.tasks.sparse_pixel.data import DATASET_SPECS
+
+        if values["dataset"] not in DATASET_SPECS:
+            raise UsageError(f"--dataset {values['dataset']!r} is not a data set; choose one of "
+                             f"{', '.join(DATASET_SPECS)}.")
+    if values.get("judge_dir"):
+        judge = Path(values["judge_dir"]).expanduser()
+        if not (judge / "config.json").is_file():
+            raise UsageError(f"--judge-dir {judge} holds no judge checkpoint (config.json is missing); pass the "
+                             "directory written by `debate train-judge --out DIR`, or leave it out to train one.")
+    check_out_dir(Path(out))
+
+
+def check_out_dir(out: Path) -> None:
+    """``--out``: a directory (new or existing) that can be written, whose config.json, if any, is a
+    JSON object."""
+    import os
+
+    out = out.expanduser()
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is an existing file, not a directory; pass a directory (new or existing).")
+    base = out.absolute()
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise UsageError(f"--out {out} cannot be created because {base} is a file; pass another directory.")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: directory {base} is not writable; pass a directory you can write to.")
+    config = out / CONFIG_FILE
+    if config.exists():
+        try:
+            stored = json.loads(config.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, ValueError, OSError) as e:
+            raise UsageError(f"--out {out}: {config} is not readable JSON ({type(e).__name__}; truncated or "
+                             "corrupt?); choose a new --out directory or delete the broken run.") from None
+        if not isinstance(stored, dict):
+            raise UsageError(f"--out {out}: {config} holds a JSON {type(stored).__name__}, not a run's config; "
+                             "choose a new --out directory.")
+
+
 def main(argv=None, default_task: str | None = None) -> None:
-    """``--task NAME`` (or ``default_task``) picks the task; its options and the loop's are flags."""
+    """``--task NAME`` (or ``default_task``) picks the task; its options and the loop's are flags.
+    Bad options raise ``UsageError`` (a ``ValueError``, one sentence) before any work starts."""
     argv = list(sys.argv[1:] if argv is None else argv)
     choices = self_play_tasks()
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--task", default=default_task)
     task = pre.parse_known_args(argv)[0].task
-    parser = argparse.ArgumentParser(description="AlphaZero-style self-play for learned debaters"
+    if task is not None:
+        task_interface(task)  # an unknown task: one sentence
+    parser = _Parser(description="AlphaZero-style self-play for learned debaters"
                                      + (f" on the {task} task." if task else " (give --task)."))
     parser.add_argument("--task", default=task, required=task is None,
                         help=f"the task: {', '.join(n.replace('_', '-') for n in choices)}")
@@ -685,9 +774,11 @@ def main(argv=None, default_task: str | None = None) -> None:
                 parser.add_argument(flag, type=type(default), default=default)
     args = parser.parse_args(argv)
     if args.minutes is None and args.iterations is None:
-        parser.error("give --minutes or --iterations (or both).")
+        raise UsageError("give --minutes or --iterations (or both), so that the run knows when to stop.")
     values = {f.name: (getattr(args, f.name) or None) if f.metadata.get("zero_is_none") else getattr(args, f.name)
               for f in options}
+    check_command_line({**values, "minutes": args.minutes, "iterations": args.iterations,
+                        "final_eval_instances": args.final_eval_instances}, args.out)
     config = SelfPlayConfig(args.task, **values)
     summary = train_self_play(config, args.out, iterations=args.iterations, minutes=args.minutes,
                               final_eval=not args.no_final_eval, final_eval_instances=args.final_eval_instances)
@@ -696,4 +787,8 @@ def main(argv=None, default_task: str | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ValueError as error:  # bad options, a run that does not match: one sentence, exit status 2
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        sys.exit(2)

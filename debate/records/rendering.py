@@ -88,8 +88,8 @@ class TaskRenderer:
         return "none" if value is None else str(value)
 
     def claim_text(self, transcript: Transcript, player: int) -> str:
-        """What a player argues, for people."""
-        return self.value_text(transcript, transcript.claims[player])
+        """What a player argues (its team's claim), for people."""
+        return self.value_text(transcript, transcript.claim_of(player))
 
     # ------------------------------------------------------------------ helpers for subclasses
 

@@ -37,6 +37,9 @@ __all__ = [
     "write_jsonl",
     "read_jsonl",
     "iter_jsonl",
+    "quote",
+    "task_rules",
+    "CHECK_TASK_RULES",
 ]
 
 SCHEMA_VERSION = 2
@@ -47,12 +50,152 @@ class TranscriptError(ValueError):
     """A transcript (or a file of transcripts) is malformed."""
 
 
+#: Bounds on what a transcript may hold, so that anything ``validate`` accepts can be rendered,
+#: stored (the store's columns have these lengths) and written back as JSON.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # typed integers: ids, teams, classes, actions, indices
+MAX_FREE_INT_BITS = 128  # integers inside free-form dicts (seeds, instance, meta, revealed)
+MAX_DEPTH = 32  # nesting of lists/dicts inside a free-form field
+MAX_QUOTE = 60  # characters of a bad value quoted in an error message
+#: the longest string each identity field may hold (the store's column widths)
+MAX_CHARS = {"id": 64, "created_at": 40, "task": 128, "protocol": 128, "instance_id": 255, "judge": 512,
+             "experiment": 64, "role": 32, "debater": 512}
+
+
+def quote(value: Any, limit: int = MAX_QUOTE) -> str:
+    """``repr(value)`` cut to at most ``limit`` characters (ending in ``...`` when cut): what error
+    messages show of a bad value, so that a 1 MB string gives a short message. Never raises."""
+    try:
+        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 192:
+            return f"<an integer of {value.bit_length()} bits>"
+        if isinstance(value, str) and len(value) > 4 * limit:
+            value = value[: 4 * limit]  # repr of the prefix only (the cut below adds the ...)
+            text = repr(value)[:-1]
+            return text[: limit - 3] + "..."
+        if isinstance(value, (list, tuple, dict)) and _depth_exceeds(value, 8):
+            return f"<a {type(value).__name__} nested more than 8 deep>"
+        text = repr(value)
+    except Exception:  # noqa: BLE001 (a broken __repr__, a huge structure)
+        text = f"<a {type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether lists/tuples/dicts in ``value`` nest more than ``limit`` deep (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, dict):
+            children = v.values()
+        elif isinstance(v, (list, tuple)):
+            children = v
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list, tuple)))
+    return False
+
+
+def _bad_string(s: str) -> str | None:
+    """Why ``s`` cannot be written as UTF-8 (a lone surrogate), or None."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return f"holds a lone surrogate {quote(s[e.start:e.end])} at position {e.start} (not valid UTF-8)"
+    return None
+
+
+def _free_form_problem(value: Any) -> str | None:
+    """Why a free-form value (seeds, instance, meta, a turn's revealed) cannot round-trip through JSON
+    exactly, or None: nesting deeper than ``MAX_DEPTH``, a non-finite float, an integer over
+    ``MAX_FREE_INT_BITS`` bits, a lone surrogate, a dict key that is not a string, or a value that
+    is not JSON (numpy scalars and arrays are fine: they are converted on writing)."""
+    stack = [(value, 0, "")]
+    while stack:
+        v, depth, path = stack.pop()
+        if depth > MAX_DEPTH:
+            return f"nests deeper than {MAX_DEPTH} levels (at {path or 'the top'})"
+        tv = type(v)
+        if v is None or tv is bool or tv is str or tv is int or tv is float:
+            pass
+        elif isinstance(v, dict):
+            for k, c in v.items():
+                if not isinstance(k, str):
+                    return f"has a key {quote(k)} that is not a string{' at ' + path if path else ''}"
+                why = _bad_string(k)
+                if why:
+                    return f"has a key that {why}"
+                stack.append((c, depth + 1, f"{path}.{k[:20]}" if path else k[:20]))
+            continue
+        elif isinstance(v, (list, tuple)):
+            if all(type(c) is int for c in v):  # the fast path: 784 pixels
+                if v and (max(v).bit_length() > MAX_FREE_INT_BITS or min(v).bit_length() > MAX_FREE_INT_BITS):
+                    return f"holds an integer of more than {MAX_FREE_INT_BITS} bits at {path or 'the top'}"
+                continue
+            stack.extend((c, depth + 1, f"{path}[{i}]") for i, c in enumerate(v))
+            continue
+        elif hasattr(v, "tolist") or hasattr(v, "item"):  # numpy / jax values: check what is written
+            try:
+                v = _to_builtin(v)
+            except Exception:  # noqa: BLE001
+                return f"holds a {tv.__name__} that cannot be converted to JSON at {path or 'the top'}"
+            if hasattr(v, "tolist") or hasattr(v, "item"):
+                return f"holds a {tv.__name__} that cannot be converted to JSON at {path or 'the top'}"
+            stack.append((v, depth, path))
+            continue
+        elif isinstance(v, (int, float, str)):  # subclasses (IntEnum, ...): written as the base type
+            pass
+        else:
+            return f"holds a {tv.__name__}, which is not JSON, at {path or 'the top'}"
+        where = f" at {path}" if path else ""
+        if isinstance(v, float) and not math.isfinite(v):
+            return f"holds {quote(v)}{where}, which JSON cannot represent; use null or a finite number"
+        if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > MAX_FREE_INT_BITS:
+            return f"holds an integer of {v.bit_length()} bits{where} (at most {MAX_FREE_INT_BITS})"
+        if isinstance(v, str):
+            why = _bad_string(v)
+            if why:
+                return f"{why}{where}"
+    return None
+
+
+def _field_list(names: list) -> str:
+    """Unknown field names for a message: sorted, each quoted short, at most five."""
+    shown = sorted((k if isinstance(k, str) else repr(type(k)) for k in names), key=str)[:5]
+    text = ", ".join(k if isinstance(k, str) and k.isidentifier() and len(k) <= 40 else quote(k, 30) for k in shown)
+    return text + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def _reject_constant(name: str) -> Any:
+    raise TranscriptError(f"transcript JSON holds {name}, which is not a JSON number; write null or a finite number")
+
+
+def _loads(s: str | bytes, what: str = "transcript JSON") -> Any:
+    """``json.loads`` that refuses NaN/Infinity and stops deep nesting with a TranscriptError."""
+    try:
+        return json.loads(s, parse_constant=_reject_constant)
+    except json.JSONDecodeError as e:
+        raise TranscriptError(f"{what} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); "
+                              "fix the file") from None
+    except RecursionError:
+        raise TranscriptError(f"{what} nests too deeply to read (more than Python's recursion limit); "
+                              f"a transcript nests at most {MAX_DEPTH} levels, fix the file") from None
+    except UnicodeDecodeError as e:
+        raise TranscriptError(f"{what} is not UTF-8 text ({e.reason} at byte {e.start}); fix the file") from None
+    except TypeError:
+        raise TranscriptError(f"{what} must be a str or bytes, got {type(s).__name__}") from None
+
+
 def _utc_now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_int64(x: Any) -> bool:
+    return _is_int(x) and INT64_MIN <= x <= INT64_MAX
 
 
 def _is_number(x: Any) -> bool:
@@ -131,10 +274,10 @@ class Turn:
                 f"{where}: missing field(s) {', '.join(missing)}; regenerate it or fix the file"
             )
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
+        unknown = [k for k in d if k not in known]
         if unknown:
             raise TranscriptError(
-                f"{where}: unknown field(s) {', '.join(unknown)}; upgrade the debate package or fix the file"
+                f"{where}: unknown field(s) {_field_list(unknown)}; upgrade the debate package or fix the file"
             )
         return cls(
             index=d["index"],
@@ -175,10 +318,10 @@ class Player:
         missing = [k for k in names if k not in d]
         if missing:
             raise TranscriptError(f"{where}: missing field(s) {', '.join(missing)}; regenerate it or fix the file")
-        unknown = sorted(set(d) - set(names))
+        unknown = [k for k in d if k not in names]
         if unknown:
             raise TranscriptError(
-                f"{where}: unknown field(s) {', '.join(unknown)}; upgrade the debate package or fix the file"
+                f"{where}: unknown field(s) {_field_list(unknown)}; upgrade the debate package or fix the file"
             )
         return cls(id=d["id"], team=d["team"], role=d["role"], debater=d["debater"])
 
@@ -199,8 +342,15 @@ def players_from_roles(roles: Iterable[str], debaters: Iterable[str], teams: Ite
 # --------------------------------------------------------------------------- migration
 
 
+def _short_id(v: Any) -> str:
+    """The first 8 characters of an id for a label ("?" for none or a non-string), printable."""
+    if not isinstance(v, str) or not v:
+        return "?"
+    return v[:8].encode("utf-8", "backslashreplace").decode("utf-8").replace("\n", " ")
+
+
 def _label_of(d: dict) -> str:
-    return f"transcript {str(d.get('id') or '?')[:8]}.."
+    return f"transcript {_short_id(d.get('id'))}.."
 
 
 def _migrate_1_to_2(d: dict, label: str) -> dict:
@@ -228,11 +378,11 @@ def _migrate_1_to_2(d: dict, label: str) -> dict:
     for i, r in enumerate(roles):
         if not isinstance(r, str) or not r:
             raise TranscriptError(
-                f"{label}: roles[{i}] must be a non-empty string such as 'honest' or 'liar', got {r!r}; fix the file"
+                f"{label}: roles[{i}] must be a non-empty string such as 'honest' or 'liar', got {quote(r)}; fix the file"
             )
     for i, name in enumerate(debaters):
         if not isinstance(name, str):
-            raise TranscriptError(f"{label}: debaters[{i}] must be a string naming the debater, got {name!r}; fix the file")
+            raise TranscriptError(f"{label}: debaters[{i}] must be a string naming the debater, got {quote(name)}; fix the file")
     players = [{"id": i, "team": i, "role": r, "debater": n} for i, (r, n) in enumerate(zip(roles, debaters))]
     out: dict = {}
     for k, v in d.items():  # keep the key order of the file, players where roles was
@@ -265,21 +415,73 @@ def migrate_transcript_dict(d: dict) -> dict:
     if version is None:
         raise TranscriptError(f"{label}: schema_version is missing; regenerate it or fix the file")
     if not _is_int(version):
-        raise TranscriptError(f"{label}: schema_version must be an integer, got {version!r}; fix the file")
+        raise TranscriptError(f"{label}: schema_version must be an integer, got {quote(version)}; fix the file")
     if version > SCHEMA_VERSION:
         raise TranscriptError(
-            f"{label}: schema_version {version} is newer than this package supports "
+            f"{label}: schema_version {quote(version)} is newer than this package supports "
             f"(max {SCHEMA_VERSION}); upgrade the debate package to read it"
         )
     if version not in KNOWN_SCHEMA_VERSIONS:
         raise TranscriptError(
-            f"{label}: schema_version {version} is unknown (known: "
+            f"{label}: schema_version {quote(version)} is unknown (known: "
             f"{', '.join(map(str, KNOWN_SCHEMA_VERSIONS))}); regenerate it or fix the file"
         )
     out = dict(d)
     while out["schema_version"] < SCHEMA_VERSION:
         out = _MIGRATIONS[out["schema_version"]](out, label)
     return out
+
+
+# --------------------------------------------------------------------------- task rules
+
+#: Whether ``validate()`` checks the task rules when not told (``validate(rules=...)``). Off for now:
+#: the test fixtures of several files build sparse-pixel transcripts whose actions are flat pixel
+#: indices (the game's actions are candidate indices, brightest pixel first) or whose revealed
+#: values are not the image's, which the rules refuse (docs/storage.md lists them). Set the
+#: environment variable ``DEBATE_TASK_RULES=1`` (or this flag) to check them everywhere.
+CHECK_TASK_RULES = os.environ.get("DEBATE_TASK_RULES", "0") not in ("", "0")
+
+_RULES: dict[str, Any] = {}  # task name -> its check_transcript (or None), once looked up
+
+
+def task_rules(task: str):
+    """The rule check of a task: a function ``check_transcript(transcript)`` that raises
+    ``TranscriptError`` naming the first turn (or field) that breaks the task's rules, or None when
+    the task has none (or is not registered). A task package provides it as ``check_transcript`` in
+    its ``__init__`` or in its ``records`` module (light: standard library and numpy, no jax), so
+    this module never names a task; a task registered as one plain module defines it there."""
+    if not isinstance(task, str):
+        return None
+    if task in _RULES:
+        return _RULES[task]
+    import importlib
+
+    from debate import tasks  # the registry imports nothing heavy; the task package may use numpy
+
+    if task not in tasks.names():
+        return None  # not cached: the task may be registered later
+    checker = None
+    if True:
+        package = tasks.get(task)
+        checker = getattr(package, "check_transcript", None)
+        if checker is None and hasattr(package, "__path__"):
+            try:
+                records = importlib.import_module(f"{package.__name__}.records")
+            except ModuleNotFoundError as e:
+                if e.name != f"{package.__name__}.records":
+                    raise
+                records = None
+            checker = getattr(records, "check_transcript", None)
+    _RULES[task] = checker if callable(checker) else None
+    return _RULES[task]
+
+
+def forget_task_rules(task: str | None = None) -> None:
+    """Drop the cached rule check of ``task`` (all when None): after ``debate.tasks.register``."""
+    if task is None:
+        _RULES.clear()
+    else:
+        _RULES.pop(task, None)
 
 
 # --------------------------------------------------------------------------- Transcript
@@ -309,8 +511,8 @@ class Transcript:
     seeds: dict  # e.g. {"game": 123, "lie_seed": 0}
     instance: dict  # task-specific data to re-render the instance
     experiment: str | None = None
-    created_at: str = ""  # ISO-8601 UTC, filled on creation if empty
-    id: str = ""  # uuid4 hex, filled on creation if empty
+    created_at: str = ""  # ISO-8601 UTC, filled on creation if empty (or missing from a file)
+    id: str = ""  # uuid4 hex, assigned on creation when not given (None) or missing from a file; never replaced
     schema_version: int = SCHEMA_VERSION
     meta: dict = field(default_factory=dict)
 
@@ -334,7 +536,7 @@ class Transcript:
         debaters: list[str] | None = None,
         experiment: str | None = None,
         created_at: str = "",
-        id: str = "",
+        id: str | None = None,
         schema_version: int = SCHEMA_VERSION,
         meta: dict = MISSING,  # type: ignore[assignment]
     ) -> None:
@@ -344,7 +546,8 @@ class Transcript:
         self.winner, self.verdict_claim, self.ground_truth = winner, verdict_claim, ground_truth
         self.seeds, self.instance, self.experiment = seeds, instance, experiment
         self.created_at = created_at or _utc_now_iso()
-        self.id = id or uuid.uuid4().hex
+        # a fresh id only when none is given: an id of "" or 0 is kept, and validate() refuses it
+        self.id = uuid.uuid4().hex if id is None else id
         self.schema_version = schema_version
         self.meta = {} if meta is MISSING else meta
         if players is None:
@@ -367,8 +570,7 @@ class Transcript:
     # ------------------------------------------------------------------ helpers
 
     def _label(self) -> str:
-        short = str(self.id)[:8] if self.id else "?"
-        return f"transcript {short}.."
+        return f"transcript {_short_id(self.id)}.."
 
     @property
     def roles(self) -> list[str]:
@@ -425,10 +627,18 @@ class Transcript:
 
     # ------------------------------------------------------------------ validation
 
-    def validate(self) -> "Transcript":
-        """Check types and internal consistency; raise TranscriptError on the first problem.
+    def validate(self, *, rules: bool | None = None) -> "Transcript":
+        """Check types, bounds and internal consistency, then (with ``rules``) the rules of the
+        transcript's task; raise TranscriptError on the first problem. Returns self so it can be chained.
 
-        Returns self so it can be chained.
+        Types and bounds: ids, teams, classes and actions are 64-bit integers; strings are valid
+        UTF-8 and no longer than the store's columns (``MAX_CHARS``); free-form dicts (seeds,
+        instance, meta, revealed) nest at most ``MAX_DEPTH`` deep and hold only finite numbers,
+        strings, lists and string-keyed dicts. Task rules: the task package's
+        ``check_transcript(transcript)`` (found through the task registry, see ``task_rules``)
+        replays the turns without jax and names the first turn that breaks them; a task without
+        one gets the type checks only. ``rules=None`` follows ``CHECK_TASK_RULES``. What passes
+        can be stored and written back; what passes with the rules can also be rendered.
         """
         L = self._label()
 
@@ -437,10 +647,10 @@ class Transcript:
 
         # schema version first: a newer file may legitimately look different
         if not _is_int(self.schema_version):
-            raise err(f"schema_version must be an integer, got {self.schema_version!r}; fix the file")
+            raise err(f"schema_version must be an integer, got {quote(self.schema_version)}; fix the file")
         if self.schema_version > SCHEMA_VERSION:
             raise err(
-                f"schema_version {self.schema_version} is newer than this package supports "
+                f"schema_version {quote(self.schema_version)} is newer than this package supports "
                 f"(max {SCHEMA_VERSION}); upgrade the debate package to read it"
             )
         if self.schema_version in KNOWN_SCHEMA_VERSIONS and self.schema_version != SCHEMA_VERSION:
@@ -450,7 +660,7 @@ class Transcript:
             )
         if self.schema_version not in KNOWN_SCHEMA_VERSIONS:
             raise err(
-                f"schema_version {self.schema_version} is unknown (known: "
+                f"schema_version {quote(self.schema_version)} is unknown (known: "
                 f"{', '.join(map(str, KNOWN_SCHEMA_VERSIONS))}); regenerate it or fix the file"
             )
 
@@ -463,6 +673,16 @@ class Transcript:
                 raise err(f"{name} must not be empty; set it when creating the transcript")
         if self.experiment is not None and not isinstance(self.experiment, str):
             raise err(f"experiment must be a string or null, got {type(self.experiment).__name__}; fix the file")
+        for name in ("task", "instance_id", "protocol", "judge", "created_at", "id", "experiment"):
+            v = getattr(self, name)
+            if v is None:
+                continue
+            why = _bad_string(v)
+            if why:
+                raise err(f"{name} {why}; fix the file")
+            if len(v) > MAX_CHARS[name]:
+                raise err(f"{name} is {len(v)} characters long ({quote(v, 30)}) but may have at most "
+                          f"{MAX_CHARS[name]}; shorten it")
 
         for name in ("claims", "players", "turns"):
             v = getattr(self, name)
@@ -472,13 +692,16 @@ class Transcript:
             v = getattr(self, name)
             if not isinstance(v, dict):
                 raise err(f"{name} must be a dict, got {type(v).__name__}; fix the file")
+            why = _free_form_problem(v)
+            if why:
+                raise err(f"{name} {why}; fix the file")
 
         n_claims = len(self.claims)
         if n_claims == 0:
             raise err("claims is empty but a transcript needs at least one claim (one per team); regenerate it")
         for i, c in enumerate(self.claims):
-            if c is not None and not _is_int(c):
-                raise err(f"claims[{i}] must be an integer class id or null, got {c!r}; fix the file")
+            if c is not None and not _is_int64(c):
+                raise err(f"claims[{i}] must be an integer class id (64-bit) or null, got {quote(c)}; fix the file")
 
         n = len(self.players)
         if n == 0:
@@ -489,59 +712,72 @@ class Transcript:
                 raise err(f"players[{i}] must be a Player, got {type(p).__name__}; build it with Player(...)")
             if not _is_int(p.id) or p.id != i:
                 raise err(
-                    f"players[{i}] has id {p.id!r} but player ids must be 0..{n - 1} in order; "
+                    f"players[{i}] has id {quote(p.id)} but player ids must be 0..{n - 1} in order; "
                     "regenerate it or fix the file"
                 )
             if not _is_int(p.team) or not (0 <= p.team < n_claims):
                 raise err(
-                    f"player {i} has team {p.team!r} but teams must be in 0..{n_claims - 1} (team c argues "
+                    f"player {i} has team {quote(p.team)} but teams must be in 0..{n_claims - 1} (team c argues "
                     f"claims[c] and there are {n_claims} claims); regenerate it or fix the file"
                 )
             if not isinstance(p.role, str) or not p.role:
                 raise err(
-                    f"player {i} role must be a non-empty string such as 'honest' or 'liar', got {p.role!r}; fix the file"
+                    f"player {i} role must be a non-empty string such as 'honest' or 'liar', got {quote(p.role)}; fix the file"
                 )
             if not isinstance(p.debater, str):
-                raise err(f"player {i} debater must be a string naming the debater, got {p.debater!r}; fix the file")
+                raise err(f"player {i} debater must be a string naming the debater, got {quote(p.debater)}; fix the file")
+            for name in ("role", "debater"):
+                v = getattr(p, name)
+                why = _bad_string(v)
+                if why:
+                    raise err(f"player {i} {name} {why}; fix the file")
+                if len(v) > MAX_CHARS[name]:
+                    raise err(f"player {i} {name} is {len(v)} characters long ({quote(v, 30)}) but may have at "
+                              f"most {MAX_CHARS[name]}; shorten it")
             first, role = team_roles.setdefault(p.team, (i, p.role))
             if role != p.role:
                 raise err(
-                    f"players {first} and {i} are both on team {p.team} but have roles {role!r} and {p.role!r}; "
+                    f"players {first} and {i} are both on team {p.team} but have roles {quote(role)} and {quote(p.role)}; "
                     "teammates share one role, so fix the roles or the teams"
                 )
 
         if not _is_int(self.first_player) or not (0 <= self.first_player < n):
             raise err(
-                f"first_player is {self.first_player!r} but must be a player id in 0..{n - 1}; "
+                f"first_player is {quote(self.first_player)} but must be a player id in 0..{n - 1}; "
                 "regenerate it or fix the file"
             )
         if self.winner is not None and (not _is_int(self.winner) or not (0 <= self.winner < n_claims)):
             raise err(
-                f"winner is {self.winner!r} but must be null or a team id in 0..{n_claims - 1}; "
+                f"winner is {quote(self.winner)} but must be null or a team id in 0..{n_claims - 1}; "
                 "regenerate it or fix the file"
             )
-        if self.verdict_claim is not None and not _is_int(self.verdict_claim):
-            raise err(f"verdict_claim must be an integer class id or null, got {self.verdict_claim!r}; fix the file")
-        if not _is_int(self.ground_truth):
-            raise err(f"ground_truth must be an integer class id, got {self.ground_truth!r}; fix the file")
+        if self.verdict_claim is not None and not _is_int64(self.verdict_claim):
+            raise err(f"verdict_claim must be an integer class id (64-bit) or null, got {quote(self.verdict_claim)}; "
+                      "fix the file")
+        if not _is_int64(self.ground_truth):
+            raise err(f"ground_truth must be an integer class id (64-bit), got {quote(self.ground_truth)}; fix the file")
 
         for i, t in enumerate(self.turns):
             if not isinstance(t, Turn):
                 raise err(f"turn {i} must be a Turn, got {type(t).__name__}; build it with Turn(...)")
             if not _is_int(t.index) or t.index != i:
                 raise err(
-                    f"turn {i} has index {t.index!r} but turn indices must be 0..{len(self.turns) - 1} "
+                    f"turn {i} has index {quote(t.index)} but turn indices must be 0..{len(self.turns) - 1} "
                     "in order; regenerate it or fix the file"
                 )
             if not _is_int(t.player) or not (0 <= t.player < n):
                 raise err(
-                    f"turn {i} has player {t.player!r} but player ids must be in 0..{n - 1}; "
+                    f"turn {i} has player {quote(t.player)} but player ids must be in 0..{n - 1}; "
                     "regenerate it or fix the file"
                 )
-            if not _is_int(t.action):
-                raise err(f"turn {i} has action {t.action!r} but an action must be an integer id; fix the file")
+            if not _is_int64(t.action):
+                raise err(f"turn {i} has action {quote(t.action)} but an action must be an integer id (64-bit); "
+                          "fix the file")
             if not isinstance(t.revealed, dict):
                 raise err(f"turn {i} revealed must be a dict, got {type(t.revealed).__name__}; fix the file")
+            why = _free_form_problem(t.revealed)
+            if why:
+                raise err(f"turn {i} revealed {why}; fix the file")
             if not isinstance(t.judge_probs, list):
                 raise err(
                     f"turn {i} judge_probs must be a list, got {type(t.judge_probs).__name__}; fix the file"
@@ -552,9 +788,9 @@ class Transcript:
                     f"{n_claims} claims; regenerate it or fix the file"
                 )
             for j, p in enumerate(t.judge_probs):
-                if not _is_number(p) or math.isnan(p) or not (0.0 <= p <= 1.0):
+                if not _is_number(p) or (isinstance(p, float) and math.isnan(p)) or not (0.0 <= p <= 1.0):
                     raise err(
-                        f"turn {i} judge_probs[{j}] is {p!r} but probabilities must be numbers in [0, 1]; "
+                        f"turn {i} judge_probs[{j}] is {quote(p)} but probabilities must be numbers in [0, 1]; "
                         "regenerate it or fix the file"
                     )
             if t.judge_class_probs is not None:
@@ -564,11 +800,21 @@ class Transcript:
                         f"{type(t.judge_class_probs).__name__}; fix the file"
                     )
                 for j, p in enumerate(t.judge_class_probs):
-                    if not _is_number(p) or math.isnan(p) or not (0.0 <= p <= 1.0):
+                    if not _is_number(p) or (isinstance(p, float) and math.isnan(p)) or not (0.0 <= p <= 1.0):
                         raise err(
-                            f"turn {i} judge_class_probs[{j}] is {p!r} but probabilities must be numbers "
+                            f"turn {i} judge_class_probs[{j}] is {quote(p)} but probabilities must be numbers "
                             "in [0, 1]; regenerate it or fix the file"
                         )
+        if CHECK_TASK_RULES if rules is None else rules:
+            checker = task_rules(self.task)
+            if checker is not None:
+                try:
+                    checker(self)
+                except TranscriptError as e:
+                    raise err(f"{e}") from None
+                except (ValueError, TypeError, KeyError, IndexError, OverflowError, ArithmeticError) as e:
+                    raise err(f"breaks the rules of task {quote(self.task)} ({type(e).__name__}: "
+                              f"{quote(str(e), 120)}); regenerate it") from None
         return self
 
     # ------------------------------------------------------------------ (de)serialisation
@@ -597,7 +843,7 @@ class Transcript:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Transcript":
+    def from_dict(cls, d: dict, *, rules: bool | None = None) -> "Transcript":
         """Read (and validate) a transcript dict; older schema versions are migrated first
         (see ``migrate_transcript_dict``), so the result is always of the current schema."""
         d = migrate_transcript_dict(d)  # checks the schema version before anything else
@@ -609,10 +855,10 @@ class Transcript:
             raise TranscriptError(
                 f"{label}: missing field(s) {', '.join(missing)}; regenerate it or fix the file"
             )
-        unknown = sorted(set(d) - known)
+        unknown = [k for k in d if k not in known]
         if unknown:
             raise TranscriptError(
-                f"{label}: unknown field(s) {', '.join(unknown)}; upgrade the debate package or fix the file"
+                f"{label}: unknown field(s) {_field_list(unknown)}; upgrade the debate package or fix the file"
             )
         turns_raw = d["turns"]
         if not isinstance(turns_raw, list):
@@ -622,12 +868,22 @@ class Transcript:
         if not isinstance(players_raw, list):
             raise TranscriptError(f"{label}: players must be a list, got {type(players_raw).__name__}; fix the file")
         players = [Player.from_dict(p, where=f"{label}: players[{i}]") for i, p in enumerate(players_raw)]
+        if "id" in d and (not isinstance(d["id"], str) or not d["id"]):
+            raise TranscriptError(
+                f"{label}: id must be a non-empty string, got {quote(d['id'])}; remove the field to have one "
+                "assigned or set a unique string id"
+            )
+        if "created_at" in d and (not isinstance(d["created_at"], str) or not d["created_at"]):
+            raise TranscriptError(
+                f"{label}: created_at must be a non-empty ISO-8601 string, got {quote(d['created_at'])}; remove "
+                "the field to have the time of reading filled in or set it"
+            )
         kwargs = {k: d[k] for k in known if k in d and k not in ("turns", "players")}
         if isinstance(kwargs.get("claims"), tuple):
             kwargs["claims"] = list(kwargs["claims"])
         # the constructor fills a missing id / created_at, as on creation
         t = cls(turns=turns, players=players, **kwargs)
-        return t.validate()
+        return t.validate(rules=rules)
 
     def to_json(self, **kwargs: Any) -> str:
         kwargs.setdefault("separators", (",", ":"))
@@ -635,12 +891,10 @@ class Transcript:
         return json.dumps(self.to_dict(), **kwargs)
 
     @classmethod
-    def from_json(cls, s: str | bytes) -> "Transcript":
-        try:
-            d = json.loads(s)
-        except json.JSONDecodeError as e:
-            raise TranscriptError(f"transcript JSON is not valid JSON ({e}); fix the file") from None
-        return cls.from_dict(d)
+    def from_json(cls, s: str | bytes, *, rules: bool | None = None) -> "Transcript":
+        """Read (and validate) one transcript from JSON text; NaN/Infinity, invalid UTF-8 and too
+        deep nesting are refused with a TranscriptError."""
+        return cls.from_dict(_loads(s), rules=rules)
 
 
 # --------------------------------------------------------------------------- JSONL
@@ -685,11 +939,18 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[Transcript]:
             if not line.strip():
                 continue
             try:
-                d = json.loads(line)
+                d = json.loads(line, parse_constant=_reject_constant)
             except json.JSONDecodeError as e:
                 raise TranscriptError(
                     f"{path} line {lineno}: not valid JSON ({e.msg} at column {e.colno}); fix or remove that line"
                 ) from None
+            except RecursionError:
+                raise TranscriptError(
+                    f"{path} line {lineno}: nests too deeply to read (a transcript nests at most {MAX_DEPTH} "
+                    "levels); fix or remove that line"
+                ) from None
+            except TranscriptError as e:
+                raise TranscriptError(f"{path} line {lineno}: {e}") from None
             try:
                 yield Transcript.from_dict(d)
             except TranscriptError as e:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from debate.records.rendering import TaskRenderer
-from debate.records.transcript import Transcript, Turn
+from debate.records.transcript import Transcript, Turn, quote
 
 __all__ = ["ComputationRenderer", "RENDERER", "OPERATOR_NAMES", "OPERATOR_SETS", "CLAIMER_ROLE", "CHALLENGER_ROLE"]
 
@@ -42,7 +42,10 @@ class ComputationRenderer(TaskRenderer):
             raise self.unreadable(transcript, f"its instance lacks {', '.join(missing)}")
         claimer = inst["claimer"]
         if not isinstance(claimer, int) or not 0 <= claimer < len(transcript.claims):
-            raise self.unreadable(transcript, f"its claimer {claimer!r} is not a player id")
+            raise self.unreadable(transcript, f"its claimer {quote(claimer)} is not a player id")
+        for key in ("num_steps", "modulus"):
+            if not isinstance(inst[key], int) or isinstance(inst[key], bool) or inst[key] < 2:
+                raise self.unreadable(transcript, f"its {key} {quote(inst[key])} is not an integer of at least 2")
         return inst
 
     def _position_name(self, transcript: Transcript, player: int) -> str:
@@ -66,14 +69,15 @@ class ComputationRenderer(TaskRenderer):
                 return f"{who} says x_{int(r['position'])} = {int(r['value'])}"
             if r["kind"] == "dispute":
                 return f"{who} disputes steps {int(r['lo'])}..{int(r['hi'])} ({r['half']} half)"
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             pass
         raise self.unreadable(transcript, f"turn {turn.index} is neither a midpoint claim nor a dispute")
 
     def judge_question(self, transcript: Transcript) -> str:
         inst = self._instance(transcript)
         steps, modulus = inst["num_steps"], inst["modulus"]
-        kind = OPERATOR_SETS.get(inst["operators"], "changes the value")
+        operators = inst["operators"]
+        kind = OPERATOR_SETS.get(operators, "changes the value") if isinstance(operators, str) else "changes the value"
         return (f"Start from x_0 = {inst['start']} and apply {steps} steps of arithmetic mod {modulus} (each step "
                 f"{kind}, fixed by the instance). What is x_{steps}?")
 
@@ -83,7 +87,7 @@ class ComputationRenderer(TaskRenderer):
             return None
         try:
             out = {k: int(step[k]) for k in ("position", "v_lo", "opcode", "operand", "v_hi")}
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise self.unreadable(transcript, "its checked_step needs position, v_lo, opcode, operand and v_hi") from None
         if not 0 <= out["opcode"] < len(OPERATOR_NAMES):
             raise self.unreadable(transcript, f"its checked step has an unknown opcode {out['opcode']}")
@@ -120,21 +124,21 @@ class ComputationRenderer(TaskRenderer):
         inst = self._instance(transcript)
         claimer = inst["claimer"]
         claims = ", ".join(f"{self.role_name(transcript, p)} claims {self.claim_text(transcript, p)}"
-                           for p in range(len(transcript.claims)))
+                           for p in range(len(transcript.players)))
         lines = [f"{transcript.protocol}: {self.judge_question(transcript)}",
                  f"{claims} (true value {self.value_text(transcript, transcript.ground_truth)}); "
                  f"the {self.role_name(transcript, claimer)} player is the claimer; "
                  f"the {self._position_name(transcript, transcript.first_player)} moves first."]
-        roles = transcript.roles
         for turn in transcript.turns:
-            lines.append(f"turn {turn.index + 1}: {self.turn_text(transcript, turn)}; judge belief: "
-                         + ", ".join(f"{roles[p]} {q:.2f}" for p, q in enumerate(turn.judge_probs)))
+            beliefs = ", ".join(f"{transcript.role_of_team(c) or f'claim {c}'} {float(q):.2f}"
+                                for c, q in enumerate(turn.judge_probs))
+            lines.append(f"turn {turn.index + 1}: {self.turn_text(transcript, turn)}; judge belief: {beliefs}")
         lines.append(f"checked {self.final_evidence(transcript)}")
         check = self.evidence_check(transcript)
         if check is not None:
             lines.append(f"exact check: {check}")
-        lines.append(f"verdict: {self.value_text(transcript, transcript.verdict_claim)}; "
-                     f"the {transcript.winner_role} player wins.")
+        winner = "nobody wins" if transcript.winner_role is None else f"the {transcript.winner_role} player wins"
+        lines.append(f"verdict: {self.value_text(transcript, transcript.verdict_claim)}; {winner}.")
         return "\n".join(lines)
 
 

@@ -28,7 +28,8 @@ def ascii_board(height: int, width: int, revealed: list[tuple[int, int, int]], i
                 if image[r, c] > 0:
                     grid[r][c] = ":"
     for row, col, player in revealed:
-        grid[row][col] = "H" if player == 0 else "L"
+        if 0 <= row < height and 0 <= col < width:  # a pixel outside the board is left out, not wrapped
+            grid[row][col] = "H" if player == 0 else "L"
     return "\n".join("".join(line) for line in grid)
 
 
@@ -38,10 +39,10 @@ def transcript_image(transcript: Transcript) -> np.ndarray:
     try:
         height, width = int(inst["height"]), int(inst["width"])
         pixels = np.asarray(inst["pixels"], dtype=np.int64)
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise ValueError(f"transcript {transcript.id} has no stored image (instance needs height, width and "
                          "pixels); only sparse-pixel transcripts can be drawn.") from None
-    if pixels.size != height * width or pixels.min(initial=0) < 0 or pixels.max(initial=0) > 255:
+    if pixels.ndim != 1 or pixels.size != height * width or pixels.min(initial=0) < 0 or pixels.max(initial=0) > 255:
         raise ValueError(f"transcript {transcript.id} stores {pixels.size} pixels for a {height}x{width} image "
                          "(values must be 0..255); regenerate it.")
     return pixels.astype(np.uint8).reshape(height, width)
@@ -57,7 +58,11 @@ def revealed_pixels(transcript: Transcript, turns_seen: int | None = None) -> li
     image = transcript_image(transcript)
     out = []
     for turn in transcript.turns[:n]:
-        row, col = int(turn.revealed["row"]), int(turn.revealed["col"])
+        try:
+            row, col = int(turn.revealed["row"]), int(turn.revealed["col"])
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise ValueError(f"turn {turn.index} of transcript {transcript.id} does not say which pixel it revealed; "
+                             "regenerate it.") from None
         if not (0 <= row < image.shape[0] and 0 <= col < image.shape[1]):
             raise ValueError(f"turn {turn.index} of transcript {transcript.id} reveals pixel ({row}, {col}) outside "
                              f"the {image.shape[0]}x{image.shape[1]} image; regenerate it.")
@@ -73,39 +78,52 @@ class SparsePixelRenderer(TaskRenderer):
                     "true pixel. One of them is telling the truth. Decide who.")
 
     def _claims(self, transcript: Transcript) -> list[str]:
-        return ["any other class" if c is None else str(c) for c in transcript.claims]
+        claims = ["any other class" if c is None else str(c) for c in transcript.claims]
+        return claims + ["none"] * (2 - len(claims))
+
+    def _pixel(self, transcript: Transcript, turn: Turn) -> tuple[int, int, int]:
+        r = turn.revealed
+        try:
+            return int(r["row"]), int(r["col"]), int(r["value"])
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise self.unreadable(transcript, f"turn {turn.index} does not say which pixel was revealed") from None
+
+    @staticmethod
+    def _beliefs(transcript: Transcript, turn: Turn) -> str:
+        """The judge's belief in each claim, named by the role of the team that argues it."""
+        return ", ".join(f"{transcript.role_of_team(c) or f'claim {c}'} {float(q):.2f}"
+                         for c, q in enumerate(turn.judge_probs))
 
     def describe_transcript(self, transcript: Transcript, show_image: bool = True) -> str:
         """Turn-by-turn text with the judge's belief after each turn and the board as ASCII art."""
         inst = transcript.instance
         try:
             height, width = int(inst["height"]), int(inst["width"])
-            image = np.asarray(inst["pixels"], dtype=np.uint8).reshape(height, width) if show_image else None
-        except (KeyError, TypeError, ValueError):
+            if height < 0 or width < 0 or height * width > 1 << 22:
+                raise ValueError("image size")
+            image = np.asarray(inst["pixels"], dtype=np.int64).reshape(height, width) if show_image else None
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise self.unreadable(transcript, "its instance needs height, width and pixels") from None
         claims = self._claims(transcript)
-        roles = transcript.roles
         lines = [f"{transcript.protocol}: honest claims {claims[0]}, liar claims {claims[1]} "
                  f"(true class {transcript.ground_truth}); {self.role_name(transcript, transcript.first_player)} "
                  "moves first.",
                  "board: H honest's pixel, L liar's pixel, : ink the judge has not seen, . blank"]
         revealed = []
         for turn in transcript.turns:
-            revealed.append((turn.revealed["row"], turn.revealed["col"], turn.player))
+            row, col, _ = self._pixel(transcript, turn)
+            revealed.append((row, col, turn.player))
             lines.append("")
             lines.append(f"turn {turn.index + 1}: {self.turn_text(transcript, turn)}; judge belief: "
-                         + ", ".join(f"{roles[p]} {q:.2f}" for p, q in enumerate(turn.judge_probs)))
+                         + self._beliefs(transcript, turn))
             lines.append(ascii_board(height, width, revealed, image))
         lines.append("")
-        lines.append(f"verdict: class {transcript.verdict_claim}; the {transcript.winner_role} player wins.")
+        winner = "nobody wins" if transcript.winner_role is None else f"the {transcript.winner_role} player wins"
+        lines.append(f"verdict: class {transcript.verdict_claim}; {winner}.")
         return "\n".join(lines)
 
     def turn_text(self, transcript: Transcript, turn: Turn, names: Mapping[int, str] | None = None) -> str:
-        r = turn.revealed
-        try:
-            row, col, value = int(r["row"]), int(r["col"]), int(r["value"])
-        except (KeyError, TypeError, ValueError):
-            raise self.unreadable(transcript, f"turn {turn.index} does not say which pixel was revealed") from None
+        row, col, value = self._pixel(transcript, turn)
         if names is None:
             return f"{self.role_name(transcript, turn.player)} reveals pixel (row {row}, col {col}) = {value}"
         return f"{names[turn.player]} revealed row {row}, column {col} (brightness {value}/255)"
@@ -127,7 +145,7 @@ class SparsePixelRenderer(TaskRenderer):
 
     def claim_text(self, transcript: Transcript, player: int) -> str:
         """The class, or "not <honest claim>" without precommitment."""
-        claim = transcript.claims[player]
+        claim = transcript.claim_of(player)
         if claim is not None:
             return str(claim)
         others = [c for p, c in enumerate(transcript.claims) if p != player and c is not None]
