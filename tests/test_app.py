@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from debate.analysis import metrics
 from debate.records.storage import Store
 from debate.records.transcript import Transcript, Turn
+from debate.tasks.sparse_pixel.records import candidate_order
 
 PAGES = "../app/pages"
 SUBMIT = "FormSubmitter:verdict_form-Submit judgment"
@@ -39,16 +40,20 @@ def image8(seed: int) -> np.ndarray:
 def make_transcript(seed: int = 0, *, claims=(3, 5), n_turns: int = 4, first_player: int = 0, winner: int = 0,
                     protocol: str = "debate_precommit_honest_first", experiment: str | None = None,
                     debaters=("mcts-64", "mcts-64"), created_at: str = "") -> Transcript:
-    """A valid 8x8 sparse-pixel debate; the honest player (0) claims claims[0], the true class."""
+    """A valid 8x8 sparse-pixel debate; the honest player (0) claims claims[0], the true class. Each
+    action is the revealed pixel's index among the image's candidates (``candidate_order``: nonzero
+    pixels brightest first, ties in raster order), as the game plays it."""
     img = image8(seed)
     nonzero = [(int(r), int(c)) for r, c in zip(*np.nonzero(img))]
+    candidates = [int(p) for p in candidate_order(img.reshape(-1), img.size)]
     turns = []
     for i in range(n_turns):
         r, c = nonzero[(seed + 3 * i) % len(nonzero)]
         while any(t.revealed["row"] == r and t.revealed["col"] == c for t in turns):
             r, c = nonzero[(nonzero.index((r, c)) + 1) % len(nonzero)]
         p_honest = 0.5 + 0.1 * (i + 1) * (1 if winner == 0 else -1)
-        turns.append(Turn(i, (first_player + i) % 2, r * 8 + c, {"row": r, "col": c, "value": int(img[r, c])},
+        turns.append(Turn(i, (first_player + i) % 2, candidates.index(r * 8 + c),
+                          {"row": r, "col": c, "value": int(img[r, c])},
                           [p_honest, 1 - p_honest], [0.1] * 10))
     honest_claim, liar_claim = claims
     verdict = honest_claim if winner == 0 else (liar_claim if liar_claim is not None else (honest_claim + 1) % 10)
@@ -199,7 +204,8 @@ def computation_transcript(created_at: str = "") -> Transcript:
     """The golden computation debate (T=8, mod 31, the liar claims; expert against expert, exact
     checker): x_0 = 13, the liar's lie is bisected down to the wrong step 2 -> 3, the honest player wins."""
     d = json.loads(COMPUTATION_GOLDEN.read_text())
-    return Transcript.from_dict({**{k: v for k, v in d.items() if k != "id"}, "created_at": created_at, "experiment": None})
+    d = {k: v for k, v in d.items() if k not in ("id", "created_at")}  # a new id; created now unless given
+    return Transcript.from_dict({**d, **({"created_at": created_at} if created_at else {}), "experiment": None})
 
 
 def test_transcripts_page_shows_a_computation_debate(store):

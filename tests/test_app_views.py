@@ -102,10 +102,10 @@ import numpy as np
 from debate.records import rendering
 from debate.records.transcript import Transcript, Turn
 comp = Transcript.from_dict({{**json.loads(open({str(GOLDEN)!r}).read()), "id": "x", "created_at": "2026-01-01T00:00:00Z"}})
-img = np.zeros((4, 4), np.uint8); img[1, 2] = 255
+img = np.zeros((4, 4), np.uint8); img[1, 2] = 255  # one candidate: action 0 reveals (1, 2)
 pixel = Transcript.from_dict({{**comp.to_dict(), "task": "sparse_pixel", "claims": [3, 5], "ground_truth": 3,
     "verdict_claim": 3, "instance": {{"height": 4, "width": 4, "pixels": img.reshape(-1).tolist()}},
-    "turns": [{{**comp.turns[0].to_dict(), "revealed": {{"row": 1, "col": 2, "value": 255}}}}]}})
+    "turns": [{{**comp.turns[0].to_dict(), "action": 0, "revealed": {{"row": 1, "col": 2, "value": 255}}}}]}})
 for t in (comp, pixel):
     rendering.describe_transcript(t); rendering.final_evidence(t); rendering.judge_question(t)
 import app.views

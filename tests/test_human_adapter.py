@@ -11,14 +11,18 @@ from typer.testing import CliRunner
 from app.cli import app
 from debate.records.storage import Store
 from debate.records.transcript import Transcript, Turn
+from debate.tasks.sparse_pixel.records import candidate_order
 from judges.human_adapter import judgments_to_dataset, judgments_to_examples, load_examples, save_examples
 
 
 def digit_transcript(image: np.ndarray, label: int, index: int, *, lie: int | None, n_turns: int = 4,
                      experiment: str | None = None) -> Transcript:
-    """A debate on one 8x8 digit (0..255): the players alternately reveal its brightest pixels."""
-    order = np.argsort(-image.reshape(-1), kind="stable")[:n_turns]
-    turns = [Turn(i, i % 2, int(a), {"row": int(a) // 8, "col": int(a) % 8, "value": int(image.reshape(-1)[a])},
+    """A debate on one 8x8 digit (0..255): the players alternately reveal its brightest pixels, so
+    turn ``i`` plays candidate ``i`` (``candidate_order``: nonzero pixels brightest first, ties in
+    raster order) and reveals that pixel."""
+    flat = np.asarray(image).reshape(-1)
+    order = candidate_order(flat, flat.size)[:n_turns]
+    turns = [Turn(i, i % 2, i, {"row": int(a) // 8, "col": int(a) % 8, "value": int(flat[a])},
                   [0.7, 0.3], [0.05] * 9 + [0.55]) for i, a in enumerate(order)]
     return Transcript(task="sparse_pixel", instance_id=f"sklearn-digits:{index}",
                       protocol="debate_precommit_honest_first" if lie is not None else "debate_no_precommit_honest_first",

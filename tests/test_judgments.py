@@ -27,9 +27,13 @@ from debate.records.transcript import Transcript, Turn
 def make_transcript(seed: int = 0, *, claims=None, roles=("honest", "liar"), ground_truth=None, n_turns=3,
                     class_probs=True, winner=0, protocol="debate_precommit_honest_first", task="sparse_pixel",
                     experiment=None, created_at="") -> Transcript:
-    """A small valid two-player transcript; ``created_at`` fixes the assignment order."""
+    """A small valid two-player transcript; ``created_at`` fixes the assignment order. For the
+    sparse-pixel task it keeps the rules: turn ``i`` plays candidate ``i`` of the 2x2 image (nonzero
+    pixels brightest first: (0, 1), (1, 0), (0, 0), (1, 1)) and reveals that pixel."""
     claims = [seed % 10, (seed + 3) % 10] if claims is None else list(claims)
     gt = claims[0] if ground_truth is None else ground_truth
+    pixels = [50, 200, 120, 10]
+    order = sorted(range(4), key=lambda j: -pixels[j])  # [1, 2, 0, 3]
     return Transcript(
         task=task,
         instance_id=f"mnist-test:{seed}",
@@ -40,7 +44,7 @@ def make_transcript(seed: int = 0, *, claims=None, roles=("honest", "liar"), gro
         judge="sparse-cnn-k6@ckpt/abc",
         first_player=0,
         turns=[
-            Turn(i, i % 2, i, {"row": i, "col": 0, "value": 200}, [0.6, 0.4],
+            Turn(i, i % 2, i, {"row": order[i] // 2, "col": order[i] % 2, "value": pixels[order[i]]}, [0.6, 0.4],
                  [0.1] * 10 if class_probs else None)
             for i in range(n_turns)
         ],
@@ -48,7 +52,7 @@ def make_transcript(seed: int = 0, *, claims=None, roles=("honest", "liar"), gro
         verdict_claim=None if winner is None else (claims[winner] if claims[winner] is not None else 9),
         ground_truth=gt,
         seeds={"game": seed},
-        instance={"height": 2, "width": 2, "pixels": [0, 200, 0, 10]},
+        instance={"height": 2, "width": 2, "pixels": pixels},
         experiment=experiment,
         created_at=created_at,
         meta={},
@@ -281,9 +285,10 @@ def test_verdict_role_is_the_role_of_the_team_of_the_claim(store):
     """Claim c is argued by team c: with teams, the verdict's role is that team's role."""
     from debate.records.transcript import Player, players_from_roles
 
-    teams = make_transcript(1, claims=[3, 7], winner=1)
+    # teams and a lone consultant are no sparse-pixel game (two players, team 0 honest): a task without rules
+    teams = make_transcript(1, claims=[3, 7], winner=1, task="team_game")
     teams.players = players_from_roles(["liar", "honest", "liar"], ["x", "y", "z"], teams=[1, 0, 1])
-    consult = make_transcript(2, claims=[2, 5], ground_truth=2, winner=1)  # one consultant, arguing claim 1
+    consult = make_transcript(2, claims=[2, 5], ground_truth=2, winner=1, task="team_game")  # one consultant, claim 1
     consult.players = [Player(0, 1, "liar", "consultant")]
     consult.turns = [dataclasses.replace(x, player=0) for x in consult.turns]
     store.add_transcripts([teams, consult])
@@ -300,7 +305,8 @@ def test_verdict_role_is_the_role_of_the_team_of_the_claim(store):
 def test_derived_fields_precommit(store):
     e = store.create_experiment("human", "debate", {})
     t = make_transcript(1, claims=[3, 7], winner=1)                       # model judge chose the lie
-    swapped = make_transcript(2, claims=[7, 3], roles=("liar", "honest"), ground_truth=3, winner=1)
+    # player 0 the liar: the sparse-pixel game always seats the honest team first, so a task without rules
+    swapped = make_transcript(2, claims=[7, 3], roles=("liar", "honest"), ground_truth=3, winner=1, task="team_game")
     store.add_transcripts([t, swapped], experiment_id=e)
     a, b = (store.get_or_create_annotator(n)["id"] for n in ("a", "b"))
     judge(store, t, a, verdict=3)

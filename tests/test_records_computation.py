@@ -23,7 +23,7 @@ from debate.tasks.computation.protocols import expert_debater, play_computations
 from debate.tasks.computation.records import computation_games_to_transcripts, instance_id
 from debate.tasks.sparse_pixel.records import describe_transcript as records_describe
 from debate.records.storage import Store
-from debate.records.transcript import Transcript, read_jsonl, write_jsonl
+from debate.records.transcript import Transcript, TranscriptError, read_jsonl, write_jsonl
 
 GOLDEN = Path(__file__).parent / "golden" / "computation_liar_claimer.json"
 VOLATILE = ("id", "created_at")
@@ -261,7 +261,11 @@ def test_unknown_tasks_and_broken_instances_stop_with_one_sentence(played):
     for fn in (rendering.describe_transcript, rendering.judge_question, rendering.final_evidence):
         with pytest.raises(rendering.UnknownTaskError, match="no people-facing rendering for task 'text_debate'"):
             fn(other)
-    broken = Transcript.from_dict({**t.to_dict(), "instance": {"num_steps": 8}})
+    # an instance without its modulus breaks the computation rules, so importing it is refused; a row
+    # already stored is read type-checked only, and the renderer then refuses it in one sentence
+    with pytest.raises(TranscriptError, match="instance modulus is None but must be a prime"):
+        Transcript.from_dict({**t.to_dict(), "instance": {"num_steps": 8}})
+    broken = Transcript.from_dict({**t.to_dict(), "instance": {"num_steps": 8}}, rules=False)
     with pytest.raises(ValueError, match="is not a readable computation debate: its instance lacks modulus"):
         rendering.final_evidence(broken)
     with pytest.raises(ValueError, match="outside 0..5"):

@@ -128,3 +128,35 @@ def test_step_compiles_once():
     for a in range(3):
         state = step(state, jnp.array([a]))
     assert int(state.turn[0]) == 3
+
+
+def test_transcripts_of_games_that_end_early_record_only_their_moves():
+    """On images with fewer nonzero pixels (or candidates) than ``num_reveals`` the game ends early,
+    while the compiled play still scans ``num_reveals`` turns; the transcripts record only the real
+    moves, so they pass the sparse-pixel rules and replay."""
+    from debate.core.debaters import random_debater
+    from debate.core.replay import replay_transcript
+    from debate.core.runner import Runner
+    from debate.records.transcript import Transcript
+    from debate.tasks.sparse_pixel import api
+
+    rng = np.random.default_rng(0)
+    images = np.zeros((5, 3, 3), np.uint8)
+    for b in range(5):  # 0..4 nonzero pixels
+        images[b].flat[rng.choice(9, size=b, replace=False)] = rng.integers(1, 256, size=b)
+    labels = np.arange(5, dtype=np.int32) % 4
+    params = jnp.asarray(rng.normal(size=(18, 4)) * 0.5, jnp.float32)
+
+    def judge_fn(p, view):
+        return view.reshape(view.shape[0], -1).astype(jnp.float32) @ p
+
+    for max_candidates in (None, 3):
+        task = SparsePixelTask(num_reveals=6, height=3, width=3, num_classes=4, max_candidates=max_candidates)
+        games = Runner(task, judge_fn, params, [random_debater()], batch_size=5).play(
+            pixel_instances(images, labels, (labels + 1) % 4), first_player=0, key=jax.random.key(1))
+        assert games.actions.shape == (5, 6)
+        transcripts = api.to_transcripts(task, games, protocol="tiny", debaters=["random"] * 2, judge="linear", seed=0)
+        for b, t in enumerate(transcripts):
+            assert len(t.turns) == min(6, b, max_candidates or 9)
+            assert Transcript.from_json(t.to_json()) == t  # the task rules pass
+            replay_transcript(t)

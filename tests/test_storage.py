@@ -27,7 +27,12 @@ REPO_ROOT = str(Path(__file__).resolve().parents[1])
 
 def make_transcript(seed: int = 0, *, task="sparse_pixel", protocol="debate_precommit_honest_first",
                     winner=0, n_pixels=16, experiment=None) -> Transcript:
+    """A valid sparse-pixel debate on a 4 x (n_pixels / 4) image: each action is a candidate index
+    (nonzero pixels brightest first, ties in raster order) and reveals that pixel of the image."""
     pixels = [(seed * 13 + i) % 256 for i in range(n_pixels)]
+    width = n_pixels // 4
+    order = sorted((j for j, v in enumerate(pixels) if v > 0), key=lambda j: (-pixels[j], j))
+    actions = [(seed * 7 + i) % len(order) for i in range(4)]  # distinct: at least 15 candidates
     return Transcript(
         task=task,
         instance_id=f"mnist-test:{seed}",
@@ -38,15 +43,15 @@ def make_transcript(seed: int = 0, *, task="sparse_pixel", protocol="debate_prec
         judge="sparse-cnn-k6@ckpt/abc",
         first_player=seed % 2,
         turns=[
-            Turn(i, (seed + i) % 2, (seed * 7 + i) % n_pixels, {"row": i, "col": seed % 5, "value": pixels[i]},
+            Turn(i, (seed + i) % 2, a, {"row": order[a] // width, "col": order[a] % width, "value": pixels[order[a]]},
                  [0.5 + 0.05 * i, 0.5 - 0.05 * i], [0.1] * 10 if i == 1 else None)
-            for i in range(4)
+            for i, a in enumerate(actions)
         ],
         winner=winner,
         verdict_claim=None if winner is None else [seed % 10, (seed + 3) % 10][winner],
         ground_truth=seed % 10,
         seeds={"game": seed, "lie_seed": 1},
-        instance={"height": 4, "width": n_pixels // 4, "pixels": pixels},
+        instance={"height": 4, "width": width, "pixels": pixels},
         experiment=experiment,
         meta={"seed": seed},
     )
@@ -165,7 +170,7 @@ def test_query_by_debater(store):
     from debate.records.transcript import players_from_roles
 
     ts = [make_transcript(i, winner=i % 2) for i in range(6)]  # honest-bot-0/1/2 against liar-bot
-    team = make_transcript(50, winner=1)
+    team = make_transcript(50, winner=1, task="team_game")  # a task without rules: sparse pixel has two players
     team.players = players_from_roles(["honest", "liar", "honest"], ["honest-bot-0", "solo", "helper"], [0, 1, 0])
     store.add_transcripts([*ts, team])
     assert {t.id for t in store.query_transcripts(debater="honest-bot-0")} == {ts[0].id, ts[3].id, team.id}
@@ -245,6 +250,28 @@ def test_failed_batch_writes_nothing(store):
     with pytest.raises(TranscriptError, match="judge probabilities"):
         store.add_transcripts([make_transcript(22), bad])
     assert store.count_transcripts() == 5
+
+
+def test_writes_check_the_task_rules_and_stored_rows_are_read_type_checked(store, db_url, tmp_path):
+    """A debate that breaks its task's rules is refused on writing, with the rule's message naming the
+    turn, and nothing is written; a row already stored that breaks them (an old database) still reads."""
+    from debate.records.transcript import TranscriptError
+
+    good, bad = make_transcript(1), make_transcript(2)
+    bad.turns[1].action = bad.turns[0].action  # the same pixel twice
+    with pytest.raises(TranscriptError, match=r"transcript \w+\.\.: turn 1 reveals pixel .* again"):
+        store.add_transcripts([good, bad])
+    assert store.count_transcripts() == 0
+    store.add_transcripts([good])
+    with sa.create_engine(db_url).begin() as conn:  # as if written before the rules: the body breaks them
+        conn.execute(sa.text("UPDATE transcripts SET body_json = :b"), {"b": bad.to_json().replace(bad.id, good.id)})
+    old = store.get_transcript(good.id)
+    assert old.turns[1].action == old.turns[0].action
+    assert [t.id for t in store.query_transcripts()] == [good.id]
+    assert store.export_jsonl(tmp_path / "old.jsonl") == 1  # exported as stored
+    with pytest.raises(TranscriptError, match="line 1: .*turn 1 reveals pixel"):
+        read_jsonl(tmp_path / "old.jsonl")  # importing the file checks the rules
+    assert read_jsonl(tmp_path / "old.jsonl", rules=False)[0].to_dict() == old.to_dict()
 
 
 def test_bulk_insert_10k_is_fast(store):

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from db_urls import db_url  # noqa: F401  (the fixture: test_migrates_on_every_backend runs on SQLite and PostgreSQL)
 
 from debate.records.storage import STORE_SCHEMA_VERSION, Store
-from debate.records.transcript import SCHEMA_VERSION, Transcript, migrate_transcript_dict, read_jsonl
+from debate.records.transcript import SCHEMA_VERSION, Transcript, TranscriptError, migrate_transcript_dict, read_jsonl
 
 FIXTURE = Path(__file__).parent / "data" / "v1_store.sqlite"
 
@@ -72,7 +72,8 @@ def test_opening_migrates_in_place(copy, before):
             old = json.loads(row["body_json"])
             t = store.get_transcript(row["id"])
             assert t.schema_version == SCHEMA_VERSION == 2
-            assert t.to_dict() == migrate_transcript_dict(old) == Transcript.from_dict(old).to_dict()
+            # a stored row is read type-checked only (its debate may predate the task rules)
+            assert t.to_dict() == migrate_transcript_dict(old) == Transcript.from_dict(old, rules=False).to_dict()
             assert (t.roles, t.debaters, t.teams) == (old["roles"], old["debaters"], [0, 1])
             assert (t.claims, t.winner, t.turns[0].to_dict()) == (old["claims"], old["winner"], old["turns"][0])
             assert t.winner_role == row["winner_role"] and t.experiment == row["experiment_id"]
@@ -159,9 +160,14 @@ def test_export_of_migrated_transcripts(copy, tmp_path):
     with Store(f"sqlite:///{copy}") as store:
         n = store.export_jsonl(tmp_path / "all.jsonl")
         stored = {t.id: t for t in store.query_transcripts()}
-    back = read_jsonl(tmp_path / "all.jsonl")
+    back = read_jsonl(tmp_path / "all.jsonl", rules=False)  # the rows as stored
     assert n == len(back) == 9
     assert all(t == stored[t.id] and json.loads(t.to_json())["schema_version"] == 2 for t in back)
+    # importing the file checks the task rules: the old debate whose player 0 is the liar (team 0
+    # argues a lie) is no sparse-pixel game, and the rule says so, naming the line
+    swapped = next(t for t in back if t.roles == ["liar", "honest"])
+    with pytest.raises(TranscriptError, match=rf"line \d+: transcript {swapped.id[:8]}\.\.: claims\[0\] is "):
+        read_jsonl(tmp_path / "all.jsonl")
 
 
 def test_migrates_on_every_backend(db_url, before):  # noqa: F811

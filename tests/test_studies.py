@@ -16,7 +16,9 @@ from debate.records.transcript import Transcript, Turn
 
 
 def debate(image: int, lie: int, honest_first: bool, *, precommit: bool = True, turns: int = 2) -> Transcript:
-    """A small valid 8x8 debate about image ``image`` (true class image % 10) with one lie."""
+    """A small valid 8x8 debate about image ``image`` (true class image % 10) with one lie. The image
+    is one bright column (rows 1..6, all 255): its candidates, brightest first and ties in raster
+    order, are those pixels top to bottom, so action ``i`` reveals row ``1 + i``."""
     truth = image % 10
     liar_claim = (truth + 1 + lie) % 10
     img = np.zeros((8, 8), np.uint8)
@@ -24,7 +26,7 @@ def debate(image: int, lie: int, honest_first: bool, *, precommit: bool = True, 
     first = 0 if honest_first else 1
     tt = []
     for i in range(turns):
-        tt.append(Turn(i, (first + i) % 2, 8 + 2 + image % 4 + 8 * i,
+        tt.append(Turn(i, (first + i) % 2, i,
                        {"row": 1 + i, "col": 2 + image % 4, "value": 255}, [0.6, 0.4], [0.1] * 10))
     kind = "precommit" if precommit else "no_precommit"
     return Transcript(

@@ -24,33 +24,48 @@ from debate.records.transcript import (
 )
 
 
+def candidates(pixels: list[int]) -> list[int]:
+    """The sparse-pixel action space of a flat image in plain Python (``records.candidate_order``):
+    its nonzero pixels, brightest first, ties in raster order; action ``a`` reveals ``candidates[a]``."""
+    return sorted((i for i, v in enumerate(pixels) if v > 0), key=lambda i: (-pixels[i], i))
+
+
 def make_transcript(seed: int = 0, n_turns: int = 3, **overrides) -> Transcript:
-    """A small, valid two-player sparse-pixel transcript (no numpy needed)."""
+    """A small, valid two-player sparse-pixel transcript (no numpy needed): each action is a candidate
+    index of the 4x4 image and reveals that pixel; ``ground_truth`` is the honest claim and
+    ``verdict_claim`` the winner's (both follow ``claims``/``winner`` overrides unless given)."""
     pixels = [(seed * 31 + i * 7) % 256 for i in range(16)]
-    turns = [
-        Turn(
+    order = candidates(pixels)
+    turns = []
+    for i in range(n_turns):
+        action = (seed + 5 * i) % len(order)  # distinct for i < 3 (at least 15 candidates)
+        pixel = order[action]
+        turns.append(Turn(
             index=i,
             player=i % 2,
-            action=(seed + 5 * i) % 16,
-            revealed={"row": i, "col": (seed + i) % 4, "value": pixels[(seed + 5 * i) % 16]},
+            action=action,
+            revealed={"row": pixel // 4, "col": pixel % 4, "value": pixels[pixel]},
             judge_probs=[0.5 + 0.1 * (i % 3), 0.5 - 0.1 * (i % 3)],
             judge_class_probs=[0.1] * 10 if i == n_turns - 1 else None,
-        )
-        for i in range(n_turns)
-    ]
+        ))
+    claims = overrides.get("claims", [seed % 10, (seed + 1) % 10])
+    winner = overrides.get("winner", seed % 2)
+    verdict = None if winner is None else claims[winner]
+    if verdict is None and winner is not None:  # the liar without a claim wins with another class
+        verdict = (claims[0] + 1) % 10
     kw = dict(
         task="sparse_pixel",
         instance_id=f"mnist-test:{seed}",
         protocol="debate_precommit_honest_first",
-        claims=[seed % 10, (seed + 1) % 10],
+        claims=claims,
         roles=["honest", "liar"],
         debaters=["mcts-gumbel-128", "random"],
         judge="sparse-cnn-k6@ckpt/abc123",
         first_player=0,
         turns=turns,
-        winner=seed % 2,
-        verdict_claim=[seed % 10, (seed + 1) % 10][seed % 2],
-        ground_truth=seed % 10,
+        winner=winner,
+        verdict_claim=verdict,
+        ground_truth=claims[0],
         seeds={"game": 100 + seed, "lie_seed": seed},
         instance={"height": 4, "width": 4, "pixels": pixels},
         experiment=None,
@@ -160,7 +175,37 @@ def test_validate_returns_self():
     assert t.validate() is t
 
 
+def test_task_rules_are_checked_by_default(tmp_path):
+    """``validate``, ``from_dict``/``from_json`` and JSONL files check the task's rules unless told
+    ``rules=False`` (what the store uses to read its own rows); the message names the first bad turn."""
+    t = make_transcript(1)
+    t.turns[2].revealed = {**t.turns[2].revealed, "value": (t.turns[2].revealed["value"] + 1) % 256}
+    rule = r"transcript \w+\.\.: turn 2 records .* but its action \d+ reveals"
+    with pytest.raises(TranscriptError, match=rule):
+        t.validate()
+    assert t.validate(rules=False) is t
+    with pytest.raises(TranscriptError, match=rule):
+        Transcript.from_json(t.to_json())
+    with pytest.raises(TranscriptError, match=rule):
+        Transcript.from_dict(t.to_dict())
+    assert Transcript.from_json(t.to_json(), rules=False) == t
+    p = tmp_path / "bad.jsonl"
+    with pytest.raises(TranscriptError, match=rule):
+        write_jsonl(p, [t])
+    assert not p.exists()
+    write_jsonl(p, [make_transcript(0), t], rules=False)
+    with pytest.raises(TranscriptError, match="line 2: " + rule):
+        read_jsonl(p)
+    assert [x.id for x in read_jsonl(p, rules=False)][1] == t.id
+    # the verdict must be the one the turns replay to
+    with pytest.raises(TranscriptError, match="verdict_claim is 0 but team 1 won, whose claim is 2"):
+        make_transcript(1, verdict_claim=0).validate()
+
+
 # --------------------------------------------------------------------------- golden JSON (pins schemas v1 and v2)
+
+# A 2x2 image [0, 255, 17, 3]: the candidates (brightest first) are pixels 1, 2 and 3, so action 0
+# reveals (0, 1) = 255 and action 1 reveals (1, 0) = 17; the debate keeps the sparse-pixel rules.
 
 GOLDEN_V1 = (
     '{"schema_version":1,"id":"3f2a9c0e5b6d4e7f8a9b0c1d2e3f4a5b","created_at":"2024-05-01T12:00:00.000000Z",'
@@ -168,9 +213,9 @@ GOLDEN_V1 = (
     '"protocol":"debate_precommit_honest_first","claims":[7,1],"roles":["honest","liar"],'
     '"debaters":["mcts-gumbel-128","mcts-gumbel-128"],"judge":"sparse-cnn-k6@ckpt/judge.msgpack",'
     '"first_player":0,"turns":['
-    '{"index":0,"player":0,"action":42,"revealed":{"row":1,"col":14,"value":253},"judge_probs":[0.6,0.4],'
+    '{"index":0,"player":0,"action":0,"revealed":{"row":0,"col":1,"value":255},"judge_probs":[0.6,0.4],'
     '"judge_class_probs":null},'
-    '{"index":1,"player":1,"action":300,"revealed":{"row":10,"col":20,"value":0},"judge_probs":[0.55,0.45],'
+    '{"index":1,"player":1,"action":1,"revealed":{"row":1,"col":0,"value":17},"judge_probs":[0.55,0.45],'
     '"judge_class_probs":[0.0,0.45,0.0,0.0,0.0,0.0,0.0,0.55,0.0,0.0]}],'
     '"winner":0,"verdict_claim":7,"ground_truth":7,"seeds":{"game":123,"lie_seed":0},'
     '"instance":{"height":2,"width":2,"pixels":[0,255,17,3]},"meta":{"k":6}}'
@@ -184,9 +229,9 @@ GOLDEN_V2 = (
     '{"id":0,"team":0,"role":"honest","debater":"mcts-gumbel-128"},'
     '{"id":1,"team":1,"role":"liar","debater":"mcts-gumbel-128"}],"judge":"sparse-cnn-k6@ckpt/judge.msgpack",'
     '"first_player":0,"turns":['
-    '{"index":0,"player":0,"action":42,"revealed":{"row":1,"col":14,"value":253},"judge_probs":[0.6,0.4],'
+    '{"index":0,"player":0,"action":0,"revealed":{"row":0,"col":1,"value":255},"judge_probs":[0.6,0.4],'
     '"judge_class_probs":null},'
-    '{"index":1,"player":1,"action":300,"revealed":{"row":10,"col":20,"value":0},"judge_probs":[0.55,0.45],'
+    '{"index":1,"player":1,"action":1,"revealed":{"row":1,"col":0,"value":17},"judge_probs":[0.55,0.45],'
     '"judge_class_probs":[0.0,0.45,0.0,0.0,0.0,0.0,0.0,0.55,0.0,0.0]}],'
     '"winner":0,"verdict_claim":7,"ground_truth":7,"seeds":{"game":123,"lie_seed":0},'
     '"instance":{"height":2,"width":2,"pixels":[0,255,17,3]},"meta":{"k":6}}'
@@ -208,7 +253,7 @@ def test_golden_json_loads(golden):
     assert t.first_player == 0 and t.winner == 0 and t.verdict_claim == 7 and t.ground_truth == 7
     assert t.honest_won
     assert len(t.turns) == 2
-    assert t.turns[0] == Turn(0, 0, 42, {"row": 1, "col": 14, "value": 253}, [0.6, 0.4], None)
+    assert t.turns[0] == Turn(0, 0, 0, {"row": 0, "col": 1, "value": 255}, [0.6, 0.4], None)
     assert t.turns[1].judge_class_probs[7] == 0.55
     assert t.seeds == {"game": 123, "lie_seed": 0}
     assert t.instance == {"height": 2, "width": 2, "pixels": [0, 255, 17, 3]}
@@ -422,7 +467,7 @@ def test_migrate_transcript_dict_is_pure():
 
 def test_migrate_keeps_player_order_and_winner():
     d = json.loads(GOLDEN_V1)
-    d.update(roles=["liar", "honest"], debaters=["a", "b"], winner=1)
+    d.update(roles=["liar", "honest"], debaters=["a", "b"], winner=1, verdict_claim=1)
     v2 = migrate_transcript_dict(d)
     assert v2["players"] == [{"id": 0, "team": 0, "role": "liar", "debater": "a"},
                              {"id": 1, "team": 1, "role": "honest", "debater": "b"}]
@@ -459,11 +504,23 @@ def test_players_helper_and_constructor_paths():
         make_transcript(roles=None, debaters=None)
 
 
+#: a task name no task package registers: ``task_rules`` finds no rules, so ``validate`` checks the schema only
+NO_RULES_TASK = "schema_only_game"
+
+
+def test_no_rules_task_is_unregistered():
+    from debate.records.transcript import task_rules
+
+    assert task_rules(NO_RULES_TASK) is None and task_rules("sparse_pixel") is not None
+
+
 def test_teams_and_several_claims():
-    """Three teams (three claims); team 0 has two players who take turns; winner is a team id."""
+    """Three teams (three claims); team 0 has two players who take turns; winner is a team id. The
+    schema allows any teams; the task is one with no rules registered (the sparse-pixel game has two
+    players), so only the types are checked."""
     turns = [Turn(i, p, i, {"row": i, "col": 0, "value": 1}, [0.5, 0.3, 0.2]) for i, p in enumerate([0, 1, 2, 3])]
     t = make_transcript(
-        roles=None, debaters=None, claims=[4, 7, 1], turns=turns, winner=2, verdict_claim=1, first_player=0,
+        task=NO_RULES_TASK, roles=None, debaters=None, claims=[4, 7, 1], turns=turns, winner=2, verdict_claim=1, first_player=0,
         players=players_from_roles(["honest", "liar", "liar", "honest"], ["a", "b", "c", "d"], teams=[0, 1, 2, 0]),
     )
     assert t.validate() is t
@@ -481,9 +538,10 @@ def test_teams_and_several_claims():
 
 
 def test_consultancy_one_player_two_claims():
-    """One player (the consultant, team 1) moving every turn; no player argues claim 0."""
+    """One player (the consultant, team 1) moving every turn; no player argues claim 0 (a task with
+    no rules registered: the schema alone)."""
     turns = [Turn(i, 0, i, {"row": i, "col": 0, "value": 1}, [0.5, 0.5]) for i in range(3)]
-    t = make_transcript(roles=None, debaters=None, players=[Player(0, 1, "liar", "consultant")], turns=turns,
+    t = make_transcript(task=NO_RULES_TASK, roles=None, debaters=None, players=[Player(0, 1, "liar", "consultant")], turns=turns,
                         winner=1, first_player=0)
     assert t.validate() is t and t.winner_role == "liar" and t.role_of_team(0) is None
     t.winner = 0

@@ -146,14 +146,25 @@ def to_text(d: dict, rng: random.Random) -> str:
 
 
 def _store_round_trip(t: Transcript, tmp: Path) -> None:
-    """Store it (a fresh in-memory store, about 20 ms), read it back, export it and read the file."""
+    """Store it (a fresh in-memory store, about 20 ms), read it back, export it and read the file.
+    The store checks the task's rules on writing: a mutant that only the types accept (``rules=False``)
+    is refused there with the rule's own message, exactly when ``validate()`` refuses it."""
     expected = t.to_dict()
+    try:
+        t.validate()
+        rule_break = None
+    except TranscriptError as e:
+        rule_break = str(e)
     with Store("sqlite://") as store:
         try:
             store.add_transcript(t)
         except StorageError as e:  # the store's own refusal: only an experiment that does not exist
             assert "does not exist" in str(e), e
             return
+        except TranscriptError as e:
+            assert rule_break is not None and str(e) == rule_break, (str(e), rule_break)
+            return
+        assert rule_break is None, rule_break
         assert store.get_transcript(t.id).to_dict() == expected
         path = tmp / "export.jsonl"
         assert store.export_jsonl(path) == 1

@@ -181,7 +181,8 @@ else:
     st.altair_chart(alt.Chart(long).mark_line(point=True).encode(
         x=alt.X("turn:O", title="after turn"), y=alt.Y("P(honest is right):Q", scale=alt.Scale(domain=[0, 1]),
                                                        axis=alt.Axis(format="%")),
-        color=alt.Color("who:N", scale=alt.Scale(range=["#1f77b4", "#7f7f7f"]))).properties(height=320),
+        color=alt.Color("who:N", scale=alt.Scale(domain=["people (mean)", "model judge (mean)"],
+                                                 range=["#1f77b4", "#7f7f7f"]))).properties(height=320),
         width="stretch")
     st.dataframe(pd.DataFrame(curves), hide_index=True)
     st.caption("People's beliefs are stored as P(Debater A is right) and turned into P(honest is right) with each "

@@ -192,11 +192,11 @@ class SparsePixelView(TaskView):
         st.caption(f"{first_mover} moves first; {n} pixels are revealed in total.")
         board_col, log_col = st.columns([1, 1])  # the verdict form beside the board, on screen at 1400 px
         with board_col:
+            # a short caption, so that on a phone the Next-turn control comes right under the board
+            newest = f"; gold ring: the newest (turn {transcript.turns[shown - 1].index + 1})" if shown else ""
             st.image(board_image(transcript, shown, player_colors=player_colors), width="stretch",
-                     caption=f"After {shown} of {n} turns. {newest_caption(transcript, shown)} "
-                             "Hatched blue-grey: not revealed yet. A framed square is a "
-                             "revealed pixel, shown in its true grey (white = ink, dark = faint ink), framed in the "
-                             "colour of the debater who revealed it.")
+                     caption=f"After {shown} of {n} turns. Hatched: not revealed; a framed square: a revealed pixel in "
+                             f"its true grey (white = ink), framed in its debater's colour, numbered by turn{newest}.")
         with log_col:
             turn_log()
 

@@ -39,7 +39,6 @@ __all__ = [
     "iter_jsonl",
     "quote",
     "task_rules",
-    "CHECK_TASK_RULES",
 ]
 
 SCHEMA_VERSION = 2
@@ -128,7 +127,7 @@ def _free_form_problem(value: Any) -> str | None:
                 stack.append((c, depth + 1, f"{path}.{k[:20]}" if path else k[:20]))
             continue
         elif isinstance(v, (list, tuple)):
-            if all(type(c) is int for c in v):  # the fast path: 784 pixels
+            if set(map(type, v)) <= {int}:  # the fast path (a C loop): 784 pixels
                 if v and (max(v).bit_length() > MAX_FREE_INT_BITS or min(v).bit_length() > MAX_FREE_INT_BITS):
                     return f"holds an integer of more than {MAX_FREE_INT_BITS} bits at {path or 'the top'}"
                 continue
@@ -216,7 +215,7 @@ def _to_builtin(x: Any) -> Any:
     if tx is dict:
         return {str(k): _to_builtin(v) for k, v in x.items()}
     if tx is list or tx is tuple:
-        if all(type(v) in _PLAIN for v in x):
+        if set(map(type, x)) <= _PLAIN:  # a C loop: 784 pixels
             return list(x)
         return [_to_builtin(v) for v in x]
     if isinstance(x, dict):
@@ -434,13 +433,6 @@ def migrate_transcript_dict(d: dict) -> dict:
 
 # --------------------------------------------------------------------------- task rules
 
-#: Whether ``validate()`` checks the task rules when not told (``validate(rules=...)``). Off for now:
-#: the test fixtures of several files build sparse-pixel transcripts whose actions are flat pixel
-#: indices (the game's actions are candidate indices, brightest pixel first) or whose revealed
-#: values are not the image's, which the rules refuse (docs/storage.md lists them). Set the
-#: environment variable ``DEBATE_TASK_RULES=1`` (or this flag) to check them everywhere.
-CHECK_TASK_RULES = os.environ.get("DEBATE_TASK_RULES", "0") not in ("", "0")
-
 _RULES: dict[str, Any] = {}  # task name -> its check_transcript (or None), once looked up
 
 
@@ -627,7 +619,7 @@ class Transcript:
 
     # ------------------------------------------------------------------ validation
 
-    def validate(self, *, rules: bool | None = None) -> "Transcript":
+    def validate(self, *, rules: bool = True) -> "Transcript":
         """Check types, bounds and internal consistency, then (with ``rules``) the rules of the
         transcript's task; raise TranscriptError on the first problem. Returns self so it can be chained.
 
@@ -637,8 +629,11 @@ class Transcript:
         strings, lists and string-keyed dicts. Task rules: the task package's
         ``check_transcript(transcript)`` (found through the task registry, see ``task_rules``)
         replays the turns without jax and names the first turn that breaks them; a task without
-        one gets the type checks only. ``rules=None`` follows ``CHECK_TASK_RULES``. What passes
-        can be stored and written back; what passes with the rules can also be rendered.
+        one gets the type checks only. The rules are on by default: everything that enters (a new
+        transcript, a JSONL file, ``from_dict``/``from_json``, the store's writes) is checked.
+        ``rules=False`` is for reading what a database already holds (rows that may predate the
+        rules): what passes the type checks can be stored and written back; what passes with the
+        rules can also be rendered and replayed.
         """
         L = self._label()
 
@@ -805,7 +800,7 @@ class Transcript:
                             f"turn {i} judge_class_probs[{j}] is {quote(p)} but probabilities must be numbers "
                             "in [0, 1]; regenerate it or fix the file"
                         )
-        if CHECK_TASK_RULES if rules is None else rules:
+        if rules:
             checker = task_rules(self.task)
             if checker is not None:
                 try:
@@ -843,9 +838,10 @@ class Transcript:
         }
 
     @classmethod
-    def from_dict(cls, d: dict, *, rules: bool | None = None) -> "Transcript":
+    def from_dict(cls, d: dict, *, rules: bool = True) -> "Transcript":
         """Read (and validate) a transcript dict; older schema versions are migrated first
-        (see ``migrate_transcript_dict``), so the result is always of the current schema."""
+        (see ``migrate_transcript_dict``), so the result is always of the current schema.
+        ``rules=False`` checks the types only (``validate``): for rows already stored."""
         d = migrate_transcript_dict(d)  # checks the schema version before anything else
         label = _label_of(d)
         known = {f.name for f in fields(cls)}
@@ -891,7 +887,7 @@ class Transcript:
         return json.dumps(self.to_dict(), **kwargs)
 
     @classmethod
-    def from_json(cls, s: str | bytes, *, rules: bool | None = None) -> "Transcript":
+    def from_json(cls, s: str | bytes, *, rules: bool = True) -> "Transcript":
         """Read (and validate) one transcript from JSON text; NaN/Infinity, invalid UTF-8 and too
         deep nesting are refused with a TranscriptError."""
         return cls.from_dict(_loads(s), rules=rules)
@@ -900,17 +896,19 @@ class Transcript:
 # --------------------------------------------------------------------------- JSONL
 
 
-def write_jsonl(path: str | os.PathLike, transcripts: Iterable[Transcript], *, append: bool = False) -> int:
+def write_jsonl(path: str | os.PathLike, transcripts: Iterable[Transcript], *, append: bool = False,
+                rules: bool = True) -> int:
     """Write transcripts one JSON object per line; return how many were written.
 
-    Each transcript is validated before writing. Without ``append`` the file is
+    Each transcript is validated (types and its task's rules; ``rules=False``: types only, for a
+    dump of rows a database already holds) before writing. Without ``append`` the file is
     written to a temporary sibling and atomically renamed, so a failure never
     leaves a half-written file behind.
     """
     path = os.fspath(path)
     lines = []
     for t in transcripts:
-        t.validate()
+        t.validate(rules=rules)
         lines.append(t.to_json())
     data = "".join(line + "\n" for line in lines)
     if append:
@@ -928,8 +926,10 @@ def write_jsonl(path: str | os.PathLike, transcripts: Iterable[Transcript], *, a
     return len(lines)
 
 
-def iter_jsonl(path: str | os.PathLike) -> Iterator[Transcript]:
-    """Yield transcripts from a JSONL file; blank lines are skipped.
+def iter_jsonl(path: str | os.PathLike, *, rules: bool = True) -> Iterator[Transcript]:
+    """Yield transcripts from a JSONL file; blank lines are skipped. Each is validated with its
+    task's rules (a file is data entering the system), so a debate that breaks them is refused;
+    ``rules=False`` checks the types only (a store's own export of rows that predate the rules).
 
     Errors name the file and the 1-based line number.
     """
@@ -952,11 +952,11 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[Transcript]:
             except TranscriptError as e:
                 raise TranscriptError(f"{path} line {lineno}: {e}") from None
             try:
-                yield Transcript.from_dict(d)
+                yield Transcript.from_dict(d, rules=rules)
             except TranscriptError as e:
                 raise TranscriptError(f"{path} line {lineno}: {e}") from None
 
 
-def read_jsonl(path: str | os.PathLike) -> list[Transcript]:
+def read_jsonl(path: str | os.PathLike, *, rules: bool = True) -> list[Transcript]:
     """Read every transcript of a JSONL file (see iter_jsonl)."""
-    return list(iter_jsonl(path))
+    return list(iter_jsonl(path, rules=rules))

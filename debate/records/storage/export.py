@@ -23,8 +23,10 @@ class ExportMixin:
     """Files out of the store (the export part of ``Store``)."""
 
     def export_jsonl(self, path: str | os.PathLike, **filters: Any) -> int:
-        """Write the matching transcripts to a JSONL file (atomically); return how many."""
-        return write_jsonl(path, self.iter_transcripts(**filters))
+        """Write the matching transcripts to a JSONL file (atomically); return how many. The rows are
+        written as stored (type-checked only, like every read of the store), so an old database
+        whose debates predate the task rules can still be exported; ``read_jsonl`` checks the rules."""
+        return write_jsonl(path, self.iter_transcripts(**filters), rules=False)
 
     def export_judgments(self, path: str | os.PathLike, format: str | None = None, **filters: Any) -> int:
         """Write the matching judgments (query_judgments rows) to a file; return how many.

@@ -247,7 +247,7 @@ class JudgingMixin:
             else:  # renew this annotator's own (open or lapsed) reservation
                 conn.execute(assignments.update().where(pair).values(expires_at=expires, completed=False))
             body = conn.execute(sa.select(transcripts.c.body_json).where(transcripts.c.id == tid)).scalar_one()
-        return Transcript.from_json(body)
+        return Transcript.from_json(body, rules=False)
 
     def release_assignment(self, annotator_id: str, transcript_id: str | None = None) -> int:
         """Give back this annotator's open reservations (one debate, or all); return how many."""
@@ -388,7 +388,7 @@ class JudgingMixin:
                     "(see next_assignment)"
                 )
             name = self._require_annotator(conn, annotator_id)
-            t = Transcript.from_json(body)
+            t = Transcript.from_json(body, rules=False)
             role = self._verdict_role(t, verdict_claim)
             if row["turns_seen"] > len(t.turns):
                 raise StorageError(

@@ -405,7 +405,7 @@ class StudiesMixin:
             .join(transcripts, transcripts.c.id == study_debates.c.transcript_id)
             .where(study_debates.c.study_id == study_id, study_debates.c.transcript_id == transcript_id)
         ).one()
-        return {"transcript": Transcript.from_json(r.body_json), "alias": r.alias, "study_set": r.study_set,
+        return {"transcript": Transcript.from_json(r.body_json, rules=False), "alias": r.alias, "study_set": r.study_set,
                 "side_order": r.side_order, "sequence_index": int(r.sequence_index),
                 "honest_first": bool(r.honest_first), "study_id": study_id}
 

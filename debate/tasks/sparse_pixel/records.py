@@ -29,7 +29,11 @@ def games_to_transcripts(games: Games, images: np.ndarray, labels: np.ndarray, i
                          protocol: str, debaters: tuple[str, str], judge: str, seed: int,
                          experiment: str | None = None) -> list[Transcript]:
     """One transcript per game; ``images``/``labels``/``instance_ids`` are indexed by
-    ``games.image_index``. Images are stored as 0..255 so the app can redraw them."""
+    ``games.image_index``. Images are stored as 0..255 so the app can redraw them.
+
+    Only the moves the game made are recorded: a game ends early when no nonzero pixel is left to
+    reveal (a tiny image, many reveals), and the compiled play keeps scanning its fixed number of
+    turns after that, recording no-op actions (``game.step`` ignores them) that are not moves."""
     out = []
     for g in range(len(games.honest_margin)):
         i = int(games.image_index[g])
@@ -37,7 +41,7 @@ def games_to_transcripts(games: Games, images: np.ndarray, labels: np.ndarray, i
         pixels_uint8 = image if image.dtype == np.uint8 else np.round(image * 255).astype(np.uint8)
         liar_claim = int(games.liar_claim[g])
         turns = []
-        for t in range(games.actions.shape[1]):
+        for t in range(_num_moves(games.actions[g], pixels_uint8.reshape(-1))):
             row, col = (int(v) for v in games.pixels[g, t])
             turns.append(Turn(index=t, player=int(games.players[g, t]), action=int(games.actions[g, t]),
                               revealed={"row": row, "col": col, "value": int(pixels_uint8[row, col])},
@@ -63,6 +67,20 @@ def games_to_transcripts(games: Games, images: np.ndarray, labels: np.ndarray, i
             meta={"final_logits": [float(v) for v in logits], "honest_margin": float(games.honest_margin[g])},
         ))
     return out
+
+
+def _num_moves(actions: np.ndarray, flat: np.ndarray) -> int:
+    """How many of one game's recorded ``actions`` are moves: the game reveals a new nonzero
+    candidate pixel at each move, and once it has ended (no such pixel left among its candidates,
+    a prefix of ``candidate_order``) every later action is a no-op on a revealed or empty one."""
+    candidates = candidate_order(flat, flat.size)
+    revealed: set[int] = set()
+    for t, action in enumerate(int(a) for a in actions):
+        pixel = int(candidates[action]) if 0 <= action < candidates.size else -1
+        if pixel < 0 or pixel in revealed:
+            return t
+        revealed.add(pixel)
+    return len(actions)
 
 
 def describe_transcript(transcript: Transcript, show_image: bool = True) -> str:
@@ -133,11 +151,18 @@ def check_transcript(transcript: Transcript) -> None:
         size = len(pixels) if isinstance(pixels, list) else type(pixels).__name__
         raise TranscriptError(f"instance pixels must be a list of height * width = {height * width} values, got "
                               f"{size}; fix the file")
-    if not all(type(v) is int and 0 <= v <= 255 for v in pixels):
+    # the fast test first (C loops: every store write of a 784-pixel debate runs it): bytes() takes
+    # exactly the integers 0..255 (and bools, which the type test refuses); then the slow one that
+    # names the first bad pixel
+    try:
+        raw = bytes(pixels) if set(map(type, pixels)) == {int} else None
+    except (TypeError, ValueError):
+        raw = None
+    if raw is None:
         bad = next(i for i, v in enumerate(pixels) if not (type(v) is int and 0 <= v <= 255))
         raise TranscriptError(f"instance pixels[{bad}] is {quote(pixels[bad])} but pixel values must be integers "
                               "0..255; fix the file")
-    flat = np.asarray(pixels, np.int64)
+    flat = np.frombuffer(raw, np.uint8).astype(np.int64)
 
     if len(transcript.players) != 2 or transcript.teams != [HONEST, LIAR]:
         raise TranscriptError(f"a sparse-pixel debate has two players on teams 0 (honest claim) and 1 (liar), "
