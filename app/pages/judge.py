@@ -38,7 +38,7 @@ ss = st.session_state
 # less empty space above the page, so the verdict form fits beside the board at 1400 px; on a phone the
 # view's columns stack: the board fills the width and the Next-turn control comes right under it
 st.markdown("""<style>
-[data-testid="stMainBlockContainer"] { padding-top: 3rem; }
+[data-testid="stMainBlockContainer"] { padding-top: 2.5rem; }
 h1 { font-size: 2rem !important; padding-top: 0.25rem !important; }
 </style>""", unsafe_allow_html=True)
 
