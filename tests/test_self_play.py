@@ -108,6 +108,7 @@ def test_resume_after_a_kill_reaches_the_same_next_step(tmp_path):
                         judge=judge)
 
 
+@pytest.mark.slow  # over 45 s on 2 cores: `python -m pytest -m slow` (docs/tests.md)
 def test_sharded_self_play_equals_single_device_run():
     one, four = run_with_devices(SCRIPT, 1), run_with_devices(SCRIPT, 4)
     assert one["devices"] == 1 and one["shards"] == 1
@@ -221,7 +222,8 @@ ONE_LOOP = {
 }
 
 
-@pytest.mark.parametrize("task", sorted(ONE_LOOP))
+@pytest.mark.parametrize("task", [pytest.param(t, marks=pytest.mark.slow) if t == "computation" else t
+                                  for t in sorted(ONE_LOOP)])  # computation: 135 s (docs/tests.md)
 def test_one_loop_trains_every_task_through_the_same_entry_point(task, tmp_path):
     from debate import tasks
     from training.self_play import SelfPlayRun, task_interface
