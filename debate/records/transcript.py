@@ -479,6 +479,17 @@ def forget_task_rules(task: str | None = None) -> None:
 # --------------------------------------------------------------------------- Transcript
 
 
+def _text_problem(label: str, field: str, value: str) -> str | None:
+    """Why a text field cannot be stored (a bad character, or longer than its column), or None."""
+    why = _bad_string(value)
+    if why:
+        return f"{label} {why}; fix the file"
+    if len(value) > MAX_CHARS[field]:
+        return (f"{label} is {len(value)} characters long ({quote(value, 30)}) but may have at most "
+                f"{MAX_CHARS[field]}; shorten it")
+    return None
+
+
 @dataclass(init=False)
 class Transcript:
     """One debate. Players ``0..N-1`` each belong to a team; claim ``c`` is argued by team ``c``
@@ -672,12 +683,9 @@ class Transcript:
             v = getattr(self, name)
             if v is None:
                 continue
-            why = _bad_string(v)
-            if why:
-                raise err(f"{name} {why}; fix the file")
-            if len(v) > MAX_CHARS[name]:
-                raise err(f"{name} is {len(v)} characters long ({quote(v, 30)}) but may have at most "
-                          f"{MAX_CHARS[name]}; shorten it")
+            problem = _text_problem(name, name, v)
+            if problem:
+                raise err(problem)
 
         for name in ("claims", "players", "turns"):
             v = getattr(self, name)
@@ -722,13 +730,9 @@ class Transcript:
             if not isinstance(p.debater, str):
                 raise err(f"player {i} debater must be a string naming the debater, got {quote(p.debater)}; fix the file")
             for name in ("role", "debater"):
-                v = getattr(p, name)
-                why = _bad_string(v)
-                if why:
-                    raise err(f"player {i} {name} {why}; fix the file")
-                if len(v) > MAX_CHARS[name]:
-                    raise err(f"player {i} {name} is {len(v)} characters long ({quote(v, 30)}) but may have at "
-                              f"most {MAX_CHARS[name]}; shorten it")
+                problem = _text_problem(f"player {i} {name}", name, getattr(p, name))
+                if problem:
+                    raise err(problem)
             first, role = team_roles.setdefault(p.team, (i, p.role))
             if role != p.role:
                 raise err(

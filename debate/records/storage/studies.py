@@ -118,8 +118,8 @@ class StudiesMixin:
         chosen = sorted(set(protocols)) if protocols else None
         pool_ts = [t for t in self.iter_transcripts(**{k: v for k, v in filters.items() if v is not None})
                    if chosen is None or t.protocol in chosen]
-        pool_ts = [t for t in pool_ts if pool_debate(t) is not None]
-        pool = [pool_debate(t) for t in pool_ts]
+        judged = [(t, d) for t in pool_ts if (d := pool_debate(t)) is not None]
+        pool_ts, pool = [t for t, _ in judged], [d for _, d in judged]
         if not pool:
             raise StorageError(
                 f"no stored {task} debate with an honest and a lying debater matches this filter "
@@ -136,7 +136,7 @@ class StudiesMixin:
         sid = uuid.uuid4().hex
         row = {"id": sid, "name": name, "task": task,
                "filter_json": json.dumps({**filters, "protocols": chosen, "role_cues_allowed": bool(cues)}),
-               "design_json": json.dumps(dataclass_fields(design)), "instructions": instructions,
+               "design_json": json.dumps(dataclasses.asdict(design)), "instructions": instructions,
                "open": True, "created_at": _utc_now_iso()}
         with self._write("create a study") as conn:
             if conn.execute(sa.select(studies.c.id).where(studies.c.name == name)).first() is not None:
@@ -477,7 +477,3 @@ class StudiesMixin:
                                                     assignments.c.annotator_id == annotator_id)
                          .values(completed=False, expires_at=expires))
         return r.transcript_id
-
-
-def dataclass_fields(design: StudyDesign) -> dict:
-    return dataclasses.asdict(design)
