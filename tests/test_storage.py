@@ -251,6 +251,25 @@ def test_failed_batch_writes_nothing(store):
     assert store.count_transcripts() == 5
 
 
+def test_a_full_disk_is_named_and_the_experiment_is_not_half_written(store):
+    """SQLite's own "database or disk is full" (a page limit stands in for the disk): the error says
+    the disk is full, and an experiment created with its transcripts is stored whole or not at all."""
+    store.add_transcripts([make_transcript(0)])
+    pages = store.engine.connect().exec_driver_sql("PRAGMA page_count").scalar()
+
+    @sa.event.listens_for(store.engine, "connect")
+    def limit_pages(dbapi_connection, _):
+        dbapi_connection.execute(f"PRAGMA max_page_count = {pages + 4}")
+
+    store.engine.dispose()  # new connections get the limit
+    big = [make_transcript(i) for i in range(1, 400)]
+    with pytest.raises(StorageError, match="disk holding the database is full; free space"):
+        store.create_experiment("big", "test", transcripts=big)
+    assert store.list_experiments() == [] and store.count_transcripts() == 1
+    eid = store.create_experiment("small", "test", transcripts=big[:2])
+    assert store.count_transcripts(experiment_id=eid) == 2
+
+
 def test_writes_check_the_task_rules_and_stored_rows_are_read_type_checked(store, db_url, tmp_path):
     """A debate that breaks its task's rules is refused on writing, with the rule's message naming the
     turn, and nothing is written; a row already stored that breaks them (an old database) still reads."""

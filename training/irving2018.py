@@ -26,7 +26,9 @@ from debate.tasks.sparse_pixel.records import games_to_transcripts
 from debate.tasks.sparse_pixel.game import HONEST, LIAR, SparsePixelTask
 from debate.records.storage import Store
 from judges.sparse_cnn import JudgeConfig, judge_flops, judge_function
+from training.interrupts import Interrupted
 from training.judge_training import TrainConfig, load_judge, train_judge
+from training.partial_run import PartialRun
 
 PAPER_TABLE2 = {  # Irving et al. 2018 (DESIGN.md); the no-precommit numbers are a reconstruction.
     6: {"judge_alone": 0.594, "debate_precommit_honest_first": 0.874, "debate_precommit_liar_first": 0.904,
@@ -118,6 +120,12 @@ def check_pixels(dataset: ImageDataset, k: int) -> None:
 
 def run_reproduction(config: ReproductionConfig, out_dir: str | Path, store: Store | None = None,
                      experiment_name: str = "irving2018", log=print, progress: bool = True) -> dict:
+    """Train (or load) each K's judge, play every condition, write the results files, and store the
+    experiment with all its transcripts in one transaction at the end.
+
+    Resumable: the judge checkpoints as it trains, and each finished condition is kept in
+    ``out_dir/partial`` (``training.partial_run``); Ctrl-C raises ``Interrupted`` saying what was
+    kept, and rerunning with the same settings plays only what is left."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
@@ -127,69 +135,104 @@ def run_reproduction(config: ReproductionConfig, out_dir: str | Path, store: Sto
     unknown = set(config.conditions) - set(protocols.CONDITIONS)
     if unknown:
         raise ValueError(f"unknown condition(s) {sorted(unknown)}; choose from {', '.join(protocols.CONDITIONS)}.")
-    experiment_id = store.create_experiment(experiment_name, "irving2018", _jsonable(asdict(config))) if store else None
+    partial = PartialRun(out_dir, {"config": asdict(config), "experiment": experiment_name,
+                                   "stored": store is not None}, log)
+    experiment_id = partial.experiment_id if store is not None else None
     images, labels = test.images, test.labels
     instance_ids = [f"{test.name}:{i}" for i in range(len(labels))]
     results = {"experiment": experiment_name, "experiment_id": experiment_id, "data": data_note,
                "config": _jsonable(asdict(config)), "provenance": provenance(), "by_k": {}}
-    for k in config.pixels:
-        model, judge_id, train_config = obtain_judge(config, k, train, out_dir, log)
-        judge_fn, params = judge_function(model)
-        task = SparsePixelTask(num_reveals=k, height=test.images.shape[1], width=test.images.shape[2],
-                               num_classes=test.num_classes, max_candidates=config.max_candidates)
-        debater = mcts_debater(task, judge_fn, config.simulations, config.algorithm)
-        runner = Runner(task, judge_fn, params, [debater, debater], config.batch_size)
-        key = jax.random.fold_in(jax.random.key(config.seed), k)
-        rows, transcripts, debate_seconds, games_played = [], 0, 0.0, 0
-        total_games = _count_games(config, len(labels), test.num_classes)
-        bar = tqdm(total=total_games, desc=f"K={k} debates", unit="game", disable=not progress)
-        for c_index, condition in enumerate(config.conditions):
-            ckey = jax.random.fold_in(key, c_index)
-            t0 = time.time()
-            if condition == "judge_alone":
-                result = protocols.judge_alone(judge_fn, params, images, labels, k, ckey)
-            elif condition == "control_precommit_random_lie":
-                result = protocols.control_random_lie(judge_fn, params, images, labels, k, test.num_classes, ckey)
-            elif condition == "control_precommit_adversarial_lie":
-                result = protocols.control_adversarial_lie(judge_fn, params, images, labels, k, test.num_classes,
-                                                           ckey, config.adversarial_masks)
-            else:
-                first = HONEST if condition.endswith("honest_first") else LIAR
-                if "no_precommit" in condition:
-                    result = protocols.no_precommit_debate(runner, images, labels, first, config.seeds_per_lie,
-                                                           ckey, bar.update)
+    all_transcripts, resumed = [], 0
+    try:
+        for k in config.pixels:
+            model, judge_id, train_config = obtain_judge(config, k, train, out_dir, log)
+            judge_fn, params = judge_function(model)
+            task = SparsePixelTask(num_reveals=k, height=test.images.shape[1], width=test.images.shape[2],
+                                   num_classes=test.num_classes, max_candidates=config.max_candidates)
+            debater = mcts_debater(task, judge_fn, config.simulations, config.algorithm)
+            runner = Runner(task, judge_fn, params, [debater, debater], config.batch_size)
+            key = jax.random.fold_in(jax.random.key(config.seed), k)
+            rows, transcripts, debate_seconds, games_played = [], 0, 0.0, 0
+            total_games = count_games(config, len(labels), test.num_classes)
+            bar = tqdm(total=total_games, desc=f"K={k} debates", unit="game", disable=not progress)
+            for c_index, condition in enumerate(config.conditions):
+                done = partial.finished(f"K={k} {condition}")
+                if done is None:
+                    done = _play_condition(config, condition, jax.random.fold_in(key, c_index), k, test, runner,
+                                           judge_fn, params, bar.update)
+                    ts = []
+                    if store is not None and done["games"] is not None:
+                        ts = games_to_transcripts(done.pop("games"), images, labels, instance_ids, condition,
+                                                  (debater.name, debater.name), judge_id, config.seed, experiment_id)
+                    done.pop("games", None)
+                    partial.record(f"K={k} {condition}", done, ts)
+                    done["transcripts"] = ts
                 else:
-                    result = protocols.precommit_debate(runner, images, labels, first, config.seeds_per_lie, ckey,
-                                                        test.num_classes, bar.update)
-                debate_seconds += time.time() - t0
-                games_played += len(result.games.honest_margin)
-                if store is not None:
-                    ts = games_to_transcripts(result.games, images, labels, instance_ids, condition,
-                                              (debater.name, debater.name), judge_id, config.seed, experiment_id)
-                    transcripts += store.add_transcripts(ts, experiment_id)
-            row = result.row()
-            row["seconds"] = round(time.time() - t0, 2)
-            row["paper"] = PAPER_TABLE2.get(k, {}).get(condition)
-            rows.append(row)
-            bar.set_postfix_str(f"{condition}: {row['accuracy']:.3f}")
-        bar.close()
-        simulations = games_played * k * config.simulations
-        results["by_k"][str(k)] = {
-            "rows": rows,
-            "judge": {"checkpoint": judge_id, "train": train_config.to_dict(),
-                      "flops_per_evaluation": judge_flops(train_config.judge)},
-            "precommit_mean": _mean_of(rows, "debate_precommit_honest_first", "debate_precommit_liar_first"),
-            "no_precommit_mean": _mean_of(rows, "debate_no_precommit_honest_first", "debate_no_precommit_liar_first"),
-            "games": games_played, "transcripts_stored": transcripts,
-            "debate_seconds": round(debate_seconds, 2),
-            "simulations_per_second": round(simulations / debate_seconds, 1) if debate_seconds else None,
-        }
+                    resumed += 1
+                    bar.update(done["num_games"])
+                row = done["row"]
+                debate_seconds += done["debate_seconds"]
+                games_played += done["num_games"]
+                transcripts += len(done["transcripts"])
+                all_transcripts += done["transcripts"]
+                rows.append(row)
+                bar.set_postfix_str(f"{condition}: {row['accuracy']:.3f}")
+            bar.close()
+            simulations = games_played * k * config.simulations
+            results["by_k"][str(k)] = {
+                "rows": rows,
+                "judge": {"checkpoint": judge_id, "train": train_config.to_dict(),
+                          "flops_per_evaluation": judge_flops(train_config.judge)},
+                "precommit_mean": _mean_of(rows, "debate_precommit_honest_first", "debate_precommit_liar_first"),
+                "no_precommit_mean": _mean_of(rows, "debate_no_precommit_honest_first", "debate_no_precommit_liar_first"),
+                "games": games_played, "transcripts_stored": transcripts,
+                "debate_seconds": round(debate_seconds, 2),
+                "simulations_per_second": round(simulations / debate_seconds, 1) if debate_seconds else None,
+            }
+    except Interrupted:
+        raise
+    except KeyboardInterrupt:
+        raise Interrupted(f"{len(partial.parts)} finished condition(s) and the trained judges are kept in "
+                          f"{out_dir}; run the same command again to resume") from None
+    if store is not None and store.get_experiment(experiment_id) is None:  # None: stored before a crash
+        store.create_experiment(experiment_name, "irving2018", _jsonable(asdict(config)),
+                                transcripts=all_transcripts, experiment_id=experiment_id)
+    results["resumed_conditions"] = resumed
     results["wall_seconds"] = round(time.time() - t_start, 1)
     write_results(results, out_dir)
+    partial.clear()
     return results
 
 
-def _count_games(config, num_images, num_classes) -> int:
+def _play_condition(config, condition, ckey, k, test, runner, judge_fn, params, on_games) -> dict:
+    """One condition: its result row, games played, seconds, and the games (None for conditions
+    that are not debates and leave no transcripts)."""
+    images, labels = test.images, test.labels
+    t0 = time.time()
+    games, num_games, debate_seconds = None, 0, 0.0
+    if condition == "judge_alone":
+        result = protocols.judge_alone(judge_fn, params, images, labels, k, ckey)
+    elif condition == "control_precommit_random_lie":
+        result = protocols.control_random_lie(judge_fn, params, images, labels, k, test.num_classes, ckey)
+    elif condition == "control_precommit_adversarial_lie":
+        result = protocols.control_adversarial_lie(judge_fn, params, images, labels, k, test.num_classes,
+                                                   ckey, config.adversarial_masks)
+    else:
+        first = HONEST if condition.endswith("honest_first") else LIAR
+        if "no_precommit" in condition:
+            result = protocols.no_precommit_debate(runner, images, labels, first, config.seeds_per_lie, ckey, on_games)
+        else:
+            result = protocols.precommit_debate(runner, images, labels, first, config.seeds_per_lie, ckey,
+                                                test.num_classes, on_games)
+        games, num_games, debate_seconds = result.games, len(result.games.honest_margin), time.time() - t0
+    row = result.row()
+    row["seconds"] = round(time.time() - t0, 2)
+    row["paper"] = PAPER_TABLE2.get(k, {}).get(condition)
+    return {"row": _jsonable(row), "num_games": num_games, "debate_seconds": debate_seconds, "games": games}
+
+
+def count_games(config, num_images, num_classes) -> int:
+    """Debates (and so stored transcripts) one K of the run plays."""
     total = 0
     for c in config.conditions:
         if c.startswith("debate_precommit"):

@@ -26,9 +26,12 @@ from debate.tasks.sparse_pixel.data import ImageDataset
 from debate.tasks.sparse_pixel.game import masked_view, random_nonzero_mask
 from judges.sparse_cnn import JudgeConfig, SparseCNN, judge_function, make_judge, predict_logits
 from training.checkpoints import CheckpointError, latest_step, restore_pytree, save_pytree
+from training.interrupts import Interrupted, deferred_interrupt
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
+#: A checkpoint at least this often, so that an interrupt or a crash loses under a minute of training.
+CHECKPOINT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,10 @@ def _open_run(config: TrainConfig, out_dir: Path, log):
     start = 0
     step = latest_step(out_dir)
     if step is not None:
+        if step > config.steps:
+            raise CheckpointError(
+                f"{out_dir} holds a judge trained for {step} steps, more than the {config.steps} asked for; pass "
+                f"at least {step} steps to use (or train on) it, or choose another --out directory.")
         restored = restore_pytree(out_dir, step, {"params": params, "opt_state": opt_state,
                                                   "key": jax.random.key_data(key)})
         params, opt_state = restored["params"], restored["opt_state"]
@@ -129,10 +136,18 @@ def _open_run(config: TrainConfig, out_dir: Path, log):
 
 def _run_steps(train_step, params, opt_state, key, start: int, config: TrainConfig, out_dir: Path,
                desc: str, progress: bool):
-    """Steps ``start`` .. ``config.steps`` with a progress bar and checkpoints."""
+    """Steps ``start`` .. ``config.steps`` with a progress bar and checkpoints: every
+    ``checkpoint_every`` steps, at least every ``CHECKPOINT_SECONDS``, at the end, and on Ctrl-C
+    (after the step in flight; then ``Interrupted`` is raised)."""
     loss = float("nan")
     steps_done = start
-    with tqdm(total=config.steps, initial=start, desc=desc, unit="step", disable=not progress) as bar:
+
+    def save():
+        save_pytree(out_dir, steps_done, {"params": params, "opt_state": opt_state, "key": jax.random.key_data(key)})
+
+    last_save = time.monotonic()
+    with tqdm(total=config.steps, initial=start, desc=desc, unit="step", disable=not progress) as bar, \
+            deferred_interrupt() as interrupt:
         while steps_done < config.steps:
             key, sub = jax.random.split(key)
             params, opt_state, loss = train_step(params, opt_state, sub)
@@ -140,9 +155,13 @@ def _run_steps(train_step, params, opt_state, key, start: int, config: TrainConf
             bar.update(1)
             if steps_done % 100 == 0:
                 bar.set_postfix(loss=f"{float(loss):.3f}")
-            if steps_done % config.checkpoint_every == 0 or steps_done >= config.steps:
-                save_pytree(out_dir, steps_done, {"params": params, "opt_state": opt_state,
-                                                  "key": jax.random.key_data(key)})
+            if (steps_done % config.checkpoint_every == 0 or steps_done >= config.steps or interrupt.requested
+                    or time.monotonic() - last_save >= CHECKPOINT_SECONDS):
+                save()
+                last_save = time.monotonic()
+            if interrupt.requested:
+                raise Interrupted(f"the judge in {out_dir} is saved at step {steps_done} of {config.steps}; "
+                                  "run the same command again to resume")
     return params, loss, steps_done
 
 

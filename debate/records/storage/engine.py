@@ -70,6 +70,10 @@ def _redact(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
+#: How SQLite and PostgreSQL say that the disk is full.
+DISK_FULL_SIGNS = ("database or disk is full", "no space left on device", "could not extend file", "disk full")
+
+
 def _reason(e: BaseException) -> str:
     orig = getattr(e, "orig", None)
     msg = str(orig if orig is not None else e).strip().splitlines()
@@ -253,7 +257,10 @@ class StoreEngine:
     def _error(self, action: str, e: BaseException) -> StorageError:
         reason = _reason(e)
         where = _redact(self.url)
-        if isinstance(e, sa_exc.OperationalError) and "locked" in reason:
+        if any(sign in reason.lower() for sign in DISK_FULL_SIGNS):
+            fix = ("the disk holding the database is full; free space on it (or pass a database on another disk) "
+                   "and retry; this write changed nothing")
+        elif isinstance(e, sa_exc.OperationalError) and "locked" in reason:
             fix = "another process held the database lock for over 30 s; retry or reduce concurrent writers"
         elif isinstance(e, (sa_exc.OperationalError, sa_exc.InterfaceError)):
             fix = "check the URL, that the database server is running and the file is readable"

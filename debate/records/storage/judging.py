@@ -27,6 +27,7 @@ from debate.records.storage.schema import (
     transcripts,
 )
 from debate.records.transcript import Transcript, _utc_now_iso
+from debate.records.storage.transcript_store import stored_transcript
 
 #: The confidences an annotator may give (probability that the chosen claim is
 #: right): 0.05..0.95 in steps of 0.05, without 0.5 (they must pick a side).
@@ -247,7 +248,7 @@ class JudgingMixin:
             else:  # renew this annotator's own (open or lapsed) reservation
                 conn.execute(assignments.update().where(pair).values(expires_at=expires, completed=False))
             body = conn.execute(sa.select(transcripts.c.body_json).where(transcripts.c.id == tid)).scalar_one()
-        return Transcript.from_json(body, rules=False)
+        return stored_transcript(tid, body)
 
     def release_assignment(self, annotator_id: str, transcript_id: str | None = None) -> int:
         """Give back this annotator's open reservations (one debate, or all); return how many."""
@@ -388,7 +389,7 @@ class JudgingMixin:
                     "(see next_assignment)"
                 )
             name = self._require_annotator(conn, annotator_id)
-            t = Transcript.from_json(body, rules=False)
+            t = stored_transcript(transcript_id, body)
             role = self._verdict_role(t, verdict_claim)
             if row["turns_seen"] > len(t.turns):
                 raise StorageError(

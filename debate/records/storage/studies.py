@@ -36,6 +36,7 @@ from debate.records.storage.schema import (
 )
 from debate.records.study_design import PoolDebate, Seen, StudyDebate, StudyDesign, StudyDesignError
 from debate.records.transcript import Transcript, _utc_now_iso
+from debate.records.storage.transcript_store import stored_transcript
 
 #: Seconds within which a participant may take back their last judgment.
 UNDO_WINDOW_S = 60.0
@@ -405,7 +406,7 @@ class StudiesMixin:
             .join(transcripts, transcripts.c.id == study_debates.c.transcript_id)
             .where(study_debates.c.study_id == study_id, study_debates.c.transcript_id == transcript_id)
         ).one()
-        return {"transcript": Transcript.from_json(r.body_json, rules=False), "alias": r.alias, "study_set": r.study_set,
+        return {"transcript": stored_transcript(transcript_id, r.body_json), "alias": r.alias, "study_set": r.study_set,
                 "side_order": r.side_order, "sequence_index": int(r.sequence_index),
                 "honest_first": bool(r.honest_first), "study_id": study_id}
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from debate.records.storage.engine import StorageError, _chunks
 from debate.records.storage.schema import experiments, player_rows, transcript_players, transcripts
-from debate.records.transcript import Transcript, _utc_now_iso
+from debate.records.transcript import Transcript, TranscriptError, _utc_now_iso
 
 #: The filters of query_transcripts / iter_transcripts / count_transcripts / export_jsonl
 #: (``debater`` matches a debate any of whose players that debater played).
@@ -43,13 +43,29 @@ def _transcript_rows(t: Transcript, experiment_id: str | None) -> tuple[dict, li
     return row, player_rows(t.id, body["players"])
 
 
+def stored_transcript(transcript_id: str, body: str) -> Transcript:
+    """The transcript of one stored row, type-checked only (a database written before the task rules
+    stays readable); a row that cannot be read is named, so one bad row can be found and removed."""
+    try:
+        return Transcript.from_json(body, rules=False)
+    except TranscriptError as e:
+        raise StorageError(
+            f"stored transcript {transcript_id!r} cannot be read ({e}); leave it out with a filter (for example "
+            f"--experiment) or delete that row, then retry"
+        ) from None
+
+
 class TranscriptsMixin:
     """Experiments and transcripts (the part of ``Store`` every experiment uses)."""
 
     # ------------------------------------------------------------------ experiments
 
-    def create_experiment(self, name: str, kind: str, config: dict | None = None) -> str:
-        """Create an experiment and return its id (uuid4 hex)."""
+    def create_experiment(self, name: str, kind: str, config: dict | None = None, *,
+                          transcripts: Iterable[Transcript] = (), experiment_id: str | None = None) -> str:
+        """Create an experiment and return its id (``experiment_id``, or a new uuid4 hex).
+
+        ``transcripts`` are stored under it in the same transaction, so a run that writes its
+        debates only when it has finished never leaves a half-made experiment behind."""
         if not isinstance(name, str) or not name:
             raise StorageError("experiment name must be a non-empty string; pass a name")
         if not isinstance(kind, str) or not kind:
@@ -58,13 +74,17 @@ class TranscriptsMixin:
             config_json = json.dumps(config or {}, sort_keys=True, allow_nan=False)
         except (TypeError, ValueError) as e:
             raise StorageError(f"experiment config is not JSON-serialisable ({e}); pass plain dicts/lists/numbers") from None
-        eid = uuid.uuid4().hex
+        eid = uuid.uuid4().hex if experiment_id is None else self._check_id(experiment_id, "experiment_id")
+        rows, players = self._rows_of(transcripts, eid, skip_existing=False)
         with self._write("create an experiment") as conn:
+            if conn.execute(sa.select(experiments.c.id).where(experiments.c.id == eid)).first() is not None:
+                raise StorageError(f"experiment {eid!r} is already stored; pass another experiment_id")
             conn.execute(
                 experiments.insert().values(
                     id=eid, name=name, kind=kind, config_json=config_json, created_at=_utc_now_iso()
                 )
             )
+            self._insert_rows(conn, rows, players, skip_existing=False)
         return eid
 
     @staticmethod
@@ -107,10 +127,19 @@ class TranscriptsMixin:
         Each experiment must exist. A transcript id that is already stored is an
         error unless ``skip_existing``. On any error nothing is written.
         """
-        items = list(transcripts_)
+        rows, players = self._rows_of(transcripts_, experiment_id, skip_existing)
+        if not rows:
+            return 0
+        with self._write("add transcripts") as conn:
+            return self._insert_rows(conn, rows, players, skip_existing)
+
+    @staticmethod
+    def _rows_of(transcripts_: Iterable[Transcript], experiment_id: str | None,
+                 skip_existing: bool) -> tuple[list[dict], list[dict]]:
+        """The checked rows of the transcripts (outside any transaction)."""
         rows, players = [], []
         seen: set[str] = set()
-        for t in items:
+        for t in transcripts_:
             if not isinstance(t, Transcript):
                 raise StorageError(f"add_transcripts expects Transcript objects, got {type(t).__name__}; build them with Transcript(...)")
             t.validate()  # types and the task's rules: a debate that breaks them is never stored
@@ -122,39 +151,41 @@ class TranscriptsMixin:
             row, ps = _transcript_rows(t, experiment_id if experiment_id is not None else t.experiment)
             rows.append(row)
             players += ps
+        return rows, players
+
+    @staticmethod
+    def _insert_rows(conn, rows: list[dict], players: list[dict], skip_existing: bool) -> int:
         if not rows:
             return 0
-
-        with self._write("add transcripts") as conn:
-            exp_ids = sorted({r["experiment_id"] for r in rows if r["experiment_id"] is not None})
-            if exp_ids:
-                found = set(
-                    conn.execute(sa.select(experiments.c.id).where(experiments.c.id.in_(exp_ids))).scalars()
+        exp_ids = sorted({r["experiment_id"] for r in rows if r["experiment_id"] is not None})
+        if exp_ids:
+            found = set(
+                conn.execute(sa.select(experiments.c.id).where(experiments.c.id.in_(exp_ids))).scalars()
+            )
+            missing = [e for e in exp_ids if e not in found]
+            if missing:
+                raise StorageError(
+                    f"experiment {missing[0]!r} does not exist in this database; create it with "
+                    "create_experiment() and pass its id as experiment_id"
                 )
-                missing = [e for e in exp_ids if e not in found]
-                if missing:
-                    raise StorageError(
-                        f"experiment {missing[0]!r} does not exist in this database; create it with "
-                        "create_experiment() and pass its id as experiment_id"
-                    )
-            ids = [r["id"] for r in rows]
-            existing: set[str] = set()
-            for chunk in _chunks(ids):
-                existing.update(
-                    conn.execute(sa.select(transcripts.c.id).where(transcripts.c.id.in_(chunk))).scalars()
+        ids = [r["id"] for r in rows]
+        existing: set[str] = set()
+        for chunk in _chunks(ids):
+            existing.update(
+                conn.execute(sa.select(transcripts.c.id).where(transcripts.c.id.in_(chunk))).scalars()
+            )
+        if existing:
+            if not skip_existing:
+                raise StorageError(
+                    f"transcript id {sorted(existing)[0]} is already stored ({len(existing)} of this batch are); "
+                    "pass skip_existing=True to ignore them or give the transcripts new ids"
                 )
-            if existing:
-                if not skip_existing:
-                    raise StorageError(
-                        f"transcript id {sorted(existing)[0]} is already stored ({len(existing)} of this batch are); "
-                        "pass skip_existing=True to ignore them or give the transcripts new ids"
-                    )
-                rows = [r for r in rows if r["id"] not in existing]
-                players = [p for p in players if p["transcript_id"] not in existing]
-            if rows:
-                conn.execute(transcripts.insert(), rows)
-            if players:
-                conn.execute(transcript_players.insert(), players)
+            rows = [r for r in rows if r["id"] not in existing]
+            players = [p for p in players if p["transcript_id"] not in existing]
+        if rows:
+            conn.execute(transcripts.insert(), rows)
+        if players:
+            conn.execute(transcript_players.insert(), players)
         return len(rows)
 
     def add_transcript(self, transcript: Transcript, experiment_id: str | None = None) -> str:
@@ -168,8 +199,7 @@ class TranscriptsMixin:
             body = conn.execute(
                 sa.select(transcripts.c.body_json).where(transcripts.c.id == transcript_id)
             ).scalar_one_or_none()
-        # stored rows are type-checked only: a database written before the task rules stays readable
-        return None if body is None else Transcript.from_json(body, rules=False)
+        return None if body is None else stored_transcript(transcript_id, body)
 
     @staticmethod
     def _where(stmt: Any, filters: dict) -> Any:
@@ -212,14 +242,14 @@ class TranscriptsMixin:
         """Like query_transcripts, but reads rows lazily (keeps a connection until exhausted)."""
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
             raise StorageError(f"limit must be a non-negative integer or None, got {limit!r}; fix the call")
-        stmt = self._where(sa.select(transcripts.c.body_json), filters).order_by(
+        stmt = self._where(sa.select(transcripts.c.id, transcripts.c.body_json), filters).order_by(
             transcripts.c.created_at, transcripts.c.id
         )
         if limit is not None:
             stmt = stmt.limit(limit)
         with self._read("query transcripts") as conn:
-            for (body,) in conn.execute(stmt):
-                yield Transcript.from_json(body, rules=False)  # a stored row: types only
+            for transcript_id, body in conn.execute(stmt):
+                yield stored_transcript(transcript_id, body)
 
     def count_transcripts(
         self,

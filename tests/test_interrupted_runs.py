@@ -1,0 +1,143 @@
+"""Interrupted work: Ctrl-C during judge training or during a reproduction keeps what was done,
+leaves nothing half-made in the database, and rerunning resumes to the same results."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import jax
+import numpy as np
+import pytest
+
+from debate.records.storage import Store
+from debate.tasks.sparse_pixel.data import load_sklearn_digits
+from judges.sparse_cnn import JudgeConfig
+from training import irving2018, judge_training
+from training.checkpoints import latest_step
+from training.interrupts import Interrupted
+from training.judge_training import TrainConfig, train_judge
+
+
+def _config(steps: int) -> TrainConfig:
+    return TrainConfig(judge=JudgeConfig(architecture="small", height=8, width=8, num_classes=10, num_reveals=4),
+                       steps=steps, batch_size=16, learning_rate=1e-3, checkpoint_every=1000, seed=3)
+
+
+def _ctrl_c_at(step_to_interrupt: int, monkeypatch) -> None:
+    """Make the training step send this process SIGINT during step ``step_to_interrupt``."""
+    real = judge_training.make_train_step
+    calls = {"n": 0}
+
+    def make(*args, **kwargs):
+        step = real(*args, **kwargs)
+
+        def interrupted_step(*a):
+            calls["n"] += 1
+            if calls["n"] == step_to_interrupt:
+                os.kill(os.getpid(), signal.SIGINT)
+            return step(*a)
+
+        return interrupted_step
+
+    monkeypatch.setattr(judge_training, "make_train_step", make)
+
+
+def _leaves(model):
+    from flax import nnx
+
+    return [np.asarray(x) for x in jax.tree.leaves(nnx.state(model, nnx.Param))]
+
+
+def test_ctrl_c_saves_the_judge_after_the_step_in_flight_and_a_rerun_matches(tmp_path, monkeypatch):
+    data = load_sklearn_digits().subset(0, 200)
+    reference, _ = train_judge(data, _config(12), tmp_path / "reference", progress=False, log=lambda *_: None)
+
+    with monkeypatch.context() as m:
+        _ctrl_c_at(5, m)
+        with pytest.raises(Interrupted, match="saved at step 5 of 12"):
+            train_judge(data, _config(12), tmp_path / "run", progress=False, log=lambda *_: None)
+    assert latest_step(tmp_path / "run") == 5  # checkpoint_every is 1000: this save came from Ctrl-C
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+
+    resumed, summary = train_judge(data, _config(12), tmp_path / "run", progress=False, log=lambda *_: None)
+    assert summary["steps_this_run"] == 7
+    for a, b in zip(_leaves(reference), _leaves(resumed)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_training_saves_at_least_every_checkpoint_seconds(tmp_path, monkeypatch):
+    monkeypatch.setattr(judge_training, "CHECKPOINT_SECONDS", 0.0)  # every step is "a minute later"
+    saved = []
+    real = judge_training.save_pytree
+    monkeypatch.setattr(judge_training, "save_pytree", lambda d, step, tree: saved.append(step) or real(d, step, tree))
+    train_judge(load_sklearn_digits().subset(0, 100), _config(4), tmp_path, progress=False, log=lambda *_: None)
+    assert saved == [1, 2, 3, 4]
+
+
+def test_a_judge_trained_longer_than_asked_is_refused(tmp_path):
+    data = load_sklearn_digits().subset(0, 100)
+    train_judge(data, _config(4), tmp_path, progress=False, log=lambda *_: None)
+    with pytest.raises(ValueError, match="trained for 4 steps, more than the 2 asked for"):
+        train_judge(data, _config(2), tmp_path, progress=False, log=lambda *_: None)
+
+
+# ----------------------------------------------------------------------------------- reproduction
+CONDITIONS = ["judge_alone", "debate_precommit_honest_first", "debate_no_precommit_liar_first"]
+
+
+def _reproduction(**overrides) -> irving2018.ReproductionConfig:
+    settings = dict(pixels=[4], images=6, simulations=4, judge_steps=30, judge_architecture="small",
+                    dataset="sklearn-digits", max_candidates=16, batch_size=64, seed=1, conditions=CONDITIONS)
+    settings.update(overrides)
+    return irving2018.ReproductionConfig(**settings)
+
+
+def _rows(results):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in results["by_k"]["4"]["rows"]]
+
+
+def test_an_interrupted_reproduction_stores_nothing_and_a_rerun_resumes_to_the_same_results(tmp_path, monkeypatch):
+    quiet = dict(log=lambda *_: None, progress=False)
+    reference_store = Store(f"sqlite:///{tmp_path / 'reference.db'}")
+    reference = irving2018.run_reproduction(_reproduction(), tmp_path / "reference", store=reference_store, **quiet)
+
+    store = Store(f"sqlite:///{tmp_path / 'run.db'}")
+    real = irving2018.protocols.no_precommit_debate
+    with monkeypatch.context() as m:
+        def ctrl_c(*args, **kwargs):
+            raise KeyboardInterrupt
+
+        m.setattr(irving2018.protocols, "no_precommit_debate", ctrl_c)
+        with pytest.raises(Interrupted, match="2 finished condition"):
+            irving2018.run_reproduction(_reproduction(), tmp_path / "run", store=store, **quiet)
+    assert store.list_experiments() == [] and store.count_transcripts() == 0  # nothing half-made
+    assert not (tmp_path / "run" / "results.json").exists()
+    assert irving2018.protocols.no_precommit_debate is real
+
+    calls = []
+    monkeypatch.setattr(irving2018.protocols, "precommit_debate",
+                        lambda *a, **k: calls.append(1) or pytest.fail("a finished condition was played again"))
+    resumed = irving2018.run_reproduction(_reproduction(), tmp_path / "run", store=store, **quiet)
+    assert resumed["resumed_conditions"] == 2 and calls == []
+    assert _rows(resumed) == _rows(reference)
+    assert not (tmp_path / "run" / "partial").exists()
+    (experiment,) = store.list_experiments()
+    assert experiment["id"] == resumed["experiment_id"]
+    expected = reference_store.count_transcripts()
+    assert expected == 6 * 9 + 6 and store.count_transcripts(experiment_id=experiment["id"]) == expected
+    assert sorted(t.protocol for t in store.query_transcripts()) == sorted(
+        t.protocol for t in reference_store.query_transcripts())
+
+
+def test_a_rerun_with_other_settings_starts_afresh(tmp_path, monkeypatch):
+    quiet = dict(log=lambda *_: None, progress=False)
+    with monkeypatch.context() as m:
+        m.setattr(irving2018.protocols, "precommit_debate", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+        with pytest.raises(Interrupted, match="1 finished condition"):
+            irving2018.run_reproduction(_reproduction(), tmp_path, **quiet)
+    notes = []
+    results = irving2018.run_reproduction(_reproduction(images=5, conditions=["judge_alone"]), tmp_path,
+                                          log=notes.append, progress=False)
+    assert results["resumed_conditions"] == 0 and results["by_k"]["4"]["rows"][0]["n"] == 5
+    assert any("other settings" in n for n in notes)
