@@ -462,8 +462,8 @@ def computation(
                                                 {"steps": steps, "modulus": modulus, "operators": operators,
                                                  "instances": instances, "honest": honest.value, "liar": liar.value,
                                                  "simulations": simulations, "checker": checker.value,
-                                                 "error_rate": error_rate, "seed": seed})
-        db_store.add_transcripts(transcripts, experiment)
+                                                 "error_rate": error_rate, "seed": seed},
+                                                transcripts=transcripts)
         typer.echo(f"stored {len(transcripts)} transcripts in {db_store.url.render_as_string(hide_password=True)} (experiment {experiment})")
 
 

@@ -139,7 +139,7 @@ def test_rerun_skips_finished_levels_and_adds_new_ones(tiny_run, tmp_path, monke
 
 
 @pytest.mark.parametrize("args, fragments", [
-    (["--budget", "2000"], ["budget 2000 + pool 24 + test 16", "1797 images", "lower --budget"]),
+    (["--budget", "2000"], ["--budget 2000 + --pool 24 + --test 16", "1797 images", "lower --budget"]),
     (["--levels", "0"], ["--levels 0 is out of range", "between 1 and 100"]),
     (["--pixels", "99"], ["--pixels 99 is more than the 64 pixels", "K <= 64"]),
 ])

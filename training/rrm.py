@@ -44,6 +44,7 @@ import hashlib
 import json
 import os
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from functools import lru_cache, partial
 from pathlib import Path
@@ -596,17 +597,17 @@ def _label_by_debate(engine, params, data: RRMData, config: RRMConfig, level: in
     if store is not None:
         from debate.tasks.sparse_pixel.records import games_to_transcripts
 
-        experiment_id = store.create_experiment(
-            f"rrm level {level}", "rrm", {"level": level, "judge": str(judge_dir), **asdict(config)})
+        experiment_id, to_store = uuid.uuid4().hex, []
         base = data.offsets[1]
         instance_ids = [f"{pool.name}:{base + i}" for i in range(len(pool))]
         for order in (HONEST, LIAR):
             games = games_of_order(result.games, order)
             protocol = "debate_precommit_" + ("honest_first" if order == HONEST else "liar_first")
-            transcripts = games_to_transcripts(games, pool.images, pool.labels, instance_ids, protocol,
-                                               (engine.debater_name, engine.debater_name), str(judge_dir),
-                                               config.seed, experiment_id)
-            store.add_transcripts(transcripts, experiment_id)
+            to_store += games_to_transcripts(games, pool.images, pool.labels, instance_ids, protocol,
+                                             (engine.debater_name, engine.debater_name), str(judge_dir),
+                                             config.seed, experiment_id)
+        store.create_experiment(f"rrm level {level}", "rrm", {"level": level, "judge": str(judge_dir), **asdict(config)},
+                                transcripts=to_store, experiment_id=experiment_id)  # one transaction
         experiments[level] = experiment_id
     keep = confident_subset(result.confidence, config.confident_share)
     _save_npz(labels_path, labels=result.verdict, true_label=pool.labels, kept=keep,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -160,7 +161,10 @@ def run_tournament(config: TournamentConfig, out_dir, store=None, log=print, pro
 
     config_dict = _jsonable(asdict(config))
     config_dict["pixels"] = k
-    experiment_id = store.create_experiment("tournament", "tournament", config_dict) if store is not None else None
+    # The experiment and its transcripts are stored together once every game is played: an
+    # interrupted tournament leaves nothing half-made in the database.
+    experiment_id = uuid.uuid4().hex if store is not None else None
+    to_store = []
     pairs = [(a, b) for a in range(len(debaters)) for b in range(len(debaters)) if a != b]
     # One pool, one compiled game: each pairing is a seating of the same runner.
     runner = Runner(task, judge.judge_fn, judge.params, debaters,
@@ -184,7 +188,7 @@ def run_tournament(config: TournamentConfig, out_dir, store=None, log=print, pro
                 protocol = "debate_precommit_" + ("honest_first" if player == HONEST else "liar_first")
                 transcripts = games_to_transcripts(played, images, labels, instance_ids, protocol,
                                                    (honest.name, liar.name), judge.name, config.seed, experiment_id)
-                stored += store.add_transcripts(transcripts, experiment_id)
+                to_store += transcripts
                 ids = [t.id for t in transcripts]
             for j, row in enumerate(rows):
                 records.append({"honest": honest_name, "liar": liar_name,
@@ -195,6 +199,10 @@ def run_tournament(config: TournamentConfig, out_dir, store=None, log=print, pro
                                 "transcript_id": ids[j]})
         bar.set_postfix_str(f"{honest_name} vs {liar_name}")
     bar.close()
+    if store is not None:
+        store.create_experiment("tournament", "tournament", config_dict, transcripts=to_store,
+                                experiment_id=experiment_id)
+        stored = len(to_store)
     names = [s.spec for s in specs]
     records.sort(key=lambda r: (names.index(r["honest"]), names.index(r["liar"]), r["game"]))
 
