@@ -60,12 +60,15 @@ class Case:
 
 
 def linear_judge(task, view_shape):
-    """A fixed random linear judge over the flattened judge view: logits [B, num_classes]."""
-    size = int(np.prod(view_shape[1:]))
+    """A fixed random linear judge over the flattened judge view (an array, or a pytree of arrays
+    such as the quote task's): logits [B, num_classes]."""
+    shapes = jax.tree.leaves(view_shape, is_leaf=lambda x: isinstance(x, tuple))
+    size = sum(int(np.prod(shape[1:])) for shape in shapes)
     params = jnp.asarray(np.random.default_rng(0).normal(size=(size, task.num_classes)) * 0.5, jnp.float32)
 
     def judge_fn(params, view):
-        return view.reshape(view.shape[0], -1).astype(jnp.float32) @ params
+        flat = [leaf.reshape(leaf.shape[0], -1).astype(jnp.float32) for leaf in jax.tree.leaves(view)]
+        return jnp.concatenate(flat, axis=1) @ params
 
     return judge_fn, params
 
@@ -78,7 +81,8 @@ def case(request, toy_registered) -> Case:
     chex.clear_trace_counter()
     init = jax.jit(chex.assert_max_traces(task.init, n=2))
     step = jax.jit(chex.assert_max_traces(task.step, n=2))
-    judge_fn, params = linear_judge(task, jax.eval_shape(lambda i: task.judge_view(task.init(i, 0)), instance).shape)
+    view = jax.eval_shape(lambda i: task.judge_view(task.init(i, 0)), instance)
+    judge_fn, params = linear_judge(task, jax.tree.map(lambda leaf: leaf.shape, view))
     act = jax.jit(lambda key, state: random_debater().select(None, key, state))
     return Case(request.param, api, task, instance, judge_fn, params, init, step, act)
 

@@ -1,0 +1,130 @@
+"""The conditions of a text-debate experiment (Khan et al. 2024's table), each one accuracy over
+questions with a 95% Wilson interval:
+
+| condition | what the judge gets | correct when |
+|---|---|---|
+| ``blind`` | the question and options only (a judge trained that way) | it picks the correct option |
+| ``random_quotes`` | K random sentences (the judge-alone control) | it picks the correct option |
+| ``consultancy`` | K quotes by one consultant, honest for half the questions, lying for the other half | its verdict is the truth |
+| ``debate`` | K quotes, alternating, honest first for half the questions and liar first for the other half | the honest debater wins |
+| ``oracle`` | every sentence (a judge trained that way) | it picks the correct option |
+
+The judge is equivariant in option order (``judges.quote_judge``), so its scores are already the mean
+over both orders. Debaters are any ``debate.core.debaters.Debater`` on the task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from debate.analysis.metrics import wilson_interval
+from debate.core.debaters import Debater, JudgeFn
+from debate.core.runner import Games, Runner
+from debate.tasks.quote.game import HONEST, LIAR, Instance, QuoteConsultancyTask, QuoteTask, quotes_view
+
+
+@dataclass
+class QuoteCondition:
+    condition: str
+    correct: np.ndarray  # [N] bool, one verdict per question (or per game)
+    games: list[Games] | None = None  # the games played, for transcripts
+
+    @property
+    def accuracy(self) -> float:
+        return float(np.mean(self.correct)) if self.correct.size else float("nan")
+
+    def row(self) -> dict:
+        n = int(self.correct.size)
+        return {"condition": self.condition, "accuracy": self.accuracy, "n": n,
+                "ci95": [round(v, 4) for v in wilson_interval(self.accuracy, n)]}
+
+
+def _rows(instance: Instance, index) -> Instance:
+    return jax.tree.map(lambda x: None if x is None else np.asarray(x)[index], instance)
+
+
+def halves(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A random half of the questions and the other half (which ones get the honest first mover)."""
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[: n // 2]), np.sort(order[n // 2:])
+
+
+def debate(task: QuoteTask, judge_fn: JudgeFn, params, honest: Debater, liar: Debater, instance: Instance, key,
+           batch_size: int = 256, seed: int = 0) -> QuoteCondition:
+    """Half the questions with the honest debater quoting first, half with the liar first."""
+    runner = Runner(task, judge_fn, params, [honest, liar], batch_size)
+    first_half, second_half = halves(len(instance.label), seed)
+    games = [runner.play(_rows(instance, rows), first, jax.random.fold_in(key, first))
+             for first, rows in ((HONEST, first_half), (LIAR, second_half))]
+    return QuoteCondition("debate", np.concatenate([g.honest_margin > 0 for g in games]), games)
+
+
+def consultancy(task: QuoteTask, judge_fn: JudgeFn, params, honest: Debater, liar: Debater, instance: Instance, key,
+                batch_size: int = 256, seed: int = 0) -> QuoteCondition:
+    """One consultant quotes all K sentences: honest for half the questions, lying for the others.
+    Build search consultants on ``QuoteConsultancyTask.of(task)`` so they plan their own next quote."""
+    consult = QuoteConsultancyTask.of(task)
+    first_half, second_half = halves(len(instance.label), seed)
+    games, correct = [], []
+    for role, debater, rows in ((HONEST, honest, first_half), (LIAR, liar, second_half)):
+        runner = Runner(consult, judge_fn, params, [debater, debater], batch_size)
+        g = runner.play(_rows(instance, rows), role, jax.random.fold_in(key, role))
+        games.append(g)
+        correct.append(g.honest_margin > 0)  # a lying consultant's verdict is right when it loses
+    return QuoteCondition("consultancy", np.concatenate(correct), games)
+
+
+def fixed_quotes_accuracy(judge_fn: JudgeFn, params, instance: Instance, quote_index, valid,
+                          condition: str, batch_size: int = 512) -> QuoteCondition:
+    """Accuracy when every question shows the given quotes (sides unargued)."""
+    apply = jax.jit(lambda p, s, q, o, i, v: judge_fn(p, quotes_view(s, q, o, i, jnp.full(i.shape, -1), v)))
+    n, out = len(instance.label), []
+    for start in range(0, n, batch_size):
+        rows = np.arange(start, start + batch_size) % n
+        logits = apply(params, instance.sentences[rows], instance.question[rows], instance.options[rows],
+                       jnp.asarray(quote_index[rows]), jnp.asarray(valid[rows]))
+        out.append(np.asarray(logits).argmax(-1)[: min(batch_size, n - start)])
+    return QuoteCondition(condition, np.concatenate(out) == np.asarray(instance.label))
+
+
+def random_quotes(judge_fn: JudgeFn, params, instance: Instance, num_quotes: int, seed: int = 0) -> QuoteCondition:
+    """K random sentences of each passage: the judge-alone control."""
+    rng = np.random.default_rng(seed)
+    valid = np.asarray(instance.sentence_valid)
+    scores = np.where(valid, rng.random(valid.shape), -1.0)
+    index = np.argsort(-scores, axis=1)[:, :num_quotes].astype(np.int32)
+    return fixed_quotes_accuracy(judge_fn, params, instance, index, np.take_along_axis(valid, index, 1),
+                                 "random_quotes")
+
+
+def blind(judge_fn: JudgeFn, params, instance: Instance) -> QuoteCondition:
+    n = len(instance.label)
+    return fixed_quotes_accuracy(judge_fn, params, instance, np.zeros((n, 0), np.int32), np.zeros((n, 0), bool),
+                                 "blind")
+
+
+def oracle(judge_fn: JudgeFn, params, instance: Instance) -> QuoteCondition:
+    """Every sentence of the passage, in order."""
+    valid = np.asarray(instance.sentence_valid)
+    index = np.broadcast_to(np.arange(valid.shape[1], dtype=np.int32), valid.shape)
+    return fixed_quotes_accuracy(judge_fn, params, instance, index, valid, "oracle")
+
+
+def lexical_judge(instance_texts, quotes_per_question) -> np.ndarray:
+    """The lexical baseline: per question, the option whose words the quotes share most (ties: the
+    first option). ``instance_texts`` are ``(options, quoted sentences)`` pairs of plain text."""
+    import re
+
+    out = []
+    for options, quotes in instance_texts:
+        words = [set(re.findall(r"\w+", q.lower())) for q in quotes]
+        scores = [sum(len(set(re.findall(r"\w+", o.lower())) & w) for w in words) for o in options]
+        out.append(int(np.argmax(scores)))
+    return np.asarray(out)
+
+
+__all__ = ["QuoteCondition", "debate", "consultancy", "random_quotes", "blind", "oracle", "lexical_judge", "LIAR"]
