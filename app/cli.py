@@ -24,6 +24,8 @@ app.add_typer(reproduce_app, name="reproduce")
 from app.study_cli import study_app  # noqa: E402  (typer only: the study commands import the store lazily)
 
 app.add_typer(study_app, name="study")
+from app.models_cli import models_app  # noqa: E402  (typer and the standard library only)
+app.add_typer(models_app, name="models")
 
 DB_HELP = "SQLAlchemy URL of the database (default: $DEBATE_DB, else a SQLite file under ~/.local/share/debate-sim)."
 

@@ -153,6 +153,11 @@ CASES: list[tuple[str, str]] = [
     ("tournament --debaters random learned:{NO_META}", "_METADATA"),
     ("tournament --debaters random greedy --reference mcts-8", "--reference"),
     ("tournament", "--debaters"),
+    # models
+    ("models fetch nope", "unknown model 'nope'"),
+    ("models fetch", "Missing argument"),
+    ("models list --bogus", "No such option"),
+    ("models nosuch", "No such command"),
     ("tournament --debaters random greedy --first-image 1797", "1796 or less"),
     ("tournament --debaters random greedy --judge {J} --first-image 5000", "1797 sklearn-digits images"),
     # rrm
@@ -279,11 +284,11 @@ def run(args: list[str], tmp: Path):
 
 def test_the_sweep_covers_every_subcommand():
     assert len(CASES) >= 100
-    covered = {c.split()[0] if c.split()[0] not in ("reproduce", "study") else " ".join(c.split()[:2])
+    covered = {c.split()[0] if c.split()[0] not in ("reproduce", "study", "models") else " ".join(c.split()[:2])
                for c, _ in CASES}
     for command in ("quickstart", "train-judge", "app", "play", "computation", "reproduce irving2018",
                     "tournament", "rrm", "self-play", "export", "study create", "study list", "study invite",
-                    "study open", "study close", "study export"):
+                    "study open", "study close", "study export", "models fetch", "models list"):
         assert command in covered, command
 
 
