@@ -208,3 +208,29 @@ def test_search_beats_random_as_either_side(trained):
     both_random = protocols.debate(task, judge_fn, params, rand, rand, instance, jax.random.key(1), batch_size=128)
     assert honest_mcts.accuracy > both_random.accuracy + 0.1
     assert liar_mcts.accuracy < both_random.accuracy - 0.1
+
+
+def test_a_judge_over_a_frozen_encoder_trains_on_each_distinct_text_once(tmp_path):
+    from judges.quote_judge import QuoteJudgeConfig
+    from training.quote_judge_training import cached_embedder, frozen_arrays, load_quote_judge
+
+    calls = []
+    hashed = data.hashed_embedder(24)
+    embed = cached_embedder(lambda texts: calls.append(len(texts)) or hashed(texts))
+    questions = stories.generate("easy", 200, seed=3)
+    config = QuoteJudgeConfig(dim=24, num_quotes=2, encoder="minilm")
+    arrays = frozen_arrays(questions, embed, config)
+    distinct = {t for q in questions for t in (*q.sentences, q.question, *q.options)}
+    assert arrays["table"].shape == (len(distinct), 24) and calls == [len(distinct)]
+    np.testing.assert_allclose(arrays["table"][arrays["sentences"][0, 3]], hashed([questions[0].sentences[3]])[0])
+    embed([questions[0].sentences[0]])
+    assert calls == [len(distinct)]  # cached
+    model, _ = train_quote_judge(arrays, QuoteTrainConfig(judge=config, steps=3, checkpoint_every=3), tmp_path,
+                                 progress=False, log=lambda *_: None)
+    loaded, loaded_config, tokenizer = load_quote_judge(tmp_path)
+    assert loaded_config.judge == config and tokenizer is None
+    task = QuoteTask(num_quotes=2, max_sentences=64, dim=24)
+    instance = data.instances_of(questions[:4], hashed, task)
+    view = task.judge_view(task.init(instance, 0))
+    np.testing.assert_allclose(quote_judge_function(loaded)[0](quote_judge_function(loaded)[1], view),
+                               quote_judge_function(model)[0](quote_judge_function(model)[1], view), atol=1e-6)

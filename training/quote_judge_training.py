@@ -84,6 +84,51 @@ def words_arrays(questions: list[TextQuestion], tokenizer, config: QuoteJudgeCon
             "label": np.asarray([q.correct for q in questions], np.int32)}
 
 
+def frozen_arrays(questions: list[TextQuestion], embed: Callable[[list[str]], np.ndarray],
+                  config: QuoteJudgeConfig) -> dict:
+    """The training data of a judge over a frozen encoder (e.g. MiniLM): each distinct text embedded
+    once into ``table`` [U, D], and sentences, questions and options as row numbers of it."""
+    for q in questions:
+        check_question(q, config.max_sentences)
+    number: dict[str, int] = {}
+    for text in question_texts(questions):
+        number.setdefault(text, len(number))
+    table = np.asarray(embed(list(number)), np.float32)
+    if table.shape != (len(number), config.dim):
+        raise ValueError(f"the encoder gave vectors of shape {table.shape}; the judge expects width {config.dim}.")
+    n, s = len(questions), config.max_sentences
+    sentences = np.zeros((n, s), np.int32)
+    valid = np.zeros((n, s), bool)
+    for i, q in enumerate(questions):
+        sentences[i, :len(q.sentences)] = [number[t] for t in q.sentences]
+        valid[i, :len(q.sentences)] = True
+    return {"table": table, "sentences": sentences, "valid": valid,
+            "question": np.asarray([number[q.question] for q in questions], np.int32),
+            "options": np.asarray([[number[o] for o in q.options] for q in questions], np.int32),
+            "label": np.asarray([q.correct for q in questions], np.int32)}
+
+
+def cached_embedder(embed: Callable[[list[str]], np.ndarray]) -> Callable[[list[str]], np.ndarray]:
+    """``embed`` that computes each distinct text once (stories repeat their sentences a lot)."""
+    cache: dict[str, np.ndarray] = {}
+
+    def cached(texts: list[str]) -> np.ndarray:
+        new = [t for t in dict.fromkeys(texts) if t not in cache]
+        if new:
+            cache.update(zip(new, np.asarray(embed(new), np.float32)))
+        return np.stack([cache[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
+
+    return cached
+
+
+def _embedding(model: QuoteJudge, data: dict):
+    """How the judge turns the data's entries into vectors: a lookup in the frozen table, or its own encoder."""
+    if "table" in data:
+        table = data["table"]
+        return lambda ids: table[ids]
+    return model.embed
+
+
 def random_quotes(key, valid, k: int):
     """[B, K] indices of K distinct random valid sentences per row (fewer valid: the rest invalid)."""
     scores = jnp.where(valid, jax.random.uniform(key, valid.shape), -1.0)
@@ -93,10 +138,11 @@ def random_quotes(key, valid, k: int):
 
 def view_of_quotes(model: QuoteJudge, data: dict, index, quote_index, quote_valid, side) -> JudgeView:
     """The judge's view of rows ``index`` of ``data`` when sentences ``quote_index`` are quoted."""
-    sentences = data["sentences"][index]  # [B, S, ...] word ids or embeddings
+    embed = _embedding(model, data)
+    sentences = data["sentences"][index]  # [B, S, L] word ids, or [B, S] rows of the frozen table
     quoted = jnp.take_along_axis(sentences, quote_index.reshape(quote_index.shape + (1,) * (sentences.ndim - 2)), axis=1)
-    quotes = model.embed(quoted) * quote_valid[:, :, None]
-    return JudgeView(question=model.embed(data["question"][index]), options=model.embed(data["options"][index]),
+    quotes = embed(quoted) * quote_valid[:, :, None]
+    return JudgeView(question=embed(data["question"][index]), options=embed(data["options"][index]),
                      quotes=quotes, position=jnp.where(quote_valid, quote_index, 0),
                      side=jnp.where(quote_valid, side, -1), valid=quote_valid)
 

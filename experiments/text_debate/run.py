@@ -20,41 +20,60 @@ import jax
 import numpy as np
 
 from debate.core.debaters import mcts_debater, random_debater
+from training.ratings import fit_ratings
 from debate.records.provenance import provenance
 from debate.tasks.quote import data, protocols
 from debate.tasks.quote.api import expert_debater
 from debate.tasks.quote.game import QuoteConsultancyTask, QuoteTask
 from debate.tasks.quote.passages import PassageError
-from judges.quote_judge import quote_judge_function
-from training.quote_judge_training import (QuoteTrainConfig, judge_accuracy, train_quote_judge, words_arrays,
-                                           words_embedder, words_judge_config)
+from judges.model_files import ModelMissing
+from judges.quote_judge import QuoteJudgeConfig, quote_judge_function
+from training.quote_judge_training import (QuoteTrainConfig, cached_embedder, frozen_arrays, train_quote_judge,
+                                           words_arrays, words_embedder, words_judge_config)
 
 HERE = Path(__file__).parent
 
 
-def train(questions, num_quotes, steps, out_dir, seed, log):
-    config, tokenizer = words_judge_config(questions, num_quotes=num_quotes, max_sentences=64)
+_MINILM = {}
+
+
+def minilm_embedder():
+    """all-MiniLM-L6-v2 (``debate models fetch minilm``), each distinct text encoded once."""
+    if "embed" not in _MINILM:
+        from judges.minilm import load_minilm
+
+        _MINILM["embed"] = cached_embedder(load_minilm().encode)
+    return _MINILM["embed"]
+
+
+def train(questions, num_quotes, steps, out_dir, seed, log, encoder="words"):
+    """A quote judge trained on ``questions``: (model, its sentence embedder, config, summary)."""
+    if encoder == "words":
+        config, tokenizer = words_judge_config(questions, num_quotes=num_quotes, max_sentences=64)
+        arrays = words_arrays(questions, tokenizer, config)
+    else:
+        config, tokenizer = QuoteJudgeConfig(dim=384, num_quotes=num_quotes, encoder="minilm"), None
+        arrays = frozen_arrays(questions, minilm_embedder(), config)
     train_config = QuoteTrainConfig(judge=config, steps=steps, checkpoint_every=max(steps // 2, 1), seed=seed,
                                     data=f"{len(questions)} training questions")
-    model, summary = train_quote_judge(words_arrays(questions, tokenizer, config), train_config, out_dir,
-                                       tokenizer=tokenizer, progress=False, log=log)
-    return model, tokenizer, config, summary
+    model, summary = train_quote_judge(arrays, train_config, out_dir, tokenizer=tokenizer, progress=False, log=log)
+    embed = words_embedder(model, tokenizer) if encoder == "words" else minilm_embedder()
+    return model, embed, config, summary
 
 
-def run_source(source, args, out_dir, log) -> dict:
+def run_source(source, args, out_dir, log, encoder="words") -> dict:
     t0 = time.time()
     train_q = data.load_questions(source, args.train_questions, seed=args.seed)
     test_q = data.load_questions(source, args.questions, seed=args.seed + 1)
     longest = max(len(q.sentences) for q in train_q + test_q)
     judges = {}
     for name, k in (("quote", args.quotes), ("blind", 0), ("oracle", longest)):
-        model, tokenizer, config, summary = train(train_q, k, args.steps, out_dir / "judges" / source / name,
-                                                  args.seed, log)
-        judges[name] = (model, tokenizer, config, summary)
-        log(f"{source}: {name} judge (K={k}) trained, loss {summary['final_loss']:.3f}")
-    model, tokenizer, config, _ = judges["quote"]
-    task = QuoteTask(num_quotes=args.quotes, max_sentences=64, dim=config.dim, encoder=f"words:{source}")
-    instance = data.instances_of(test_q, words_embedder(model, tokenizer), task)
+        folder = out_dir / "judges" / source / (name if encoder == "words" else f"{encoder}-{name}")
+        judges[name] = train(train_q, k, args.steps, folder, args.seed, log, encoder)
+        log(f"{source} ({encoder}): {name} judge (K={k}) trained, loss {judges[name][3]['final_loss']:.3f}")
+    model, embed, config, _ = judges["quote"]
+    task = QuoteTask(num_quotes=args.quotes, max_sentences=64, dim=config.dim, encoder=f"{encoder}:{source}")
+    instance = data.instances_of(test_q, embed, task)
     judge_fn, params = quote_judge_function(model)
     key = jax.random.key(args.seed)
     rows = []
@@ -63,12 +82,12 @@ def run_source(source, args, out_dir, log) -> dict:
         row = result.row()
         row["debaters"] = debaters
         rows.append(row)
-        log(f"{source}: {row['condition']} {debaters}: {row['accuracy'] * 100:.1f}% [{row['ci95'][0] * 100:.0f}, "
+        log(f"{source} ({encoder}): {row['condition']} {debaters}: {row['accuracy'] * 100:.1f}% [{row['ci95'][0] * 100:.0f}, "
             f"{row['ci95'][1] * 100:.0f}] (n={row['n']})")
 
     for name in ("blind", "oracle"):
-        m, tok, cfg, _ = judges[name]
-        inst = data.instances_of(test_q, words_embedder(m, tok), QuoteTask(num_quotes=1, max_sentences=64, dim=cfg.dim))
+        m, emb, cfg, _ = judges[name]
+        inst = data.instances_of(test_q, emb, QuoteTask(num_quotes=1, max_sentences=64, dim=cfg.dim))
         fn, p = quote_judge_function(m)
         add(protocols.blind(fn, p, inst) if name == "blind" else protocols.oracle(fn, p, inst))
     add(protocols.random_quotes(judge_fn, params, instance, args.quotes, seed=args.seed))
@@ -79,17 +98,69 @@ def run_source(source, args, out_dir, log) -> dict:
         add(protocols.consultancy(task, judge_fn, params, make(QuoteConsultancyTask.of(task)),
                                   make(QuoteConsultancyTask.of(task)), instance, jax.random.fold_in(key, 1)), name)
         add(protocols.debate(task, judge_fn, params, make(task), make(task), instance, jax.random.fold_in(key, 2)), name)
-    return {"source": source, "rows": rows, "train_questions": len(train_q), "test_questions": len(test_q),
-            "judges": {n: {"num_quotes": j[2].num_quotes, "train": j[3]} for n, j in judges.items()},
-            "seconds": round(time.time() - t0, 1)}
+    out = {"source": source, "encoder": encoder, "rows": rows, "train_questions": len(train_q), "test_questions": len(test_q),
+           "judges": {n: {"num_quotes": j[2].num_quotes, "train": j[3]} for n, j in judges.items()}}
+    if source == args.strength_source and encoder == "words" and args.strength_budgets:
+        out["strength"] = strength(task, judge_fn, params, instance, args, log)
+    out["seconds"] = round(time.time() - t0, 1)
+    return out
+
+
+def strength(task, judge_fn, params, instance, args, log) -> dict:
+    """Judge accuracy against debater strength: search budgets rated by Bradley-Terry Elo from a
+    round robin of debates (every budget against every other, as honest and as liar), then debate
+    (both sides at one budget) and consultancy (a consultant at that budget) accuracy per budget."""
+    budgets = args.strength_budgets
+    names = [f"mcts-{b}" for b in budgets]
+    debaters = {n: mcts_debater(task, judge_fn, b) for n, b in zip(names, budgets)}
+    consultants = {n: mcts_debater(QuoteConsultancyTask.of(task), judge_fn, b) for n, b in zip(names, budgets)}
+    n_games = min(args.strength_games, len(instance.label))
+    sub = jax.tree.map(lambda x: None if x is None else np.asarray(x)[:n_games], instance)
+    games, per_budget = [], []
+    key = jax.random.key(args.seed + 7)
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            result = protocols.debate(task, judge_fn, params, debaters[a], debaters[b], sub,
+                                      jax.random.fold_in(key, 100 * i + j), seed=args.seed)
+            games += [(a, b, "honest" if won else "liar") for won in result.correct]
+            if i == j:
+                consult = protocols.consultancy(task, judge_fn, params, consultants[a], consultants[a], sub,
+                                                jax.random.fold_in(key, 100 * i + j))
+                per_budget.append({"debater": a, "budget": budgets[i], "debate": result.row(),
+                                   "consultancy": consult.row()})
+                log(f"strength {a}: debate {result.accuracy * 100:.1f}%, consultancy {consult.accuracy * 100:.1f}%")
+    ratings = fit_ratings(games, reference=names[0])
+    for row in per_budget:
+        row["elo"] = ratings["overall"][row["debater"]]
+    elo = np.array([r["elo"] for r in per_budget])
+    slopes = {}
+    for condition in ("debate", "consultancy"):
+        acc = np.array([r[condition]["accuracy"] for r in per_budget])
+        slopes[condition] = round(float(np.polyfit(elo, acc, 1)[0] * 100 * 100), 2) if elo.std() > 0 else None
+    return {"games_per_pairing": n_games, "rows": per_budget, "ratings": ratings,
+            "points_per_100_elo": slopes}
+
+
+def _cell(r) -> str:
+    return f"{r['accuracy'] * 100:.1f}% [{r['ci95'][0] * 100:.0f}, {r['ci95'][1] * 100:.0f}]"
 
 
 def table(results) -> str:
     lines = ["| source | condition | debaters | accuracy [95% CI] | n |", "|---|---|---|---|---|"]
     for s in results["sources"]:
         for r in s["rows"]:
-            lines.append(f"| {s['source']} | {r['condition']} | {r['debaters'] or '-'} | {r['accuracy'] * 100:.1f}% "
-                         f"[{r['ci95'][0] * 100:.0f}, {r['ci95'][1] * 100:.0f}] | {r['n']} |")
+            lines.append(f"| {s['source']} ({s.get('encoder', 'words')}) | {r['condition']} | {r['debaters'] or '-'} | {_cell(r)} | {r['n']} |")
+    for s in results["sources"]:
+        if "strength" in s:
+            st = s["strength"]
+            lines += ["", f"Debater strength on {s['source']} ({st['games_per_pairing']} questions per pairing; "
+                          f"Elo anchored at {st['ratings']['anchor']} = 1000):", "",
+                      "| debaters | Elo | debate | consultancy |", "|---|---|---|---|"]
+            lines += [f"| {r['debater']} | {r['elo']} | {_cell(r['debate'])} | {_cell(r['consultancy'])} |"
+                      for r in st["rows"]]
+            slopes = st["points_per_100_elo"]
+            lines.append(f"\nAccuracy per 100 Elo: debate {slopes['debate']:+} points, consultancy "
+                         f"{slopes['consultancy']:+} points.")
     return "\n".join(lines)
 
 
@@ -110,7 +181,7 @@ def plot(results, path):
         ax.set_xticks(np.arange(len(acc)), names, rotation=60, ha="right", fontsize=7)
         ax.set_ylim(0, 100)
         ax.set_ylabel("judge accuracy (%)")
-        ax.set_title(s["source"])
+        ax.set_title(f"{s['source']} ({s.get('encoder', 'words')})")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -120,22 +191,28 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sources", nargs="+", default=["stories-easy", "stories-medium", "austen"])
     parser.add_argument("--questions", type=int, default=500, help="held-out questions per source")
+    parser.add_argument("--minilm-sources", nargs="*", default=["stories-easy", "stories-medium"],
+                        help="sources also run with the frozen MiniLM encoder (needs `debate models fetch minilm`)")
     parser.add_argument("--train-questions", type=int, default=4000)
     parser.add_argument("--steps", type=int, default=3000, help="training steps of each judge")
     parser.add_argument("--quotes", type=int, default=4, help="K, quotes per debate (both sides together)")
     parser.add_argument("--simulations", type=int, nargs="+", default=[64])
+    parser.add_argument("--strength-source", default="stories-easy", help="source of the debater-strength study")
+    parser.add_argument("--strength-budgets", type=int, nargs="*", default=[1, 4, 16, 64, 256])
+    parser.add_argument("--strength-games", type=int, default=200, help="questions per pairing of the strength study")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     results = {"config": vars(args) | {"out": str(args.out)}, "provenance": provenance(), "sources": [], "skipped": {}}
-    for source in args.sources:
+    runs = [(s, "words") for s in args.sources] + [(s, "minilm") for s in args.minilm_sources]
+    for source, encoder in runs:
         try:
-            results["sources"].append(run_source(source, args, args.out, print))
-        except PassageError as e:  # a source that is not installed here: say so, go on
-            results["skipped"][source] = str(e)
-            print(f"{source}: skipped ({e})")
+            results["sources"].append(run_source(source, args, args.out, print, encoder))
+        except (PassageError, ModelMissing) as e:  # a source or a model that is not installed here: say so, go on
+            results["skipped"][f"{source} ({encoder})"] = str(e)
+            print(f"{source} ({encoder}): skipped ({e})")
     results["wall_seconds"] = round(time.time() - t0, 1)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     md = ["# Text debates over hidden passages", "", table(results), ""]
