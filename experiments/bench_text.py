@@ -145,10 +145,61 @@ def rescale_efficiency(section: dict, factor: float) -> None:
             row["efficiency"] = round(row["efficiency"] * factor, 3)
 
 
-#: name -> function(args, matmul FLOP/s) -> {"rows", "config"}; a text-debate search section goes here,
-#: with its Markdown table in SECTION_TABLES (rows with an "efficiency" are rescaled to the better matmul).
-SECTIONS = {"minilm": bench_minilm}
-SECTION_TABLES = {"minilm": minilm_table}
+def bench_search(args, matmul: float) -> dict:
+    """Gumbel search over text debates (generated easy stories, words encoder, the quote judge as
+    leaf value) at each batch size and simulation count, and in the same run the judge alone: the
+    same number of batched judge calls in one compiled loop (judge share = judge time / search time)."""
+    from debate.core.debaters import mcts_debater
+    from debate.tasks.quote import data, stories
+    from debate.tasks.quote.game import QuoteTask
+    from judges.quote_judge import judge_flops, make_quote_judge, quote_judge_function
+    from training.quote_judge_training import words_judge_config
+
+    questions = stories.generate("easy", max(args.search_batches), seed=0)
+    config, _ = words_judge_config(questions, num_quotes=args.quotes)
+    judge_fn, params = quote_judge_function(make_quote_judge(config))  # speed does not depend on the weights
+    task = QuoteTask(num_quotes=args.quotes, max_sentences=64, dim=config.dim, encoder="hashed")
+    flops = judge_flops(config)
+    rows = []
+    for batch in args.search_batches:
+        state = task.init(data.instances_of(questions[:batch], data.hashed_embedder(config.dim), task), 0)
+        view = task.judge_view(state)
+        for sims in args.search_simulations:
+            search = jax.jit(mcts_debater(task, judge_fn, sims).search)
+            search_seconds = best_seconds(lambda: search(params, jax.random.key(0), state), args.repeats)
+
+            @jax.jit
+            def judge_loop(params, view):
+                def body(_, carry):  # each call depends on the last, so none is hoisted
+                    return carry + judge_fn(params, view.replace(quotes=view.quotes + carry[:, :1, None] * 0.0)).sum()
+
+                return jax.lax.fori_loop(0, sims, body, jnp.zeros((batch, 2)))
+
+            judge_seconds = best_seconds(lambda: judge_loop(params, view), args.repeats)
+            sims_per_s = batch * sims / search_seconds
+            rows.append({"batch": batch, "simulations": sims, "sims_per_s": round(sims_per_s, 1),
+                         "judge_share": round(min(judge_seconds / search_seconds, 1.0), 3),
+                         "efficiency": round(sims_per_s * flops / matmul, 4),
+                         "search_seconds": round(search_seconds, 4), "judge_seconds": round(judge_seconds, 4)})
+            print(f"search batch {batch}, {sims} simulations: {sims_per_s:.0f} simulations/s")
+    return {"rows": rows, "config": {"source": "stories-easy", "quotes": args.quotes, "actions": task.num_actions,
+                                     "judge": config.to_dict(), "judge_flops_per_evaluation": flops,
+                                     "algorithm": "gumbel"}}
+
+
+def search_table(section: dict) -> str:
+    config = section["config"]
+    header = ["batch", "simulations", "simulations/s", "judge share", "efficiency"]
+    rows = [[r["batch"], r["simulations"], f"{r['sims_per_s']:.0f}", f"{r['judge_share']:.2f}", f"{r['efficiency']:.3f}"]
+            for r in section["rows"]]
+    return (f"Search over text debates (K={config['quotes']} quotes, {config['actions']} actions, quote judge "
+            f"{config['judge_flops_per_evaluation'] / 1e3:.0f} kFLOP per evaluation)\n\n" + markdown(header, rows))
+
+
+#: name -> function(args, matmul FLOP/s) -> {"rows", "config"}, with its Markdown table in
+#: SECTION_TABLES (rows with an "efficiency" are rescaled to the better matmul).
+SECTIONS = {"minilm": bench_minilm, "search": bench_search}
+SECTION_TABLES = {"minilm": minilm_table, "search": search_table}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -159,6 +210,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     minilm.add_argument("--max-length", type=int, default=32, help="tokens per sentence")
     minilm.add_argument("--batches-per-timing", type=int, default=4, help="batches per timed encode() call")
     minilm.add_argument("--numpy-batches", type=int, default=1, help="batches per timed numpy reference call")
+    search = parser.add_argument_group("search")
+    search.add_argument("--search-batches", type=int, nargs="+", default=[256], help="debates searched at once")
+    search.add_argument("--search-simulations", type=int, nargs="+", default=[64], help="simulations per move")
+    search.add_argument("--quotes", type=int, default=4, help="K, quotes per debate")
 
 
 def main(argv: list[str] | None = None) -> dict:

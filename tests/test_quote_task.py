@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import jax
@@ -234,3 +235,42 @@ def test_a_judge_over_a_frozen_encoder_trains_on_each_distinct_text_once(tmp_pat
     view = task.judge_view(task.init(instance, 0))
     np.testing.assert_allclose(quote_judge_function(loaded)[0](quote_judge_function(loaded)[1], view),
                                quote_judge_function(model)[0](quote_judge_function(model)[1], view), atol=1e-6)
+
+
+GOLDEN = __import__("pathlib").Path(__file__).parent / "golden" / "quote_greedy_debate.json"
+
+
+def golden_quote_debate() -> dict:
+    """A greedy text debate on a fixed story, hashed word vectors and a fixed linear judge."""
+    from debate.core.debaters import greedy_debater
+
+    task = QuoteTask(num_quotes=4, max_sentences=16, dim=32, encoder="hashed")
+    question = stories.generate("easy", 1, seed=11)[0]
+    instance = data.instances_of([question], data.hashed_embedder(32), task)
+    judge_fn, w = _linear_judge(task)
+    greedy = greedy_debater(task, judge_fn)
+    games = Runner(task, judge_fn, w, [greedy, greedy], batch_size=1).play(instance, LIAR, jax.random.key(0))
+    (t,) = api.to_transcripts(task, games, protocol="debate_liar_first", debaters=["greedy", "greedy"],
+                              judge="linear", seed=0, instance_ids=[question.id])
+    d = t.to_dict()
+    for volatile in ("id", "created_at"):
+        d.pop(volatile)
+    return json.loads(json.dumps(d))
+
+
+def test_the_golden_text_debate_is_played_again_exactly():
+    """Regenerate after an intended rule change only: ``python tests/test_quote_task.py --write``."""
+    expected = json.loads(GOLDEN.read_text())
+    got = golden_quote_debate()
+    for turn_got, turn_expected in zip(got.pop("turns"), expected.pop("turns")):
+        probs_got, probs_expected = turn_got.pop("judge_probs"), turn_expected.pop("judge_probs")
+        np.testing.assert_allclose(probs_got, probs_expected, atol=1e-5)
+        assert turn_got == turn_expected
+    got["meta"], expected["meta"] = (np.round(np.asarray(got["meta"]["final_logits"]), 4).tolist(),
+                                     np.round(np.asarray(expected["meta"]["final_logits"]), 4).tolist())
+    assert got == expected
+
+
+if __name__ == "__main__" and "--write" in __import__("sys").argv:
+    GOLDEN.write_text(json.dumps(golden_quote_debate(), indent=1) + "\n")
+    print(f"wrote {GOLDEN}")
