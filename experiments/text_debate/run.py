@@ -61,10 +61,35 @@ def train(questions, num_quotes, steps, out_dir, seed, log, encoder="words"):
     return model, embed, config, summary
 
 
+def austen_split(args, window: int = 24, stride: int = 8):
+    """Austen cloze questions (overlapping windows, every ``stride`` sentences) split inside each
+    novel by position: windows ending before the novel's last 30% train the judges, windows starting
+    inside it are tested; no sentence is in both (names are shared, text is not)."""
+    from debate.tasks.quote import austen
+
+    questions = austen.cloze_questions(None, seed=args.seed, window=window, stride=stride)
+    by_novel: dict[str, list] = {}
+    for q in questions:
+        _, novel, start = q.id.split(":")
+        by_novel.setdefault(novel, []).append((int(start), q))
+    train_q, test_q = [], []
+    for novel, items in by_novel.items():
+        cut = np.quantile([start for start, _ in items], 0.7)
+        train_q += [q for start, q in items if start + window <= cut]
+        test_q += [q for start, q in items if start >= cut]
+    rng = np.random.default_rng(args.seed)
+    test_q = [test_q[i] for i in rng.permutation(len(test_q))[: args.questions]]
+    return train_q[: args.train_questions], test_q
+
+
 def run_source(source, args, out_dir, log, encoder="words") -> dict:
     t0 = time.time()
-    train_q = data.load_questions(source, args.train_questions, seed=args.seed)
-    test_q = data.load_questions(source, args.questions, seed=args.seed + 1)
+    if source == "austen":
+        train_q, test_q = austen_split(args)
+    else:
+        train_q = data.load_questions(source, args.train_questions, seed=args.seed)
+        test_q = data.load_questions(source, args.questions, seed=args.seed + 1)
+    log(f"{source}: {len(train_q)} training and {len(test_q)} test questions")
     longest = max(len(q.sentences) for q in train_q + test_q)
     judges = {}
     for name, k in (("quote", args.quotes), ("blind", 0), ("oracle", longest)):
