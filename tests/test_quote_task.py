@@ -237,7 +237,8 @@ def test_a_judge_over_a_frozen_encoder_trains_on_each_distinct_text_once(tmp_pat
                                quote_judge_function(model)[0](quote_judge_function(model)[1], view), atol=1e-6)
 
 
-GOLDEN = __import__("pathlib").Path(__file__).parent / "golden" / "quote_greedy_debate.json"
+# its own folder: tests/golden/*.json are the migrated schema-1 files (tests/test_golden_transcripts.py)
+GOLDEN = __import__("pathlib").Path(__file__).parent / "golden" / "quote" / "greedy_debate.json"
 
 
 def golden_quote_debate() -> dict:

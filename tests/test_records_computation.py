@@ -270,7 +270,7 @@ def test_unknown_tasks_and_broken_instances_stop_with_one_sentence(played):
         rendering.final_evidence(broken)
     with pytest.raises(ValueError, match="outside 0..5"):
         rendering.turn_text(t, 6)
-    assert rendering.supported_tasks() == ["computation", "sparse_pixel"]
+    assert rendering.supported_tasks() == ["computation", "quote", "sparse_pixel"]
 
 
 def test_rendering_imports_without_jax():

@@ -14,6 +14,7 @@ import time
 from functools import partial
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +37,9 @@ CHECKPOINT_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """How a judge is trained (this module's pixel judge; subclasses name another ``JUDGE`` config)."""
+
+    JUDGE: ClassVar[type] = JudgeConfig
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     steps: int = 30_000
     batch_size: int = 128
@@ -50,7 +54,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         d = dict(d)
-        d["judge"] = JudgeConfig(**d["judge"])
+        d["judge"] = cls.JUDGE(**d["judge"])
         return cls(**d)
 
 
@@ -100,9 +104,10 @@ def train_judge(dataset: ImageDataset, config: TrainConfig, out_dir: str | Path,
     return model, summary
 
 
-def _open_run(config: TrainConfig, out_dir: Path, log):
-    """A fresh model and optimizer, or the latest checkpoint in ``out_dir``; writes config.json.
-    Refuses a directory that holds a judge of another configuration."""
+def _open_run(config: TrainConfig, out_dir: Path, log, make_model=None, kind: str = "sparse_pixel_judge"):
+    """A fresh model (``make_model(config.judge, seed)``, default the pixel judge) and optimizer, or
+    the latest checkpoint in ``out_dir``; writes config.json. Refuses a directory that holds a judge
+    of another configuration, or one trained for more steps than asked."""
     out_dir.mkdir(parents=True, exist_ok=True)
     config_path = out_dir / CONFIG_FILE
     if config_path.exists():
@@ -112,7 +117,7 @@ def _open_run(config: TrainConfig, out_dir: Path, log):
                 f"{out_dir} holds a judge with a different configuration ({stored.get('train', {}).get('judge')}); "
                 "choose another --out directory or delete that one."
             )
-    model = make_judge(config.judge, seed=config.seed)
+    model = (make_model or make_judge)(config.judge, config.seed)
     graphdef, params = nnx.split(model)
     optimizer = optax.adam(config.learning_rate)
     opt_state = optimizer.init(params)
@@ -130,7 +135,7 @@ def _open_run(config: TrainConfig, out_dir: Path, log):
         key = jax.random.wrap_key_data(restored["key"])
         start = step
         log(f"resuming {out_dir} from step {start}")
-    config_path.write_text(json.dumps({"kind": "sparse_pixel_judge", "train": config.to_dict()}, indent=2))
+    config_path.write_text(json.dumps({"kind": kind, "train": config.to_dict()}, indent=2))
     return graphdef, optimizer, params, opt_state, key, start
 
 

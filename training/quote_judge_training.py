@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -28,30 +28,19 @@ from debate.tasks.quote.passages import TextQuestion, check_question
 from judges.quote_judge import QuoteJudge, QuoteJudgeConfig, make_quote_judge
 from judges.word_encoder import build_tokenizer, load_tokenizer, save_tokenizer, token_ids
 from training.checkpoints import CheckpointError, latest_step, restore_pytree
-from training.judge_training import _run_steps
+from training.judge_training import TrainConfig, _open_run, _run_steps
 
 CONFIG_FILE = "config.json"
 KIND = "quote_judge"
 
 
 @dataclass(frozen=True)
-class QuoteTrainConfig:
+class QuoteTrainConfig(TrainConfig):
+    JUDGE: ClassVar[type] = QuoteJudgeConfig
     judge: QuoteJudgeConfig = field(default_factory=QuoteJudgeConfig)
     steps: int = 2_000
-    batch_size: int = 128
     learning_rate: float = 1e-3
-    seed: int = 0
     checkpoint_every: int = 500
-    data: str = ""  # where the training questions came from, recorded with the checkpoint
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "QuoteTrainConfig":
-        d = dict(d)
-        d["judge"] = QuoteJudgeConfig(**d["judge"])
-        return cls(**d)
 
 
 def question_texts(questions: list[TextQuestion]) -> list[str]:
@@ -182,29 +171,7 @@ def train_quote_judge(data: dict, config: QuoteTrainConfig, out_dir: str | Path,
     if config.steps < 1 or config.checkpoint_every < 1:
         raise ValueError(f"steps ({config.steps}) and checkpoint_every ({config.checkpoint_every}) must be at least 1.")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    config_path = out_dir / CONFIG_FILE
-    if config_path.exists():
-        stored = json.loads(config_path.read_text()).get("train", {}).get("judge")
-        if stored != asdict(config.judge):
-            raise CheckpointError(f"{out_dir} holds a quote judge with another configuration; choose another "
-                                  "directory or delete that one.")
-    model = make_quote_judge(config.judge, config.seed)
-    graphdef, params = nnx.split(model)
-    optimizer = optax.adam(config.learning_rate)
-    opt_state = optimizer.init(params)
-    key, start = jax.random.key(config.seed), 0
-    step = latest_step(out_dir)
-    if step is not None:
-        if step > config.steps:
-            raise CheckpointError(f"{out_dir} holds a quote judge trained for {step} steps, more than the "
-                                  f"{config.steps} asked for; ask for at least {step} or choose another directory.")
-        restored = restore_pytree(out_dir, step, {"params": params, "opt_state": opt_state,
-                                                  "key": jax.random.key_data(key)})
-        params, opt_state, key = restored["params"], restored["opt_state"], jax.random.wrap_key_data(restored["key"])
-        start = step
-        log(f"resuming {out_dir} from step {start}")
-    config_path.write_text(json.dumps({"kind": KIND, "train": config.to_dict()}, indent=2))
+    graphdef, optimizer, params, opt_state, key, start = _open_run(config, out_dir, log, make_quote_judge, KIND)
     if tokenizer is not None:
         save_tokenizer(tokenizer, out_dir)
     arrays = {name: jnp.asarray(value) for name, value in data.items()}

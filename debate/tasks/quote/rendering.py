@@ -81,7 +81,7 @@ class QuoteRenderer(TaskRenderer):
                 + (f"quoted: {', '.join(map(str, shown))}" if shown else "none of them was quoted"))
 
     def describe_transcript(self, transcript: Transcript, **options) -> str:
-        inst = self._instance(transcript)
+        self._instance(transcript)  # one clear error for a transcript without a question
         claims = ", ".join(f"{self.role_name(transcript, p)} argues {self.claim_text(transcript, p)}"
                            for p in range(len(transcript.players)))
         lines = [f"{transcript.protocol}: {self.judge_question(transcript)}",

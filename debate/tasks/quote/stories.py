@@ -144,7 +144,7 @@ def where_person(story: Story, rng) -> tuple | None:
 def object_places(story: Story, obj: str) -> tuple[str | None, int | None, list[tuple[int, str]]]:
     """Where ``obj`` is at the end (None if unknown), the last sentence that says so together with
     the sentence that put it with its holder, and every (sentence, place) it has been at."""
-    holder, place, visits, proof = None, None, [], ()
+    holder, place, visits, proof, take_index = None, None, [], (), None
     location: dict[str, tuple[int, str]] = {}
     for i, (kind, person, what) in enumerate(story.events):
         if kind == "move":
