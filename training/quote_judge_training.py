@@ -179,7 +179,9 @@ def train_quote_judge(data: dict, config: QuoteTrainConfig, out_dir: str | Path,
     t0 = time.time()
     params, loss, steps_done = _run_steps(train_step, params, opt_state, key, start, config, out_dir,
                                           f"quote judge K={config.judge.num_quotes}", progress)
-    return nnx.merge(graphdef, params), {"steps": steps_done, "final_loss": float(loss),
+    # no step this run (the directory held the finished judge): no loss to report, rather than NaN
+    final_loss = float(loss) if steps_done > start else None
+    return nnx.merge(graphdef, params), {"steps": steps_done, "final_loss": final_loss,
                                          "train_seconds": time.time() - t0, "steps_this_run": steps_done - start}
 
 

@@ -95,7 +95,9 @@ def run_source(source, args, out_dir, log, encoder="words") -> dict:
     for name, k in (("quote", args.quotes), ("blind", 0), ("oracle", longest)):
         folder = out_dir / "judges" / source / (name if encoder == "words" else f"{encoder}-{name}")
         judges[name] = train(train_q, k, args.steps, folder, args.seed, log, encoder)
-        log(f"{source} ({encoder}): {name} judge (K={k}) trained, loss {judges[name][3]['final_loss']:.3f}")
+        loss = judges[name][3]["final_loss"]
+        log(f"{source} ({encoder}): {name} judge (K={k}) " + (f"trained, loss {loss:.3f}" if loss is not None
+                                                              else "loaded (already trained in this folder)"))
     model, embed, config, _ = judges["quote"]
     task = QuoteTask(num_quotes=args.quotes, max_sentences=64, dim=config.dim, encoder=f"{encoder}:{source}")
     instance = data.instances_of(test_q, embed, task)
@@ -239,7 +241,7 @@ def main(argv=None):
             results["skipped"][f"{source} ({encoder})"] = str(e)
             print(f"{source} ({encoder}): skipped ({e})")
     results["wall_seconds"] = round(time.time() - t0, 1)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    (args.out / "results.json").write_text(json.dumps(results, indent=2, allow_nan=False))
     md = ["# Text debates over hidden passages", "", table(results), ""]
     md += [f"{s}: not run ({why})" for s, why in results["skipped"].items()]
     md.append(f"\nWall time {results['wall_seconds']} s; code {results['provenance']['code_version']}.")
