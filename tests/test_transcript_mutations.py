@@ -34,7 +34,7 @@ DEEP = "\u0000DEEP\u0000"  # a placeholder replaced by deeply nested JSON text
 
 def golden_dicts() -> list[dict]:
     out = []
-    for path in sorted(GOLDEN.glob("*.json")):
+    for path in sorted(p for p in GOLDEN.rglob("*.json") if "v1" not in p.relative_to(GOLDEN).parts):
         data = json.loads(path.read_text())
         for d in data if isinstance(data, list) else [data]:
             out.append({**d, "id": f"golden{len(out):02d}", "created_at": "2026-01-01T00:00:00Z",
