@@ -141,3 +141,100 @@ def test_a_rerun_with_other_settings_starts_afresh(tmp_path, monkeypatch):
                                           log=notes.append, progress=False)
     assert results["resumed_conditions"] == 0 and results["by_k"]["4"]["rows"][0]["n"] == 5
     assert any("other settings" in n for n in notes)
+
+
+def test_ctrl_c_mid_condition_keeps_its_finished_batches_and_a_rerun_plays_only_the_rest(tmp_path, monkeypatch):
+    """The condition in flight loses at most the batch being played: 6 images x 9 lies = 54 games
+    are 4 batches of 16; Ctrl-C after the second is kept replays 2 batches, to the same results."""
+    from training import partial_run
+
+    quiet = dict(log=lambda *_: None, progress=False)
+    config = _reproduction(batch_size=16, conditions=["debate_precommit_honest_first"])
+    reference_store = Store(f"sqlite:///{tmp_path / 'reference.db'}")
+    reference = irving2018.run_reproduction(config, tmp_path / "reference", store=reference_store, **quiet)
+
+    store = Store(f"sqlite:///{tmp_path / 'run.db'}")
+    real_save = partial_run.ChunkFiles.save
+    with monkeypatch.context() as m:
+        def save_then_ctrl_c(self, index, columns):
+            real_save(self, index, columns)
+            if index == 1:
+                raise KeyboardInterrupt
+
+        m.setattr(partial_run.ChunkFiles, "save", save_then_ctrl_c)
+        with pytest.raises(Interrupted, match="0 finished condition.*2 finished batch"):
+            irving2018.run_reproduction(config, tmp_path / "run", store=store, **quiet)
+    assert store.count_transcripts() == 0
+
+    loaded = []
+    real_load = partial_run.ChunkFiles.load
+    monkeypatch.setattr(partial_run.ChunkFiles, "load",
+                        lambda self, i, n: loaded.append(i) or real_load(self, i, n))
+    resumed = irving2018.run_reproduction(config, tmp_path / "run", store=store, **quiet)
+    assert loaded == [0, 1, 2, 3]  # every batch is looked up; 0 and 1 were found
+    assert resumed["by_k"]["4"]["games"] == 54
+    assert _rows(resumed) == _rows(reference)
+    assert not (tmp_path / "run" / "partial").exists()
+    ours = sorted(json_of(t) for t in store.query_transcripts())
+    theirs = sorted(json_of(t) for t in reference_store.query_transcripts())
+    assert ours == theirs  # the same debates, move for move
+
+
+def json_of(transcript) -> str:
+    """A stored debate without the fields that differ between two runs (ids, times, folders)."""
+    import json
+
+    data = transcript.to_dict()
+    for key in ("id", "created_at", "experiment", "judge"):  # the judge: same weights, another folder
+        data.pop(key, None)
+    return json.dumps(data, sort_keys=True)
+
+
+def test_kept_chunks_of_a_run_with_other_settings_are_never_reused(tmp_path):
+    from training.partial_run import PartialRun
+
+    first = PartialRun(tmp_path, {"seed": 1})
+    first.chunks("K=4 debate").save(0, {"honest_margin": np.ones(3)})
+    assert PartialRun(tmp_path, {"seed": 1}, log=lambda *_: None).chunks("K=4 debate").load(0, 3) is not None
+    assert PartialRun(tmp_path, {"seed": 1}).chunks("K=4 debate").load(0, 4) is None  # another batch size
+    notes = []
+    other = PartialRun(tmp_path, {"seed": 2}, log=notes.append)
+    assert other.chunks("K=4 debate").load(0, 3) is None and notes
+    (tmp_path / "partial" / "run.json").unlink()  # chunks whose settings are unknown
+    PartialRun(tmp_path, {"seed": 2}).chunks("x").save(0, {"a": np.ones(1)})
+    (tmp_path / "partial" / "run.json").write_text("{not json")
+    assert PartialRun(tmp_path, {"seed": 2}).chunks("x").load(0, 1) is None
+
+
+def test_an_interrupted_tournament_stores_nothing_and_resumes_to_the_same_games(tmp_path, monkeypatch):
+    from training import partial_run
+    from training.tournament import TournamentConfig, run_tournament
+
+    config = TournamentConfig(debaters=["random", "greedy"], games=4, pixels=2, bootstrap=20, batch_size=1)
+    reference = run_tournament(config, tmp_path / "reference", log=lambda *_: None, progress=False)
+
+    store = Store(f"sqlite:///{tmp_path / 'run.db'}")
+    real_save = partial_run.ChunkFiles.save
+    saves = []
+    with monkeypatch.context() as m:
+        def save_then_ctrl_c(self, index, columns):
+            real_save(self, index, columns)
+            saves.append(index)
+            if len(saves) == 5:  # inside the third of four (pairing, first player) sets
+                raise KeyboardInterrupt
+
+        m.setattr(partial_run.ChunkFiles, "save", save_then_ctrl_c)
+        with pytest.raises(Interrupted, match="finished batches of games are kept"):
+            run_tournament(config, tmp_path / "run", store=store, log=lambda *_: None, progress=False)
+    assert store.list_experiments() == [] and store.count_transcripts() == 0
+
+    played_again = []
+    monkeypatch.setattr(partial_run.ChunkFiles, "save",
+                        lambda self, i, c: played_again.append(i) or real_save(self, i, c))
+    resumed = run_tournament(config, tmp_path / "run", store=store, log=lambda *_: None, progress=False)
+    assert len(played_again) == 8 - 5  # 4 games x 2 ordered pairs, one per batch; 5 were kept
+    strip = lambda games: [{k: v for k, v in g.items() if k != "transcript_id"} for g in games]  # noqa: E731
+    assert strip(resumed["games"]) == strip(reference["games"])
+    assert resumed["ratings"]["overall"] == reference["ratings"]["overall"]
+    assert store.count_transcripts(experiment_id=resumed["experiment_id"]) == 8
+    assert not (tmp_path / "run" / "partial").exists()

@@ -143,6 +143,7 @@ def run_reproduction(config: ReproductionConfig, out_dir: str | Path, store: Sto
     results = {"experiment": experiment_name, "experiment_id": experiment_id, "data": data_note,
                "config": _jsonable(asdict(config)), "provenance": provenance(), "by_k": {}}
     all_transcripts, resumed = [], 0
+    in_progress = None  # the chunks of the condition being played
     try:
         for k in config.pixels:
             model, judge_id, train_config = obtain_judge(config, k, train, out_dir, log)
@@ -152,14 +153,16 @@ def run_reproduction(config: ReproductionConfig, out_dir: str | Path, store: Sto
             debater = mcts_debater(task, judge_fn, config.simulations, config.algorithm)
             runner = Runner(task, judge_fn, params, [debater, debater], config.batch_size)
             key = jax.random.fold_in(jax.random.key(config.seed), k)
-            rows, transcripts, debate_seconds, games_played = [], 0, 0.0, 0
+            rows, transcripts, debate_seconds, games_played, games_timed = [], 0, 0.0, 0, 0
             total_games = count_games(config, len(labels), test.num_classes)
             bar = tqdm(total=total_games, desc=f"K={k} debates", unit="game", disable=not progress)
             for c_index, condition in enumerate(config.conditions):
                 done = partial.finished(f"K={k} {condition}")
                 if done is None:
+                    in_progress = partial.chunks(f"K={k} {condition}")
                     done = _play_condition(config, condition, jax.random.fold_in(key, c_index), k, test, runner,
-                                           judge_fn, params, bar.update)
+                                           judge_fn, params, bar.update, in_progress)
+                    in_progress = None
                     ts = []
                     if store is not None and done["games"] is not None:
                         ts = games_to_transcripts(done.pop("games"), images, labels, instance_ids, condition,
@@ -173,12 +176,13 @@ def run_reproduction(config: ReproductionConfig, out_dir: str | Path, store: Sto
                 row = done["row"]
                 debate_seconds += done["debate_seconds"]
                 games_played += done["num_games"]
+                games_timed += done.get("num_games_timed", done["num_games"])
                 transcripts += len(done["transcripts"])
                 all_transcripts += done["transcripts"]
                 rows.append(row)
                 bar.set_postfix_str(f"{condition}: {row['accuracy']:.3f}")
             bar.close()
-            simulations = games_played * k * config.simulations
+            simulations = games_timed * k * config.simulations
             results["by_k"][str(k)] = {
                 "rows": rows,
                 "judge": {"checkpoint": judge_id, "train": train_config.to_dict(),
@@ -192,8 +196,9 @@ def run_reproduction(config: ReproductionConfig, out_dir: str | Path, store: Sto
     except Interrupted:
         raise
     except KeyboardInterrupt:
-        raise Interrupted(f"{len(partial.parts)} finished condition(s) and the trained judges are kept in "
-                          f"{out_dir}; run the same command again to resume") from None
+        batches = f", {in_progress.count()} finished batch(es) of the condition in progress" if in_progress else ""
+        raise Interrupted(f"{len(partial.parts)} finished condition(s){batches} and the trained judges are kept "
+                          f"in {out_dir}; run the same command again to resume") from None
     if store is not None and store.get_experiment(experiment_id) is None:  # None: stored before a crash
         store.create_experiment(experiment_name, "irving2018", _jsonable(asdict(config)),
                                 transcripts=all_transcripts, experiment_id=experiment_id)
@@ -204,12 +209,12 @@ def run_reproduction(config: ReproductionConfig, out_dir: str | Path, store: Sto
     return results
 
 
-def _play_condition(config, condition, ckey, k, test, runner, judge_fn, params, on_games) -> dict:
+def _play_condition(config, condition, ckey, k, test, runner, judge_fn, params, on_games, chunks=None) -> dict:
     """One condition: its result row, games played, seconds, and the games (None for conditions
-    that are not debates and leave no transcripts)."""
+    that are not debates and leave no transcripts). Debates keep each finished batch in ``chunks``."""
     images, labels = test.images, test.labels
     t0 = time.time()
-    games, num_games, debate_seconds = None, 0, 0.0
+    games, num_games, num_games_timed, debate_seconds = None, 0, 0, 0.0
     if condition == "judge_alone":
         result = protocols.judge_alone(judge_fn, params, images, labels, k, ckey)
     elif condition == "control_precommit_random_lie":
@@ -220,15 +225,19 @@ def _play_condition(config, condition, ckey, k, test, runner, judge_fn, params, 
     else:
         first = HONEST if condition.endswith("honest_first") else LIAR
         if "no_precommit" in condition:
-            result = protocols.no_precommit_debate(runner, images, labels, first, config.seeds_per_lie, ckey, on_games)
+            result = protocols.no_precommit_debate(runner, images, labels, first, config.seeds_per_lie, ckey, on_games,
+                                                  chunks)
         else:
             result = protocols.precommit_debate(runner, images, labels, first, config.seeds_per_lie, ckey,
-                                                test.num_classes, on_games)
+                                                test.num_classes, on_games, chunks)
         games, num_games, debate_seconds = result.games, len(result.games.honest_margin), time.time() - t0
+        num_games_timed = num_games - (chunks.loaded_games if chunks is not None else 0)
     row = result.row()
     row["seconds"] = round(time.time() - t0, 2)
     row["paper"] = PAPER_TABLE2.get(k, {}).get(condition)
-    return {"row": _jsonable(row), "num_games": num_games, "debate_seconds": debate_seconds, "games": games}
+    # debate_seconds times only the games played now (not those resumed from kept batches)
+    return {"row": _jsonable(row), "num_games": num_games, "num_games_timed": num_games_timed,
+            "debate_seconds": debate_seconds, "games": games}
 
 
 def count_games(config, num_images, num_classes) -> int:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -41,6 +40,8 @@ from debate.core.runner import Runner
 from debate.tasks.sparse_pixel.protocols import play_images
 from debate.tasks.sparse_pixel.game import HONEST, LIAR
 from training import ratings as R
+from training.interrupts import Interrupted
+from training.partial_run import PartialRun
 
 LEADERBOARD_FILE = "leaderboard.json"
 SPEC_HELP = names.GENERIC_HELP
@@ -163,13 +164,16 @@ def run_tournament(config: TournamentConfig, out_dir, store=None, log=print, pro
     config_dict["pixels"] = k
     # The experiment and its transcripts are stored together once every game is played: an
     # interrupted tournament leaves nothing half-made in the database.
-    experiment_id = uuid.uuid4().hex if store is not None else None
     to_store = []
     pairs = [(a, b) for a in range(len(debaters)) for b in range(len(debaters)) if a != b]
     # One pool, one compiled game: each pairing is a seating of the same runner.
     runner = Runner(task, judge.judge_fn, judge.params, debaters,
                     batch_size=max(1, min(config.batch_size, -(-config.games // 2))))
     base_key = jax.random.key(config.seed)
+    # Each pairing's finished batches are kept in OUT/partial until the tournament is rated, so Ctrl-C
+    # loses at most the batch in flight and the same command resumes (same games, same ratings).
+    partial = PartialRun(out_dir, {"config": config_dict, "judge": judge.name, "stored": store is not None}, log)
+    experiment_id = partial.experiment_id if store is not None else None
     records, stored = [], 0
     bar = tqdm(total=len(pairs) * config.games, desc="tournament", unit="game", disable=not progress)
     for a, b in pairs:
@@ -180,9 +184,14 @@ def run_tournament(config: TournamentConfig, out_dir, store=None, log=print, pro
             rows = np.flatnonzero(first == player)
             if rows.size == 0:
                 continue
-            played = play_images(runner, images[rows], labels[rows], lies[rows], int(player),
-                                 jax.random.fold_in(pair_key, int(player)), progress=bar.update, image_index=rows,
-                                 seating=(a, b))
+            try:
+                played = play_images(runner, images[rows], labels[rows], lies[rows], int(player),
+                                     jax.random.fold_in(pair_key, int(player)), progress=bar.update,
+                                     image_index=rows, seating=(a, b), chunks=partial.chunks(f"{a} {b} {player}"))
+            except KeyboardInterrupt:
+                bar.close()
+                raise Interrupted(f"the finished batches of games are kept in {partial.dir}; run the same "
+                                  "command again to resume") from None
             ids = [None] * rows.size
             if store is not None:
                 protocol = "debate_precommit_" + ("honest_first" if player == HONEST else "liar_first")
@@ -199,10 +208,10 @@ def run_tournament(config: TournamentConfig, out_dir, store=None, log=print, pro
                                 "transcript_id": ids[j]})
         bar.set_postfix_str(f"{honest_name} vs {liar_name}")
     bar.close()
-    if store is not None:
+    if store is not None and store.get_experiment(experiment_id) is None:  # None: stored before a crash
         store.create_experiment("tournament", "tournament", config_dict, transcripts=to_store,
                                 experiment_id=experiment_id)
-        stored = len(to_store)
+    stored = len(to_store)
     names = [s.spec for s in specs]
     records.sort(key=lambda r: (names.index(r["honest"]), names.index(r["liar"]), r["game"]))
 
@@ -225,6 +234,7 @@ def run_tournament(config: TournamentConfig, out_dir, store=None, log=print, pro
     })
     out_dir = Path(out_dir)
     write_leaderboard(leaderboard, out_dir)
+    partial.clear()
     return leaderboard
 
 

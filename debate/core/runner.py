@@ -7,13 +7,15 @@ numpy ``Games`` record.
     games.honest_won, games.actions, games["pixels"]
 
 Chunk ``i`` plays with ``jax.random.fold_in(key, i)``; padding repeats the chunk's first game and is
-dropped, so a set of games gives the same record whatever the device count.
+dropped, so a set of games gives the same record whatever the device count. Because a chunk's games
+depend only on its index, a long set can keep each finished chunk (``chunks``, a ``ChunkStore``) and
+an interrupted set, played again, replays only the chunks it had not finished: same record.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import jax
 import numpy as np
@@ -63,6 +65,15 @@ class Games:
         return Games({k: np.concatenate([p.columns[k] for p in parts]) for k in parts[0].columns})
 
 
+class ChunkStore(Protocol):
+    """Where ``Runner.play`` keeps finished chunks of one set of games (e.g. files of a resumable run)."""
+
+    def load(self, index: int, num_games: int) -> dict[str, np.ndarray] | None:
+        """Chunk ``index``'s columns if it was kept with ``num_games`` rows, else None."""
+
+    def save(self, index: int, columns: dict[str, np.ndarray]) -> None: ...
+
+
 def instance_columns(instances) -> dict[str, np.ndarray]:
     """The leaves of an instance pytree by field name (e.g. ``image``, ``label``, ``liar_claim``)."""
     fields_ = getattr(instances, "__dataclass_fields__", {})
@@ -101,11 +112,12 @@ class Runner:
 
     def play(self, instances, first_player, key: jax.Array, seating=None, debater_params=None,
              row_labels: dict[str, np.ndarray] | None = None, progress: Callable[[int], Any] | None = None,
-             judge_params: Any = None) -> Games:
+             judge_params: Any = None, chunks: ChunkStore | None = None) -> Games:
         """One game per row of ``instances`` (a numpy instance pytree, leading axis G);
         ``first_player`` a player id or [G] (per-game first players need one distinct debater);
         ``row_labels`` per-game arrays copied into the record. ``seating``, ``debater_params`` and
-        ``judge_params`` replace the runner's for this call (new weights, same compiled game)."""
+        ``judge_params`` replace the runner's for this call (new weights, same compiled game);
+        ``chunks`` keeps each finished chunk and skips those already kept (resuming a set)."""
         params = self.debater_params if debater_params is None else self._replicated(debater_params)
         judge = self.judge_params if judge_params is None else replicate(judge_params, self.mesh)
         total = num_rows(instances)
@@ -116,11 +128,19 @@ class Runner:
         parts = []
         for chunk_index, start in enumerate(range(0, total, self.batch_size)):
             index = np.arange(start, min(start + self.batch_size, total))
+            kept = chunks.load(chunk_index, len(index)) if chunks is not None else None
+            if kept is not None:
+                parts.append(kept)
+                if progress is not None:
+                    progress(len(index))
+                continue
             padded = np.concatenate([index, np.full(self.batch_size - len(index), index[0])])
             batch = jax.tree.map(lambda x: np.asarray(x)[padded], instances)
             state = shard_batch(self.task.init(batch, first[padded]), self.mesh)
             record = self._play(judge, jax.random.fold_in(key, chunk_index), state, seating, params)
             parts.append({k: np.asarray(v)[: len(index)] for k, v in record_columns(self.task, record).items()})
+            if chunks is not None:
+                chunks.save(chunk_index, parts[-1])
             if progress is not None:
                 progress(len(index))
         columns = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}

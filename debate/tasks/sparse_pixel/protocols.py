@@ -59,7 +59,8 @@ class ConditionResult:
 
 # ---------------------------------------------------------------------------------- conditions
 def play_images(runner: Runner, images, labels, liar_claims, first_player, key, progress=None,
-                image_index=None, seed_index=None, judge_params=None, seating=None, debater_params=None) -> Games:
+                image_index=None, seed_index=None, judge_params=None, seating=None, debater_params=None,
+                chunks=None) -> Games:
     """One game per row of ``images``; the record labels each row with ``image_index`` (into the
     caller's image set; default the row number) and ``seed_index`` (default 0)."""
     num_games = len(labels)
@@ -67,11 +68,11 @@ def play_images(runner: Runner, images, labels, liar_claims, first_player, key, 
             "seed_index": np.zeros(num_games, int) if seed_index is None else np.asarray(seed_index)}
     return runner.play(instances(images, np.asarray(labels, np.int32), np.asarray(liar_claims, np.int32)), first_player,
                        key, row_labels=rows, progress=progress, judge_params=judge_params, seating=seating,
-                       debater_params=debater_params)
+                       debater_params=debater_params, chunks=chunks)
 
 
 def precommit_debate(runner: Runner, images, labels, first_player: int, seeds_per_lie: int, key,
-                     num_classes: int, progress=None) -> ConditionResult:
+                     num_classes: int, progress=None, chunks=None) -> ConditionResult:
     """Every wrong class as the liar's claim, ``seeds_per_lie`` games each."""
     num_images = len(labels)
     lies = np.array([[c for c in range(num_classes) if c != y] for y in labels])  # [N, classes-1]
@@ -79,7 +80,7 @@ def precommit_debate(runner: Runner, images, labels, first_player: int, seeds_pe
     liar_claim = np.repeat(lies.reshape(-1), seeds_per_lie)
     seed_index = np.tile(np.arange(seeds_per_lie), num_images * (num_classes - 1))
     games = play_images(runner, images[image_index], labels[image_index], liar_claim, first_player, key, progress,
-                        image_index, seed_index)
+                        image_index, seed_index, chunks=chunks)
     # honest wins an (image, seed) only if it beats every lie.
     won = games.honest_won.reshape(num_images, num_classes - 1, seeds_per_lie).all(axis=1)
     name = "debate_precommit_" + ("honest_first" if first_player == HONEST else "liar_first")
@@ -87,13 +88,13 @@ def precommit_debate(runner: Runner, images, labels, first_player: int, seeds_pe
 
 
 def no_precommit_debate(runner: Runner, images, labels, first_player: int, seeds: int, key,
-                        progress=None) -> ConditionResult:
+                        progress=None, chunks=None) -> ConditionResult:
     num_images = len(labels)
     image_index = np.repeat(np.arange(num_images), seeds)
     seed_index = np.tile(np.arange(seeds), num_images)
     liar_claim = np.full(len(image_index), NO_CLAIM)
     games = play_images(runner, images[image_index], labels[image_index], liar_claim, first_player, key, progress,
-                        image_index, seed_index)
+                        image_index, seed_index, chunks=chunks)
     name = "debate_no_precommit_" + ("honest_first" if first_player == HONEST else "liar_first")
     return ConditionResult(name, games.honest_won.reshape(num_images, seeds).mean(axis=1), games)
 
