@@ -12,7 +12,15 @@ from __future__ import annotations
 import typer
 
 from app.cli_checks import command
-from judges.model_files import MODELS, ModelMissing, cache_dir, fetch_model, find_model, model_layout, model_spec
+from judges.model_files import (
+    MODELS,
+    ModelMissing,
+    cache_dir,
+    fetch_model,
+    find_model,
+    model_layout,
+    model_spec,
+)
 
 models_app = typer.Typer(no_args_is_help=True,
                          help="Fetch and list pretrained models (stored under $XDG_CACHE_HOME/debate-sim/models).")
