@@ -1,1 +1,3 @@
-"""Language models in Flax NNX: architectures, weights, tokenizers and generation."""
+"""Decoder-only language models (SmolLM2-135M-Instruct, a Llama) in Flax NNX: the network
+(``llama``), its weights from GGUF or hub safetensors (``weights``), jitted generation and scoring
+(``generate``) and a plain-numpy reference for the tests (``reference``)."""
