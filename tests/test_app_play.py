@@ -252,3 +252,231 @@ def test_judging_an_ai_debate_hides_the_model_until_the_verdict(db_url):
     assert j["transcript_id"] == game.id and j["annotator_id"] == person["id"] and j["turns_seen"] == 2
     assert j["side_order"] == ("honest-left" if game.first_player == HONEST else "honest-right")
 
+
+
+# ----------------------------------------------------------------------------- text (quote) debates
+
+TEXT = "text"  # the Play page's text game (play.GAME_TEXT)
+
+
+@pytest.fixture(scope="module")
+def text_cache(tmp_path_factory):
+    """The Play page's text judge, tiny (10 steps on 200 stories), trained once for this module."""
+
+    cache = tmp_path_factory.mktemp("text-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(cache))
+        mp.setattr(app_judge, "PLAY_TRAIN_QUESTIONS", 200)
+        app_judge.load_play_judge(steps=10)
+    st.cache_resource.clear()
+    yield cache
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def text_db(tmp_path, text_cache, monkeypatch):
+
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    monkeypatch.setenv("DEBATE_DB", url)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(text_cache))
+    monkeypatch.delenv(live.APP_JUDGE_ENV, raising=False)
+    monkeypatch.setattr(app_judge, "PLAY_JUDGE_STEPS", 10)  # the cached tiny judge is "finished"
+    monkeypatch.setattr(app_judge, "PLAY_QUESTIONS", 40)
+    st.cache_resource.clear()
+    yield url
+    st.cache_resource.clear()
+
+
+def new_text_game(at: AppTest, k=3, ai="expert", sims=4, role="honest", first="honest", seed="", index="",
+                  mode=None):
+    at.session_state["play_game"] = TEXT  # before the first run: no image judge is loaded
+    if mode is not None:
+        at.session_state["play_mode"] = mode
+    ok(at.run())
+    assert at.selectbox(key="play_game").value == TEXT
+    at.number_input(key=f"play_k_{TEXT}").set_value(k)
+    at.radio(key="play_ai").set_value(ai)
+    ok(at.run())
+    if ai == "search":  # the simulations input is disabled for the expert
+        at.number_input(key="play_sims").set_value(sims)
+    at.text_input(key="play_seed").set_value(seed)
+    at.text_input(key="play_index").set_value(index)
+    if mode != WATCH:
+        at.radio(key="play_role").set_value(role)
+        at.radio(key="play_first").set_value(first)
+    ok(at.button(key="play_new").click().run())
+    return at.session_state[live.SESSION_GAME_KEY]
+
+
+def model_verdict(game):
+    """The quote judge's verdict on the game's quotes, recomputed from the recorded turns alone: the
+    instance embedded again, a judge view made with ``quotes_view`` (each quote's side = its quoter's claim)."""
+    import jax.numpy as jnp
+
+    from debate.tasks.quote import data
+    from debate.tasks.quote.game import quotes_view
+
+    inst = data.instances_of([game.question], game.judge.embed, game.task)
+    index = jnp.asarray([[t.sentence for t in game.history]], jnp.int32)
+    side = jnp.asarray([[game.claims[t.player] for t in game.history]], jnp.int32)
+    view = quotes_view(jnp.asarray(inst.sentences), jnp.asarray(inst.question), jnp.asarray(inst.options), index, side,
+                       jnp.ones(index.shape, bool))
+    logits = np.asarray(game.judge.judge_fn(game.judge.params, view))[0]
+    margin = float(logits[game.label] - logits[game.liar_claim])
+    return (HONEST if margin > 0 else LIAR), margin
+
+
+def markdown_text(at: AppTest) -> str:
+    return "\n".join(texts(at.markdown))
+
+
+def test_text_a_person_quotes_sentences_against_the_expert(text_db):
+    from app.live_quote import LiveQuoteDebate
+
+    at = AppTest.from_file(PLAY, default_timeout=TIMEOUT)
+    game = new_text_game(at, k=4, seed="7")
+    assert isinstance(game, LiveQuoteDebate) and game.task.name == "quote" and game.num_turns == 4
+    assert game.instance_id.startswith("stories-easy:1:") and game.meta["question_number"] < 40
+    assert game.human_player == HONEST and game.is_human_turn() and game.turn == 0
+    n = len(game.sentences)
+    # the person is a debater: the whole passage is shown, a Quote button beside every sentence
+    shown = markdown_text(at)
+    assert all(f"{i + 1}. {s}" in shown for i, s in enumerate(game.sentences))
+    assert f"[… all {n} sentences not quoted yet …]" in shown
+    assert game.question.question in shown
+    assert sorted(b.key for b in at.button if b.key.startswith("play_quote_") and b.key[11:].isdigit()) == sorted(
+        f"play_quote_{i}" for i in range(n))
+    assert at.subheader[0].value == "Turn 1 of 4: your move. Press Quote beside a sentence not quoted yet."
+
+    # quote sentence 3: it is quoted, the expert answers at once with a sentence of its own
+    ok(at.button(key="play_quote_2").click().run())
+    game = at.session_state[live.SESSION_GAME_KEY]
+    assert [(t.player, t.sentence) for t in game.history][0] == (HONEST, 2) and game.turn == 2
+    assert game.history[1].player == LIAR and game.history[1].sentence != 2
+    ai_sentence = game.history[1].sentence
+    shown = markdown_text(at)
+    you = f"you, honest ({game.claim_text(game.label)})"
+    assert f"3. **{game.sentences[2]}** — quoted by {you} on turn 1" in shown
+    assert f"- 3. {game.sentences[2]}" in shown  # in what the judge sees, in passage order
+    assert f"- {ai_sentence + 1}. {game.sentences[ai_sentence]}" in shown
+    buttons = {b.key for b in at.button if b.key.startswith("play_quote_") and b.key[11:].isdigit()}
+    assert "play_quote_2" not in buttons and f"play_quote_{ai_sentence}" not in buttons and len(buttons) == n - 2
+    frame = at.dataframe[0].value
+    assert frame["sentence"].tolist() == [3, ai_sentence + 1] and frame["quote"].tolist()[0] == game.sentences[2]
+
+    # a sentence cannot be quoted twice: typed again, one sentence says why and nothing changes
+    at.number_input(key="play_sentence").set_value(3)
+    ok(at.button(key="play_quote_typed").click().run())
+    assert [e for e in texts(at.error) if "already quoted" in e] == [
+        "Sentence 3 was already quoted by you on turn 1; pick a sentence not quoted yet."]
+    at.number_input(key="play_sentence").set_value(ai_sentence + 1)
+    ok(at.button(key="play_quote_typed").click().run())
+    assert [e for e in texts(at.error) if "already quoted" in e] == [
+        f"Sentence {ai_sentence + 1} was already quoted by the AI (liar) on turn 2; pick a sentence not quoted yet."]
+    assert game.turn == 2 and len(game.history) == 2
+
+    # the last quote of the person (typed), the expert's answer: K=4 quotes end the game
+    last = [i for i in game.legal_sentences()][-1]
+    at.number_input(key="play_sentence").set_value(last + 1)
+    ok(at.button(key="play_quote_typed").click().run())
+    assert game.finished and game.turn == 4 and [t.player for t in game.history] == [HONEST, LIAR, HONEST, LIAR]
+    assert len({t.sentence for t in game.history}) == 4 and game.history[2].sentence == last
+    assert at.subheader[0].value == "Game over after 4 of 4 quotes."
+    assert not [b for b in at.button if b.key.startswith("play_quote_")]
+    # the verdict is the judge's: recomputed from the four quotes
+    winner, margin = model_verdict(game)
+    assert game.verdict()["winner"] == winner and abs(game.honest_margin() - margin) < 1e-4
+    message = (f"The judge decides for {game.claim_text(game.claims[winner])} (the answer is "
+               f"{game.claim_text(game.label)}): the {'honest' if winner == HONEST else 'liar'} player wins "
+               f"(margin {margin:+.2f}).")
+    box = at.success if winner == HONEST else at.error
+    assert [e for e in texts(box) if e.startswith("You ")] == [
+        ("You win! " if winner == HONEST else "You lose: the AI wins. ") + message]
+    assert len(at.metric) == 2 and at.metric[0].value == f"{game.judge_probs()[HONEST]:.2f}"
+
+    # stored once, a valid quote transcript with the same quotes
+    stored = Store(text_db).query_transcripts()
+    assert len(stored) == 1
+    t = stored[0]
+    assert (t.id, t.task, t.instance_id, t.protocol) == (game.id, "quote", game.instance_id, "debate_honest_first")
+    assert t.debater_of_role("honest") == "human:player" and t.debater_of_role("liar") == "expert"
+    assert [x.revealed for x in t.turns] == [{"sentence": h.sentence, "text": h.text} for h in game.history]
+    assert t.meta["mode"] == "human-vs-ai" and t.meta["instance_seed"] == game.seed and t.ground_truth == game.label
+    assert t.winner == winner and t.judge == game.judge_name
+    assert Transcript.from_json(t.to_json()).to_dict() == t.to_dict()
+    assert any("replay it on the Transcripts page" in e for e in texts(at.info))
+    ok(at.run())
+    assert Store(text_db).count_transcripts() == 1  # a rerun does not store it twice
+
+
+def test_text_the_ai_moves_first_and_a_fixed_question_replays(text_db):
+    at = AppTest.from_file(PLAY, default_timeout=TIMEOUT)
+    game = new_text_game(at, k=2, role="liar", first="honest", index="5")
+    assert game.meta["question_number"] == 5 and game.instance_id == "stories-easy:1:5"
+    assert game.human_player == LIAR and len(game.history) == 1 and game.history[0].player == HONEST
+    assert game.is_human_turn() and at.subheader[0].value.startswith("Turn 2 of 2: your move.")
+    # the expert's honest quote is a sentence that proves the answer
+    assert game.history[0].sentence in game.question.supporting
+    ok(at.text_input(key="play_index").set_value("40").run())
+    ok(at.button(key="play_new").click().run())
+    assert any("question number 40 does not exist" in e for e in texts(at.error))
+    assert at.session_state[live.SESSION_GAME_KEY].id == game.id  # nothing changed
+
+
+def test_text_watching_reveals_quotes_turn_by_turn_and_hides_the_model(text_db):
+    at = AppTest.from_file(PLAY, default_timeout=TIMEOUT)
+    person = Store(text_db).sign_in("alice", "secret-pass")
+    at.session_state["annotator"] = person
+    game = new_text_game(at, k=3, ai="search", sims=4, seed="3", mode=WATCH)
+    assert game.human_player is None and at.session_state["play_judging_game"] == game.id
+    assert game.debater_names == ("mcts-gumbel-4", "mcts-gumbel-4") and game.meta["judged_live"] is True
+    first = game.first_player
+    a = f"Debater A ({game.claim_text(game.claims[first])})"
+    b = f"Debater B ({game.claim_text(game.claims[1 - first])})"
+
+    def nothing_hidden_shows():
+        assert not at.metric
+        for frame in at.dataframe:
+            assert not [c for c in frame.value.columns if str(c).startswith("p(")], list(frame.value.columns)
+        page = " ".join(texts(at.markdown) + texts(at.caption) + texts(at.info) + texts(at.success) + texts(at.error))
+        assert "the answer is" not in page and "honest (" not in page and "margin" not in page
+        assert "model judge decided" not in page and "quoted by" not in page
+        quoted = {t.text for t in game.history}
+        for s in game.sentences:  # the passage: only the quoted sentences are shown
+            assert (s in page) == (s in quoted), s
+
+    nothing_hidden_shows()
+    assert f"[… all {len(game.sentences)} sentences not quoted yet …]" in markdown_text(at)
+    assert f"{a} argues" in markdown_text(at) and f"{b} argues" in markdown_text(at)
+    assert not at.dataframe  # no quote yet
+    for turn in range(1, 4):
+        ok(at.button(key="play_next").click().run())
+        assert game.turn == turn
+        nothing_hidden_shows()
+        t = game.history[-1]
+        assert f"- {t.sentence + 1}. {t.text}" in markdown_text(at)
+        assert at.dataframe[0].value["who"].tolist() == [a, b, a][:turn]
+        assert at.dataframe[0].value["sentence"].tolist() == [x.sentence + 1 for x in game.history]
+    assert game.finished and not [x for x in at.button if x.key in ("play_next", "play_to_end")]
+    assert Store(text_db).count_transcripts() == 1  # stored, silently
+    side = at.radio(key="play_verdict_side")
+    assert side.options == [a, b]
+    side.set_value(1 - first)  # Debater B
+    at.text_area(key="play_explanation").set_value("the later quote decides")
+    at.select_slider(key="play_confidence").set_value(70)
+    ok(at.button(key="play_submit").click().run())
+    letter = "A" if first == HONEST else "B"
+    right = (1 - first) == HONEST
+    truth = f"(the answer is {game.claim_text(game.label)}; Debater {letter} was the honest debater)."
+    expected = (f"You were right: Debater B was telling the truth {truth}" if right
+                else f"You were wrong: Debater B was lying {truth}")
+    assert [e for e in texts(at.success if right else at.error) if e.startswith("You were")] == [expected]
+    winner, margin = model_verdict(game)
+    model = (f"The model judge decided for {game.claim_text(game.claims[winner])} and was "
+             f"{'right' if winner == HONEST else 'wrong'} (honest margin {margin:+.2f}).")
+    assert model in texts(at.info)
+    assert len(at.metric) == 2  # now the model judge's belief is shown, and the passage
+    assert all(s in markdown_text(at) for s in game.sentences)
+    j, = Store(text_db).query_judgments()
+    assert j["mode"] == "live" and j["correct"] == right and j["verdict_claim"] == game.claims[1 - first]
+    assert j["confidence"] == 0.7 and j["turns_seen"] == 3 and j["transcript_id"] == game.id

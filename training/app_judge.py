@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,3 +184,91 @@ def load_app_judge(checkpoint_dir: str | os.PathLike | None = None, game: str = 
     return AppJudge(config=judge_config, judge_fn=judge_fn, params=params, name=str(directory.resolve()),
                     description=description, dataset=dataset, first_unseen_index=first_unseen,
                     shuffle_seed=shuffle_seed)
+
+
+# ------------------------------------------------------------------ the Play page's text judge
+# The library's quote judge (``judges.quote_judge``, words encoder) trained by
+# ``training.quote_judge_training`` on generated stories, once, and cached on disk; the page plays
+# on other generated stories (another seed: never trained on). Imports are lazy, as above.
+
+#: Where the Play page's text questions come from, and how its text judge is trained.
+PLAY_SOURCE = "stories-easy"
+PLAY_TRAIN_SEED = 0  # the judge trains on the stories of this seed
+PLAY_TRAIN_QUESTIONS = 2000
+PLAY_QUESTION_SEED = 1  # the page plays the stories of this seed (never trained on)
+PLAY_QUESTIONS = 500
+PLAY_JUDGE_STEPS = 600
+PLAY_NUM_QUOTES = 4  # K of the judge's training and the page's default
+PLAY_MAX_SENTENCES = 16  # the action space (stories-easy passages have 12 sentences)
+def default_play_judge_dir() -> Path:
+    """``$XDG_CACHE_HOME/debate-sim/app-quote-judge`` (``$XDG_CACHE_HOME`` defaulting to ``~/.cache``)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache).expanduser() / "debate-sim" / "app-quote-judge"
+
+
+@dataclass(frozen=True, eq=False)
+class TextJudge:
+    """The Play page's text judge, ready for the engine."""
+
+    config: Any  # judges.quote_judge.QuoteJudgeConfig
+    judge_fn: Callable
+    params: Any
+    embed: Callable[[list[str]], Any]  # the judge's own (frozen) sentence encoder
+    name: str  # the checkpoint directory (absolute), recorded in transcripts
+    description: str
+    steps: int
+
+    def make_task(self, num_quotes: int):
+        from debate.tasks.quote.game import QuoteTask
+
+        return QuoteTask(num_quotes=int(num_quotes), max_sentences=int(self.config.max_sentences), dim=int(self.config.dim),
+                         encoder=f"words:{PLAY_SOURCE}")
+
+
+def load_play_judge(directory: str | os.PathLike | None = None, steps: int | None = None) -> TextJudge:
+    """The quote judge in ``directory`` (default ``default_play_judge_dir()``), trained there first
+    when it holds fewer than ``steps`` (default ``PLAY_JUDGE_STEPS``) steps: words encoder, K =
+    ``PLAY_NUM_QUOTES`` random quotes of ``PLAY_TRAIN_QUESTIONS`` generated ``PLAY_SOURCE`` stories."""
+    from debate.tasks.quote import data
+    from judges.quote_judge import quote_judge_function
+    from training.checkpoints import latest_step
+    from training.quote_judge_training import (
+        QuoteTrainConfig,
+        load_quote_judge,
+        train_quote_judge,
+        words_arrays,
+        words_embedder,
+        words_judge_config,
+    )
+
+    directory = Path(directory) if directory is not None else default_play_judge_dir()
+    steps = int(PLAY_JUDGE_STEPS if steps is None else steps)
+    with _dir_lock(directory):
+        done = latest_step(directory)
+        if done is None or done < steps:
+            questions = data.load_questions(PLAY_SOURCE, PLAY_TRAIN_QUESTIONS, seed=PLAY_TRAIN_SEED)
+            config, tokenizer = words_judge_config(questions, num_quotes=PLAY_NUM_QUOTES,
+                                                   max_sentences=PLAY_MAX_SENTENCES)
+            train_config = QuoteTrainConfig(judge=config, steps=steps, checkpoint_every=steps, seed=0,
+                                            data=f"{len(questions)} {PLAY_SOURCE} stories of seed {PLAY_TRAIN_SEED}")
+            train_quote_judge(words_arrays(questions, tokenizer, config), train_config, directory,
+                              tokenizer=tokenizer, progress=False, log=lambda *args: None)
+        model, train_config, tokenizer = load_quote_judge(directory)
+    judge_fn, params = quote_judge_function(model)
+    description = (f"the app's text judge: a quote judge (words encoder, {train_config.judge.layers} attention layers) "
+                   f"trained {train_config.steps} steps on K={train_config.judge.num_quotes} random quotes "
+                   f"({train_config.data}); games are played on {PLAY_SOURCE} stories of seed {PLAY_QUESTION_SEED}")
+    return TextJudge(config=train_config.judge, judge_fn=judge_fn, params=params,
+                     embed=words_embedder(model, tokenizer), name=str(directory.resolve()), description=description,
+                     steps=int(train_config.steps))
+
+
+def play_questions(num_questions: int | None = None) -> list:
+    """The stories the Play page plays on (``PLAY_SOURCE``, seed ``PLAY_QUESTION_SEED``), the first
+    ``num_questions`` (default ``PLAY_QUESTIONS``)."""
+    from debate.tasks.quote import data
+
+    n = PLAY_QUESTIONS if num_questions is None else int(num_questions)
+    return data.load_questions(PLAY_SOURCE, n, seed=PLAY_QUESTION_SEED)
+
+

