@@ -417,16 +417,21 @@ def settings(game_key: str, judge: live.AppJudge, images) -> None:
         st.selectbox("The liar's claim", [LIE_RANDOM, LIE_NONE] + list(range(judge.config.num_classes)),
                      key="play_lie", help="Precommitment: the liar names one wrong class before the game. When you "
                                           "judge yourself a named class is replaced by a random one.")
-    with c7:
+    seed_and_player_inputs(c7, c8, watching, "image")
+    st.button("New game", type="primary", key="play_new", on_click=new_game, args=(judge, images, game_key))
+
+
+def seed_and_player_inputs(seed_col, player_col, watching: bool, hidden: str) -> None:
+    """The settings both games share: the seed, and the person's name or (watching) whether they judge."""
+    with seed_col:
         st.text_input("Seed (blank: a fresh random draw)", key="play_seed", placeholder="random",
                       help="A fixed seed makes the session's games reproducible: game n of seed s is always the same.")
-    with c8:
+    with player_col:
         if watching:
             st.checkbox("Judge it yourself", value=True, key="play_judge_self",
-                        help="Hide the image, who is honest and the model judge's belief until you give your verdict.")
+                        help=f"Hide the {hidden}, who is honest and the model judge's belief until you give your verdict.")
         else:
             st.text_input("Your name", value="player", key="play_name", max_chars=40)
-    st.button("New game", type="primary", key="play_new", on_click=new_game, args=(judge, images, game_key))
 
 
 def text_settings(judge: live_quote.TextJudge, questions: list) -> None:
@@ -453,15 +458,7 @@ def text_settings(judge: live_quote.TextJudge, questions: list) -> None:
         st.text_input("Question number (blank: a random one)", key="play_index", placeholder="random",
                       help=f"A new game draws one of questions 0..{len(questions) - 1} ({live_quote.PLAY_SOURCE} "
                            "stories the judge never trained on); type a number to replay a fixed one.")
-    with c7:
-        st.text_input("Seed (blank: a fresh random draw)", key="play_seed", placeholder="random",
-                      help="A fixed seed makes the session's games reproducible: game n of seed s is always the same.")
-    with c8:
-        if watching:
-            st.checkbox("Judge it yourself", value=True, key="play_judge_self",
-                        help="Hide the passage, who is honest and the model judge's belief until you give your verdict.")
-        else:
-            st.text_input("Your name", value="player", key="play_name", max_chars=40)
+    seed_and_player_inputs(c7, c8, watching, "passage")
     st.button("New game", type="primary", key="play_new", on_click=new_text_game, args=(judge, questions))
 
 
