@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from debate.records.transcript import Transcript, TranscriptError, Turn, players_from_roles, quote
+from debate.tasks.quote.verify import check_argument
 
 if TYPE_CHECKING:
     from debate.core.runner import Games
@@ -173,6 +174,14 @@ def check_transcript(transcript: Transcript) -> None:
             raise TranscriptError(f"turn {i} records unknown fields {quote(sorted(extra))}; fix the file")
         if "argument" in revealed:
             _text(revealed["argument"], f"turn {i} argument")
+            # the marks are the task's own check of the argument's quotes against the passage
+            expected = [check.to_dict() for check in check_argument(revealed["argument"], sentences)]
+            if revealed.get("argument_quotes", []) != expected:
+                raise TranscriptError(f"turn {i} marks its argument's quotes {quote(revealed.get('argument_quotes', []))} "
+                                      f"but checking them against the passage gives {quote(expected)}; record "
+                                      "debate.tasks.quote.verify.check_argument's marks")
+        elif "argument_quotes" in revealed:
+            raise TranscriptError(f"turn {i} marks argument quotes but has no argument; fix the file")
     if transcript.winner is not None:
         if transcript.winner not in (HONEST, LIAR):
             raise TranscriptError(f"winner {quote(transcript.winner)} is not a team (0 or 1); fix the file")
