@@ -39,7 +39,6 @@ import streamlit as st
 from app import live, live_quote, views
 from app.common import GRID, ROLE_COLORS, get_judge, get_store, hex_color, require_researcher, signed_in_annotator
 from app.common import NEUTRAL_COLORS as _NEUTRAL_RGB
-from app.views import quote as quote_view
 
 require_researcher()  # the truth is shown here: organisers only in participant mode
 
@@ -495,7 +494,7 @@ def show_beliefs(game: live.LiveDebate, names: dict) -> None:
         col.metric(f"Judge: p({names[player]})", f"{probs[player]:.2f}", delta=delta)
     if game.history:
         if is_text(game):
-            rows = quote_view.play_turn_rows(game, names, beliefs=True)
+            rows = views.view_for(game.task.name).play_turn_rows(game, names, beliefs=True)
         else:
             rows = [{"turn": t.index + 1, "who": names[t.player], "pixel": f"({t.row}, {t.col})", "value": t.value,
                      f"p({names[HONEST]})": round(t.judge_probs[HONEST], 3),
@@ -646,8 +645,9 @@ def show_game(game: live.LiveDebate) -> None:
 
 def show_text_game(game: live_quote.LiveQuoteDebate) -> None:
     """A text debate: the passage (hidden while a person judges) and what the judge sees, drawn by
-    ``app.live_quote``; the turn table, the verdict and storing as for images."""
+    the task's view; the turn table, the verdict and storing as for images."""
     ss = st.session_state
+    text_view = views.view_for(game.task.name)
     judging = ss.get(JUDGING_KEY) == game.id
     result = ss.get(VERDICT_KEY) if judging else None
     if result is not None and result.get("game_id") != game.id:
@@ -669,22 +669,22 @@ def show_text_game(game: live_quote.LiveQuoteDebate) -> None:
                    "honest. Debater A quotes first. The passage, who is honest and the model judge are hidden until "
                    "you give your verdict.")
     else:
-        st.caption(quote_view.play_caption(game))
+        st.caption(text_view.play_caption(game))
     if game.human_player is None and not game.finished:
         c1, c2 = st.columns(2)
         c1.button("Next AI move", type="primary", key="play_next", on_click=request_steps, args=(1,))
         c2.button("Play to the end", key="play_to_end", on_click=request_steps, args=(k,))
     left, right = st.columns([3, 2])
     with left:
-        quote_view.play_claims_line(game, names, (first, second) if hide else (HONEST, LIAR))
+        text_view.play_claims_line(game, names, (first, second) if hide else (HONEST, LIAR))
         if hide:
             st.markdown("**The passage** is hidden while you judge.")
         else:
-            quote_view.play_passage(game, names, quote_sentence if game.is_human_turn() else None, quote_typed)
+            text_view.play_passage(game, names, quote_sentence if game.is_human_turn() else None, quote_typed)
     with right:
-        quote_view.play_judge_view(game)
+        text_view.play_judge_view(game)
         if hide and game.history:
-            st.dataframe(quote_view.play_turn_rows(game, names, beliefs=False), hide_index=True, width="stretch")
+            st.dataframe(text_view.play_turn_rows(game, names, beliefs=False), hide_index=True, width="stretch")
     if not hide:
         show_beliefs(game, names)
     if game.finished:

@@ -51,6 +51,23 @@ class QuoteView(TextView):
             st.code(RENDERER.describe_transcript(transcript), language=None)
 
 
+    # the Play page's live game (``app.live_quote.LiveQuoteDebate``), drawn by the functions below
+    def play_claims_line(self, game, names, order) -> None:
+        play_claims_line(game, names, order)
+
+    def play_passage(self, game, names, on_quote, on_typed=None) -> None:
+        play_passage(game, names, on_quote, on_typed)
+
+    def play_judge_view(self, game) -> None:
+        play_judge_view(game)
+
+    def play_turn_rows(self, game, names, beliefs: bool) -> list[dict]:
+        return play_turn_rows(game, names, beliefs)
+
+    def play_caption(self, game) -> str:
+        return play_caption(game)
+
+
 VIEW = QuoteView()
 
 
