@@ -511,7 +511,7 @@ def reproduce_irving2018(
     out: Path = typer.Option(Path("debate-results/irving2018"), help="Where results.json, results.md and results.png go."),
     algorithm: Algorithm = typer.Option(Algorithm.gumbel, help="mctx search algorithm."),
     candidates: int = typer.Option(256, min=0, help="Candidate pixels per image (brightest first); 0 = every pixel."),
-    batch_size: int = typer.Option(128, min=1, help="Debates per compiled batch (one batch is what an interrupt can lose: about 45 s at 128 on 2 CPU cores)."),
+    batch_size: int = typer.Option(128, min=1, help="Debates per compiled batch (one batch is what an interrupt can lose: about 30 s at 128, K=6, on 2 CPU cores)."),
     seed: int = typer.Option(0, help="Random seed."),
     db: Optional[str] = typer.Option(None, help=DB_HELP),
 ):
