@@ -19,6 +19,21 @@ from training.interrupts import Interrupted
 from training.judge_training import TrainConfig, train_judge
 
 
+def ctrl_c_after_saves(patch, count: int) -> None:
+    """Ctrl-C right after the ``count``-th finished chunk is kept (``patch``: a monkeypatch context)."""
+    from training import partial_run
+
+    real_save, saves = partial_run.ChunkFiles.save, []
+
+    def save_then_ctrl_c(self, index, columns):
+        real_save(self, index, columns)
+        saves.append(index)
+        if len(saves) == count:
+            raise KeyboardInterrupt
+
+    patch.setattr(partial_run.ChunkFiles, "save", save_then_ctrl_c)
+
+
 def _config(steps: int) -> TrainConfig:
     return TrainConfig(judge=JudgeConfig(architecture="small", height=8, width=8, num_classes=10, num_reveals=4),
                        steps=steps, batch_size=16, learning_rate=1e-3, checkpoint_every=1000, seed=3)
@@ -215,15 +230,8 @@ def test_an_interrupted_tournament_stores_nothing_and_resumes_to_the_same_games(
 
     store = Store(f"sqlite:///{tmp_path / 'run.db'}")
     real_save = partial_run.ChunkFiles.save
-    saves = []
     with monkeypatch.context() as m:
-        def save_then_ctrl_c(self, index, columns):
-            real_save(self, index, columns)
-            saves.append(index)
-            if len(saves) == 5:  # inside the third of four (pairing, first player) sets
-                raise KeyboardInterrupt
-
-        m.setattr(partial_run.ChunkFiles, "save", save_then_ctrl_c)
+        ctrl_c_after_saves(m, 5)  # inside the third of four (pairing, first player) sets
         with pytest.raises(Interrupted, match="finished batches of games are kept"):
             run_tournament(config, tmp_path / "run", store=store, log=lambda *_: None, progress=False)
     assert store.list_experiments() == [] and store.count_transcripts() == 0
@@ -257,15 +265,8 @@ def test_an_interrupted_computation_run_stores_nothing_and_resumes_to_the_same_r
     assert reference.exit_code == 0, reference.output
     db = f"sqlite:///{tmp_path / 'run.db'}"
     real_save = partial_run.ChunkFiles.save
-    saves = []
     with monkeypatch.context() as m:
-        def save_then_ctrl_c(self, index, columns):
-            real_save(self, index, columns)
-            saves.append(index)
-            if len(saves) == 4:  # the first of three batches of the second role
-                raise KeyboardInterrupt
-
-        m.setattr(partial_run.ChunkFiles, "save", save_then_ctrl_c)
+        ctrl_c_after_saves(m, 4)  # the first of three batches of the second role
         interrupted = computation(tmp_path / "run", db)
     assert interrupted.exit_code == 130 and "finished batches of debates are kept" in interrupted.output
     assert Store(db).list_experiments() == [] and not (tmp_path / "run" / "results.json").exists()
@@ -303,15 +304,8 @@ def test_an_interrupted_text_debate_condition_resumes_to_the_same_games(tmp_path
     reference = play()
     partial = PartialRun(tmp_path, {"study": 1})
     real_save = partial_run.ChunkFiles.save
-    saves = []
     with monkeypatch.context() as m:
-        def save_then_ctrl_c(self, index, columns):
-            real_save(self, index, columns)
-            saves.append(index)
-            if len(saves) == 3:  # the first of two batches of the liar-first half
-                raise KeyboardInterrupt
-
-        m.setattr(partial_run.ChunkFiles, "save", save_then_ctrl_c)
+        ctrl_c_after_saves(m, 3)  # the first of two batches of the liar-first half
         with pytest.raises(KeyboardInterrupt):
             play(partial.chunks)
     played_again = []
