@@ -197,6 +197,36 @@ def test_the_judge_learns_to_weigh_quotes_and_is_equivariant_in_option_order(tra
     np.testing.assert_allclose(judge_fn(params, swapped)[:, ::-1], judge_fn(params, view), atol=1e-5)
 
 
+def test_the_lexical_baseline_counts_shared_words_and_halves_ties():
+    q = TextQuestion(id="t:0", sentences=("Mary went to the kitchen.", "John went to the garden.", "Mary sang."),
+                     question="Where is Mary?", options=("kitchen", "garden"), correct=0)
+    index = np.array([[0, 2], [1, 2], [2, 2], [0, 1]], np.int32)
+    valid = np.array([[True, True], [True, True], [True, True], [True, False]])
+    result = protocols.lexical([q] * 4, index, valid)
+    # kitchen quoted: right; garden quoted: wrong; neither: tie; kitchen shown, garden hidden: right
+    np.testing.assert_array_equal(result.correct, [1.0, 0.0, 0.5, 1.0])
+    assert result.accuracy == 0.625 and result.row()["n"] == 4
+    with pytest.raises(ValueError, match="one row of quotes per question"):
+        protocols.lexical([q], index, valid)
+
+
+def test_played_quotes_come_back_in_question_order(trained):
+    judges, test_q = trained
+    model, tokenizer, _ = judges["quote"]
+    task = QuoteTask(num_quotes=2, max_sentences=64, dim=model.config.dim, encoder="words")
+    questions = test_q[:20]
+    instance = data.instances_of(questions, words_embedder(model, tokenizer), task)
+    judge_fn, params = quote_judge_function(model)
+    expert = api.expert_debater(task)
+    result = protocols.debate(task, judge_fn, params, expert, expert, instance, jax.random.key(0), batch_size=8)
+    index, valid = protocols.played_quotes(result, len(questions))
+    assert valid.all() and index.shape == (20, 2)
+    for q, quoted in zip(questions, index):
+        # the expert honest debater quotes a supporting fact, the liar a misleading one, of *this* question
+        assert set(quoted) & set(q.supporting)
+    assert protocols.lexical(questions, index, valid).correct.shape == (20,)
+
+
 def test_search_beats_random_as_either_side(trained):
     judges, test_q = trained
     model, tokenizer, _ = judges["quote"]

@@ -1,7 +1,8 @@
 """Text debates over hidden passages: Khan et al. 2024's table on generated stories (and Austen
 cloze where installed). For each source: train the quote judge on random K-quote subsets (words
 encoder, from scratch), a blind judge (options only) and an oracle judge (every sentence), then
-play blind, random quotes, consultancy, debate and oracle on held-out questions, with MCTS
+play blind, random quotes, consultancy, debate and oracle on held-out questions (and the lexical
+baseline reading the same quotes), with MCTS
 debaters (judge as leaf value) and the source's expert debaters. Writes results.json, results.md
 and results.png beside this file (or --out).
 
@@ -94,15 +95,19 @@ class Conditions:
     def __init__(self, partial: PartialRun, prefix: str):
         self.partial, self.prefix = partial, prefix
 
-    def play(self, name: str, play) -> tuple[dict, list[bool]]:
-        """(row, per-question correct) of ``play(chunks)``, a ``QuoteCondition``, or of its kept record."""
+    def play(self, name: str, play, read=None) -> tuple[dict, list[bool], dict | None]:
+        """(row, per-question correct, read row) of ``play(chunks)``, a ``QuoteCondition``, or of its
+        kept record. ``read(result)``, where given, is a second judge reading the same games (the
+        lexical baseline); its row is kept with the condition's."""
         name = f"{self.prefix} {name}"
         done = self.partial.finished(name)
-        if done is None:
+        if done is None or (read is not None and "read" not in done):
             result = play(lambda part: self.partial.chunks(f"{name} {part}"))
             done = {"row": result.row(), "correct": [bool(c) for c in result.correct]}
+            if read is not None:
+                done["read"] = read(result).row()
             self.partial.record(name, done)
-        return dict(done["row"]), done["correct"]
+        return dict(done["row"]), done["correct"], done.get("read")
 
 
 def run_source(source, args, out_dir, log, encoder="words", partial: PartialRun | None = None) -> dict:
@@ -129,12 +134,14 @@ def run_source(source, args, out_dir, log, encoder="words", partial: PartialRun 
     rows = []
     conditions = Conditions(partial or PartialRun(out_dir / "scratch", {}), f"{source} ({encoder})")
 
-    def add(name, play, debaters=""):
-        row, _ = conditions.play(f"{name} {debaters}", play)
-        row["debaters"] = debaters
-        rows.append(row)
-        log(f"{source} ({encoder}): {row['condition']} {debaters}: {row['accuracy'] * 100:.1f}% [{row['ci95'][0] * 100:.0f}, "
-            f"{row['ci95'][1] * 100:.0f}] (n={row['n']})")
+    def add(name, play, debaters="", lexical=False):
+        read = (lambda result: protocols.lexical(test_q, *protocols.played_quotes(result, len(test_q)))) if lexical else None
+        row, _, read_row = conditions.play(f"{name} {debaters}", play, read)
+        for r in (row,) if read_row is None else (row, dict(read_row, condition=f"lexical ({name})")):
+            r["debaters"] = debaters
+            rows.append(r)
+            log(f"{source} ({encoder}): {r['condition']} {debaters}: {r['accuracy'] * 100:.1f}% [{r['ci95'][0] * 100:.0f}, "
+                f"{r['ci95'][1] * 100:.0f}] (n={r['n']})")
 
     for name in ("blind", "oracle"):
         m, emb, cfg, _ = judges[name]
@@ -142,15 +149,18 @@ def run_source(source, args, out_dir, log, encoder="words", partial: PartialRun 
         fn, p = quote_judge_function(m)
         add(name, lambda _, fn=fn, p=p, inst=inst, name=name: (protocols.blind if name == "blind" else protocols.oracle)(fn, p, inst))
     add("random_quotes", lambda _: protocols.random_quotes(judge_fn, params, instance, args.quotes, seed=args.seed))
+    add("lexical (random_quotes)", lambda _: protocols.lexical(
+        test_q, *protocols.random_quote_index(instance, args.quotes, seed=args.seed), "lexical (random_quotes)"))
     debater_sets = {"random": lambda t: random_debater(), "expert": expert_debater}
     for sims in args.simulations:
         debater_sets[f"mcts-{sims}"] = lambda t, s=sims: mcts_debater(t, judge_fn, s)
     for name, make in debater_sets.items():
         add("consultancy", lambda chunks, make=make: protocols.consultancy(
             task, judge_fn, params, make(QuoteConsultancyTask.of(task)), make(QuoteConsultancyTask.of(task)), instance,
-            jax.random.fold_in(key, 1), chunks=chunks), name)
+            jax.random.fold_in(key, 1), chunks=chunks), name, lexical=True)
         add("debate", lambda chunks, make=make: protocols.debate(
-            task, judge_fn, params, make(task), make(task), instance, jax.random.fold_in(key, 2), chunks=chunks), name)
+            task, judge_fn, params, make(task), make(task), instance, jax.random.fold_in(key, 2), chunks=chunks), name,
+            lexical=True)
     out = {"source": source, "encoder": encoder, "rows": rows, "train_questions": len(train_q), "test_questions": len(test_q),
            "judges": {n: {"num_quotes": j[2].num_quotes, "train": j[3]} for n, j in judges.items()}}
     if source == args.strength_source and encoder == "words" and args.strength_budgets:
@@ -173,12 +183,12 @@ def strength(task, judge_fn, params, instance, args, log, conditions: Conditions
     key = jax.random.key(args.seed + 7)
     for i, a in enumerate(names):
         for j, b in enumerate(names):
-            row, correct = conditions.play(f"strength debate {a} {b}", lambda chunks, a=a, b=b, i=i, j=j: protocols.debate(
+            row, correct, _ = conditions.play(f"strength debate {a} {b}", lambda chunks, a=a, b=b, i=i, j=j: protocols.debate(
                 task, judge_fn, params, debaters[a], debaters[b], sub, jax.random.fold_in(key, 100 * i + j),
                 seed=args.seed, chunks=chunks))
             games += [(a, b, "honest" if won else "liar") for won in correct]
             if i == j:
-                consult, _ = conditions.play(f"strength consultancy {a}", lambda chunks, a=a, i=i, j=j: protocols.consultancy(
+                consult, _, _ = conditions.play(f"strength consultancy {a}", lambda chunks, a=a, i=i, j=j: protocols.consultancy(
                     task, judge_fn, params, consultants[a], consultants[a], sub, jax.random.fold_in(key, 100 * i + j),
                     chunks=chunks))
                 per_budget.append({"debater": a, "budget": budgets[i], "debate": row, "consultancy": consult})

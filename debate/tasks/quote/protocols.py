@@ -8,6 +8,7 @@ questions with a 95% Wilson interval:
 | ``consultancy`` | K quotes by one consultant, honest for half the questions, lying for the other half | its verdict is the truth |
 | ``debate`` | K quotes, alternating, honest first for half the questions and liar first for the other half | the honest debater wins |
 | ``oracle`` | every sentence (a judge trained that way) | it picks the correct option |
+| ``lexical`` | any of the above quotes, read by word overlap with the options (no training) | its option is correct (a tie: 0.5) |
 
 The judge is equivariant in option order (``judges.quote_judge``), so its scores are already the mean
 over both orders. Debaters are any ``debate.core.debaters.Debater`` on the task.
@@ -15,6 +16,7 @@ over both orders. Debaters are any ``debate.core.debaters.Debater`` on the task.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import jax
@@ -102,12 +104,8 @@ def fixed_quotes_accuracy(judge_fn: JudgeFn, params, instance: Instance, quote_i
 
 def random_quotes(judge_fn: JudgeFn, params, instance: Instance, num_quotes: int, seed: int = 0) -> QuoteCondition:
     """K random sentences of each passage: the judge-alone control."""
-    rng = np.random.default_rng(seed)
-    valid = np.asarray(instance.sentence_valid)
-    scores = np.where(valid, rng.random(valid.shape), -1.0)
-    index = np.argsort(-scores, axis=1)[:, :num_quotes].astype(np.int32)
-    return fixed_quotes_accuracy(judge_fn, params, instance, index, np.take_along_axis(valid, index, 1),
-                                 "random_quotes")
+    index, valid = random_quote_index(instance, num_quotes, seed)
+    return fixed_quotes_accuracy(judge_fn, params, instance, index, valid, "random_quotes")
 
 
 def blind(judge_fn: JudgeFn, params, instance: Instance) -> QuoteCondition:
@@ -123,17 +121,48 @@ def oracle(judge_fn: JudgeFn, params, instance: Instance) -> QuoteCondition:
     return fixed_quotes_accuracy(judge_fn, params, instance, index, valid, "oracle")
 
 
-def lexical_judge(instance_texts, quotes_per_question) -> np.ndarray:
-    """The lexical baseline: per question, the option whose words the quotes share most (ties: the
-    first option). ``instance_texts`` are ``(options, quoted sentences)`` pairs of plain text."""
-    import re
-
-    out = []
-    for options, quotes in instance_texts:
-        words = [set(re.findall(r"\w+", q.lower())) for q in quotes]
-        scores = [sum(len(set(re.findall(r"\w+", o.lower())) & w) for w in words) for o in options]
-        out.append(int(np.argmax(scores)))
-    return np.asarray(out)
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.lower()))
 
 
-__all__ = ["QuoteCondition", "debate", "consultancy", "random_quotes", "blind", "oracle", "lexical_judge", "LIAR"]
+def lexical(questions, quote_index, valid, condition: str = "lexical") -> QuoteCondition:
+    """The lexical baseline: per question, the option sharing the most words with the shown quotes
+    (summed over quotes). A tie scores 0.5: the mean over both option orders of a judge that breaks
+    ties by order. ``questions`` are the ``TextQuestion``s in the instance's row order;
+    ``quote_index``/``valid`` [N, K] the quoted sentences, as for ``fixed_quotes_accuracy``."""
+    quote_index, valid = np.asarray(quote_index), np.asarray(valid)
+    if len(questions) != len(quote_index):
+        raise ValueError(f"lexical: {len(questions)} questions but {len(quote_index)} rows of quotes; pass one row "
+                         "of quotes per question.")
+    correct = []
+    for q, index, shown in zip(questions, quote_index, valid):
+        quoted = [_words(q.sentences[i]) for i, ok in zip(index, shown) if ok]
+        scores = np.array([sum(len(_words(o) & w) for w in quoted) for o in q.options])
+        best = np.flatnonzero(scores == scores.max())
+        correct.append(float(q.correct in best) / len(best))
+    return QuoteCondition(condition, np.asarray(correct, np.float32))
+
+
+def random_quote_index(instance: Instance, num_quotes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """K random valid sentences of each passage: (index [N, K], valid [N, K])."""
+    rng = np.random.default_rng(seed)
+    valid = np.asarray(instance.sentence_valid)
+    scores = np.where(valid, rng.random(valid.shape), -1.0)
+    index = np.argsort(-scores, axis=1)[:, :num_quotes].astype(np.int32)
+    return index, np.take_along_axis(valid, index, 1)
+
+
+def played_quotes(condition: QuoteCondition, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The sentences quoted in a ``debate`` or ``consultancy`` condition's games, back in question
+    order (both conditions split the questions with ``halves(n, seed)``): (index [N, T], valid)."""
+    if not condition.games:
+        raise ValueError(f"the {condition.condition} condition kept no games; play it again to read its quotes.")
+    rows = np.concatenate(halves(n, seed))
+    actions = np.concatenate([np.asarray(g.actions) for g in condition.games])
+    index = np.zeros_like(actions)
+    index[rows] = actions
+    return index.astype(np.int32), index >= 0
+
+
+__all__ = ["QuoteCondition", "debate", "consultancy", "random_quotes", "blind", "oracle", "lexical", "random_quote_index", "played_quotes",
+           "LIAR"]
