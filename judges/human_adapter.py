@@ -1,4 +1,5 @@
-"""Stored human judgments as supervised training data for a sparse-pixel judge.
+"""Stored human judgments as supervised training data: for a sparse-pixel judge, and (below,
+``text_judgments_to_dataset``) for the quote judge of text debates.
 
 For every judgment of a sparse-pixel debate, one example: the judge's two planes (mask and values)
 of exactly the pixels the person saw (the transcript's first ``turns_seen`` turns, values from the
@@ -26,9 +27,11 @@ import numpy as np
 from debate.tasks.sparse_pixel.records import transcript_judge_view
 from debate.records.storage import Store
 
-__all__ = ["HumanExamples", "judgments_to_dataset", "judgments_to_examples", "save_examples", "load_examples"]
+__all__ = ["HumanExamples", "judgments_to_dataset", "judgments_to_examples", "save_examples", "load_examples",
+           "TextHumanExamples", "text_judgments_to_dataset"]
 
 SPARSE_PIXEL = "sparse_pixel"
+QUOTE = "quote"
 
 
 @dataclass
@@ -50,8 +53,8 @@ def judgments_to_dataset(store: Store, **filters) -> HumanExamples:
     Raises ValueError with one sentence when no judgment matches or the images differ in size."""
     task = filters.pop("task", SPARSE_PIXEL)
     if task != SPARSE_PIXEL:
-        raise ValueError(f"human judgments can be turned into judge training data only for the {SPARSE_PIXEL} "
-                         f"task (got task={task!r}).")
+        raise ValueError(f"judgments_to_dataset reads judgments of {SPARSE_PIXEL} debates (got task={task!r}); use "
+                         f"text_judgments_to_dataset for {QUOTE} debates.")
     rows = store.query_judgments(task=SPARSE_PIXEL, **filters)
     if not rows:
         where = ", ".join(f"{k}={v}" for k, v in filters.items() if v is not None)
@@ -119,3 +122,63 @@ def load_examples(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.n
     """``(views, labels, weights)`` from a file written by ``save_examples``."""
     with np.load(path) as f:
         return f["views"], f["labels"], f["weights"]
+
+
+# ------------------------------------------------------------------------------- text debates
+@dataclass
+class TextHumanExamples:
+    """What people saw and decided in text debates: per judgment, the question (passage included,
+    for the judge's encoder), the sentences quoted in the turns the person saw and for which option
+    each was argued, the option the person chose and their confidence. The quote judge's trainer
+    (``training.quote_judge_training.train_quote_judge_on_judgments``) fits a judge to them."""
+
+    questions: list  # debate.tasks.quote.passages.TextQuestion, one per judgment
+    quote_index: np.ndarray  # [N, K] int32 sentence indices in turn order (0 where padded)
+    quote_valid: np.ndarray  # [N, K] bool: the person saw this quote
+    side: np.ndarray  # [N, K] int32: the option argued by the side that quoted it
+    labels: np.ndarray  # [N] int32: the option the person decided for
+    weights: np.ndarray  # [N] float32: the person's confidence
+    judgment_ids: list[str]
+    transcript_ids: list[str]
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def text_judgments_to_dataset(store: Store, **filters) -> TextHumanExamples:
+    """Every stored judgment of a text (``quote``) debate matching ``filters`` (those of
+    ``Store.query_judgments`` but ``task``) as examples: the first ``turns_seen`` quotes of its
+    transcript, the person's option as the label, their confidence as the weight. Raises ValueError
+    with one sentence when none match."""
+    from debate.tasks.quote.records import question_of
+
+    filters.pop("task", None)
+    rows = store.query_judgments(task=QUOTE, **filters)
+    if not rows:
+        where = ", ".join(f"{k}={v}" for k, v in filters.items() if v is not None)
+        raise ValueError(
+            "no human judgments of text debates are stored" + (f" for {where}" if where else "")
+            + f" in {store.url.render_as_string(hide_password=True)}; judge some text debates in the app "
+            "(`debate app`) first.")
+    transcripts: dict = {}
+    questions, quoted, sides, labels, weights = [], [], [], [], []
+    for r in rows:
+        tid = r["transcript_id"]
+        if tid not in transcripts:
+            transcripts[tid] = store.get_transcript(tid)
+        t = transcripts[tid]
+        seen = t.turns[: int(r["turns_seen"])]
+        questions.append(question_of(t))
+        quoted.append([int(turn.revealed["sentence"]) for turn in seen])
+        sides.append([int(t.claim_of(turn.player)) for turn in seen])
+        labels.append(int(r["verdict_claim"]))
+        weights.append(float(r["confidence"]))
+    k = max(1, max(len(q) for q in quoted))
+    index = np.zeros((len(rows), k), np.int32)
+    side = np.zeros((len(rows), k), np.int32)
+    valid = np.zeros((len(rows), k), bool)
+    for i, (q, s) in enumerate(zip(quoted, sides)):
+        index[i, :len(q)], side[i, :len(s)], valid[i, :len(q)] = q, s, True
+    return TextHumanExamples(questions=questions, quote_index=index, quote_valid=valid, side=side,
+                             labels=np.asarray(labels, np.int32), weights=np.asarray(weights, np.float32),
+                             judgment_ids=[r["id"] for r in rows], transcript_ids=[r["transcript_id"] for r in rows])

@@ -67,7 +67,11 @@ class Block(nnx.Module):
 
 
 def _unit(x):
-    return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-6)
+    # a zero vector (an unseen quote slot) stays zero with a finite gradient: the norm's own gradient
+    # is NaN at zero, so the square root only sees positive inputs (the double-where trick)
+    square = jnp.sum(x * x, axis=-1, keepdims=True)
+    norm = jnp.where(square > 0, jnp.sqrt(jnp.where(square > 0, square, 1.0)), 0.0)
+    return x / jnp.maximum(norm, 1e-6)
 
 
 class QuoteJudge(nnx.Module):

@@ -142,3 +142,73 @@ def test_weighted_training_validates_its_input(tmp_path):
         train_judge_on_examples(views, [1, 12], [1.0, 1.0], config, tmp_path / "c")
     with pytest.raises(ValueError, match="8x8"):
         train_judge_on_examples(np.zeros((2, 28, 28, 2)), [1, 2], [1.0, 1.0], config, tmp_path / "d")
+
+
+# ------------------------------------------------------------------------------- text debates
+def test_text_judgments_become_examples_and_fine_tune_the_quote_judge(tmp_path, url):
+    import jax
+
+    from debate.core.runner import Runner
+    from debate.tasks.quote import data as quote_data
+    from debate.tasks.quote.api import expert_debater
+    from debate.tasks.quote.game import QuoteTask
+    from debate.tasks.quote.records import LIAR, quote_games_to_transcripts
+    from judges.human_adapter import text_judgments_to_dataset
+    from judges.quote_judge import quote_judge_function
+    from training.quote_judge_training import (QuoteTrainConfig, load_quote_judge, train_quote_judge,
+                                               train_quote_judge_on_judgments, words_arrays, words_embedder,
+                                               words_judge_config)
+
+    questions = quote_data.load_questions("stories-easy", 300, seed=0)
+    config, tokenizer = words_judge_config(questions, num_quotes=2, max_sentences=16)
+    start = tmp_path / "start"
+    model, _ = train_quote_judge(words_arrays(questions, tokenizer, config),
+                                 QuoteTrainConfig(judge=config, steps=150, checkpoint_every=150), start,
+                                 tokenizer=tokenizer, progress=False, log=lambda *a: None)
+    played = quote_data.load_questions("stories-easy", 24, seed=1)
+    task = QuoteTask(num_quotes=2, max_sentences=16, dim=config.dim, encoder="words")
+    judge_fn, params = quote_judge_function(model)
+    expert = expert_debater(task)
+    games = Runner(task, judge_fn, params, [expert, expert], batch_size=24).play(
+        quote_data.instances_of(played, words_embedder(model, tokenizer), task), 0, jax.random.key(0))
+    transcripts = quote_games_to_transcripts(games, played, task, "debate_honest_first", ("expert", "expert"),
+                                             "words", seed=0)
+    store = Store(url)
+    with pytest.raises(ValueError, match="no human judgments of text debates are stored"):
+        text_judgments_to_dataset(store)
+    store.add_transcripts(transcripts)
+    person = store.get_or_create_annotator("contrarian")["id"]
+    # a person who always sides with the liar, having seen the first quote only (half of them) or both
+    for i, t in enumerate(transcripts):
+        store.add_judgment(t.id, person, t.claims[LIAR], confidence=0.9 if i % 3 else 0.6, explanation="x",
+                           side_order="honest-left", seconds_spent=5.0, turns_seen=1 + i % 2)
+    examples = text_judgments_to_dataset(store)
+    assert len(examples) == 24 and examples.quote_index.shape == (24, 2)
+    by_id = {t.id: t for t in transcripts}
+    for i, tid in enumerate(examples.transcript_ids):
+        t = by_id[tid]
+        seen = 1 + i % 2
+        np.testing.assert_array_equal(examples.quote_valid[i], [True, seen == 2])
+        assert list(examples.quote_index[i, :seen]) == [turn.revealed["sentence"] for turn in t.turns[:seen]]
+        assert list(examples.side[i, :seen]) == [t.claim_of(turn.player) for turn in t.turns[:seen]]
+        assert examples.labels[i] == t.claims[LIAR] and examples.questions[i].sentences == tuple(t.instance["sentences"])
+    np.testing.assert_allclose(examples.weights, [0.9 if i % 3 else 0.6 for i in range(24)])
+
+    out = tmp_path / "human"
+    tuned, summary = train_quote_judge_on_judgments(examples, start, out, steps=300, learning_rate=1e-3, progress=False, log=lambda *a: None)
+    assert np.isfinite(summary["final_loss"])  # unseen quote slots (zero vectors) must not give NaN gradients
+    assert summary["agreement_before"] <= 0.5 < 0.9 <= summary["agreement_after"]
+    reloaded, reloaded_config, _ = load_quote_judge(out)
+    assert reloaded_config.steps == 300 and "24 human judgments" in reloaded_config.data
+    again, summary2 = train_quote_judge_on_judgments(examples, start, out, steps=300, learning_rate=1e-3, progress=False, log=lambda *a: None)
+    assert summary2["final_loss"] is None and summary2["agreement_after"] == summary["agreement_after"]
+
+    # the same through the command line; without a start judge: one sentence
+    cli = tmp_path / "cli"
+    result = CliRunner().invoke(app, ["train-judge", "--from-judgments", "--text", "--start-judge", str(start), "--out",
+                                      str(cli), "--db", url, "--steps", "40", "--learning-rate", "1e-3"])
+    assert result.exit_code == 0, result.output
+    assert "fine-tuned 40 steps on 24 human judgments of text debates" in result.output
+    assert load_quote_judge(cli)[1].steps == 40
+    result = CliRunner().invoke(app, ["train-judge", "--from-judgments", "--text", "--out", str(cli), "--db", url])
+    assert result.exit_code == 2 and "--text needs --start-judge DIR" in result.output

@@ -249,3 +249,93 @@ def judge_accuracy(model: QuoteJudge, data: dict, num_quotes: int, seed: int = 0
         rows = min(batch_size, n - start)
         correct += int((predicted[:rows] == np.asarray(data["label"])[start:start + rows]).sum())
     return correct / n
+
+
+# ------------------------------------------------------------------ fitting to human judgments
+def judgments_arrays(model: QuoteJudge, tokenizer, examples, embed: Callable[[list[str]], np.ndarray] | None = None) -> dict:
+    """The training data of ``examples`` (``judges.human_adapter.TextHumanExamples``) for ``model``:
+    its passages through the judge's own encoder (words: ``tokenizer``; frozen: ``embed``), plus the
+    quotes each person saw, who argued them, the person's option and confidence."""
+    config = model.config
+    if config.encoder == "words":
+        arrays = words_arrays(examples.questions, tokenizer, config)
+    elif embed is None:
+        raise ValueError(f"this judge reads {config.encoder} embeddings; pass embed= (e.g. judges.minilm.load_minilm().encode).")
+    else:
+        arrays = frozen_arrays(examples.questions, embed, config)
+    labels = np.asarray(examples.labels)
+    if labels.min() < 0 or labels.max() >= arrays["options"].shape[1]:
+        raise ValueError(f"the judgments name options {labels.min()}..{labels.max()} but the questions have "
+                         f"{arrays['options'].shape[1]}; check the stored judgments.")
+    return arrays | {"quote_index": np.asarray(examples.quote_index, np.int32),
+                     "quote_valid": np.asarray(examples.quote_valid, bool), "side": np.asarray(examples.side, np.int32),
+                     "label": np.asarray(examples.labels, np.int32), "weight": np.asarray(examples.weights, np.float32)}
+
+
+def _shown_quotes(model, data, index):
+    return view_of_quotes(model, data, index, data["quote_index"][index], data["quote_valid"][index], data["side"][index])
+
+
+def agreement(model: QuoteJudge, data: dict, batch_size: int = 512) -> float:
+    """The confidence-weighted share of judgments whose option is the judge's top option, given the
+    quotes the person saw."""
+    graphdef, params = nnx.split(model)
+    arrays = {name: jnp.asarray(value) for name, value in data.items()}
+    n = int(arrays["label"].shape[0])
+    predict = jax.jit(lambda p, index: (lambda m: m(_shown_quotes(m, arrays, index)))(nnx.merge(graphdef, p)).argmax(-1))
+    predicted = np.concatenate([np.asarray(predict(params, jnp.arange(s, s + batch_size) % n))[:min(batch_size, n - s)]
+                                for s in range(0, n, batch_size)])
+    weight = np.asarray(data["weight"])
+    return float((weight * (predicted == np.asarray(data["label"]))).sum() / weight.sum())
+
+
+def train_quote_judge_on_judgments(examples, start: str | Path, out_dir: str | Path, steps: int = 300,
+                                   learning_rate: float = 3e-4, batch_size: int = 64, seed: int = 0,
+                                   embed: Callable[[list[str]], np.ndarray] | None = None, progress: bool = True,
+                                   log=print) -> tuple[QuoteJudge, dict]:
+    """Fine-tune the quote judge in ``start`` on what people saw and decided (weighted
+    cross-entropy over the quotes each person saw, Adam), into ``out_dir``: checkpoints, resuming and
+    ``load_quote_judge(out_dir)`` as for ``train_quote_judge``. The summary has the judge's
+    agreement with the people before and after."""
+    if len(examples) < 1:
+        raise ValueError("there are no judgments to train on.")
+    weights = np.asarray(examples.weights, np.float32)
+    if not np.all(np.isfinite(weights)) or weights.min() < 0 or weights.sum() <= 0:
+        raise ValueError("weights must be finite, non-negative and not all zero.")
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps ({steps}) and batch_size ({batch_size}) must be at least 1.")
+    start_model, start_config, tokenizer = load_quote_judge(start)
+    data = judgments_arrays(start_model, tokenizer, examples, embed)
+    before = agreement(start_model, data)
+    config = QuoteTrainConfig(judge=start_config.judge, steps=steps, learning_rate=learning_rate, batch_size=batch_size,
+                              seed=seed, checkpoint_every=steps,
+                              data=f"{len(examples)} human judgments, fine-tuning the judge in {Path(start).resolve()}")
+    out_dir = Path(out_dir)
+    graphdef, optimizer, params, opt_state, key, first = _open_run(config, out_dir, log, lambda c, s: start_model, KIND)
+    if tokenizer is not None:
+        save_tokenizer(tokenizer, out_dir)
+    arrays = {name: jnp.asarray(value) for name, value in data.items()}
+    n = int(arrays["label"].shape[0])
+
+    @partial(jax.jit, donate_argnums=(0, 1))
+    def train_step(params, opt_state, key):
+        index = jax.random.randint(key, (batch_size,), 0, n)
+
+        def loss_of(p):
+            model = nnx.merge(graphdef, p)
+            logits = model(_shown_quotes(model, arrays, index))
+            loss = optax.softmax_cross_entropy_with_integer_labels(logits, arrays["label"][index])
+            weight = arrays["weight"][index]
+            return (loss * weight).sum() / jnp.maximum(weight.sum(), 1e-9)
+
+        loss, grads = jax.value_and_grad(loss_of)(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    t0 = time.time()
+    params, loss, steps_done = _run_steps(train_step, params, opt_state, key, first, config, out_dir,
+                                          "quote judge (human judgments)", progress)
+    model = nnx.merge(graphdef, params)
+    return model, {"steps": steps_done, "final_loss": float(loss) if steps_done > first else None,
+                   "train_seconds": time.time() - t0, "examples": n, "agreement_before": before,
+                   "agreement_after": agreement(model, data)}
