@@ -581,7 +581,9 @@ def reproduce_irving2018(
 @app.command()
 @clear_errors
 def tournament(
-    debaters: List[str] = typer.Option(..., help="Debaters, e.g. --debaters random greedy mcts-64: random, greedy, mcts-N (Gumbel search, N simulations per move), learned:DIR (a trained policy network, no search) or learned-mcts-N:DIR (the network inside N-simulation search)."),
+    debaters: List[str] = typer.Option(..., help="Debaters, e.g. --debaters random greedy mcts-64: random, greedy, mcts-N (Gumbel search, N simulations per move), learned:DIR (a trained policy network, no search) or learned-mcts-N:DIR (the network inside N-simulation search); with --task quote also expert (quotes the supporting facts, or the most misleading true sentence)."),
+    task: str = typer.Option("sparse-pixel", help="sparse-pixel (images, the app's digit judge) or quote (text debates over hidden stories, the Play page's text judge)."),
+    quotes: Optional[int] = typer.Option(None, min=1, help="With --task quote: K, quotes per debate (default: the text judge's K)."),
     games: int = typer.Option(10, min=1, help="Games per ordered pair: each debater plays every other this many times as honest and as many as liar."),
     judge: Optional[Path] = typer.Option(None, help="Judge checkpoint directory (default: the app's small 8x8-digits judge, trained once on first use)."),
     pixels: Optional[int] = typer.Option(None, min=1, help="K, pixels revealed per debate (default: the judge's K)."),
@@ -598,10 +600,21 @@ def tournament(
     from training.tournament import TournamentConfig, head_to_head_table, parse_debater_specs, run_tournament
     from training.ratings import ratings_table
 
-    specs = parse_debater_specs(debaters)  # bad specs stop here, before the judge loads or trains
+    from training.tournament import task_kind_names
+
+    task_name = {"sparse-pixel": "sparse_pixel", "quote": "quote"}.get(task)
+    if task_name is None:
+        raise checks.InputError(f"--task {task} is not a tournament task; pass sparse-pixel or quote.")
+    specs = parse_debater_specs(debaters, task_kind_names(task_name))  # bad specs stop here, before the judge loads
     for name in debaters:
         checks.debater_spec(name)  # sizes and learned checkpoints that load
-    if judge is not None:
+    if task_name == "quote":
+        if pixels is not None or first_image is not None:
+            raise checks.InputError("--pixels and --first-image are for sparse-pixel tournaments; pass --quotes K "
+                                    "with --task quote.")
+    elif quotes is not None:
+        raise checks.InputError("--quotes is for text tournaments; pass --task quote with it.")
+    elif judge is not None:
         train = checks.judge_checkpoint(judge)
         if pixels is not None:
             shape = train["judge"]["height"] * train["judge"]["width"]
@@ -610,7 +623,7 @@ def tournament(
                                         f"pass K <= {shape}.")
     elif pixels is not None:
         checks.pixels_fit(pixels, "sklearn-digits")  # the app's default judge: 8x8 digits
-    if first_image is not None:
+    if first_image is not None and task_name == "sparse_pixel":
         checks.first_image_fits(first_image, train["judge"] if judge is not None else None)
     checks.output_dir(out)
     if reference != "random" and reference not in [s.spec for s in specs]:
@@ -619,12 +632,13 @@ def tournament(
     db_store = checks.database(db) if store else None
     config = TournamentConfig(debaters=[s.spec for s in specs], games=games, pixels=pixels,
                               judge=str(judge) if judge is not None else None, first_image=first_image, seed=seed,
-                              bootstrap=bootstrap, reference=reference)
+                              bootstrap=bootstrap, reference=reference, task=task_name, quotes=quotes)
     board = run_tournament(config, out, store=db_store)
     typer.echo("\n" + ratings_table(board["ratings"]) + "\n")
     typer.echo("honest win rate, rows honest, columns liar:\n" + head_to_head_table(board) + "\n")
     anchor = board["ratings"]["anchor"]
-    typer.echo(f"{board['ratings']['games']} games at K={board['config']['pixels']} in {board['wall_seconds']} s; "
+    moves = f"{board['config']['quotes']} quotes" if task_name == "quote" else f"K={board['config']['pixels']}"
+    typer.echo(f"{board['ratings']['games']} games at {moves} in {board['wall_seconds']} s; "
                + (f"{anchor} is at Elo 1000" if anchor != "mean" else "the mean rating is 1000")
                + "; brackets are 95% bootstrap intervals.")
     typer.echo(f"leaderboard: {Path(out).resolve()}/leaderboard.json (table: leaderboard.md)")

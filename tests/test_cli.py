@@ -8,6 +8,8 @@ temporary SQLite file so nothing touches the user's home database.
 
 from __future__ import annotations
 
+import json
+
 import re
 import urllib.request
 from pathlib import Path
@@ -405,6 +407,38 @@ def tournament(judge_dir, tmp_path_factory):
         result = invoke("tournament", *debater_args(*TOURNAMENT_DEBATERS), "--games", "4", "--pixels", "2",
                         "--judge", judge_dir, "--bootstrap", "50", "--out", tmp / "out", "--db", url)
     return result, url, tmp / "out"
+
+
+def test_a_text_tournament_plays_quote_debates_with_the_task_s_own_debaters(tmp_path, monkeypatch):
+    from debate.records.storage import Store
+    from training import app_judge
+
+    monkeypatch.setattr(app_judge, "PLAY_JUDGE_STEPS", 20)  # a tiny text judge, trained on first use
+    url = f"sqlite:///{tmp_path / 'text.db'}"
+    specs = ("random", "expert", "mcts-4")
+    result = invoke("tournament", "--task", "quote", *debater_args(*specs), "--games", "2", "--quotes", "2",
+                    "--judge", tmp_path / "judge", "--bootstrap", "0", "--out", tmp_path / "out", "--db", url)
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "12 games at 2 quotes" in result.stdout and "12 transcripts" in result.stdout
+    board = json.loads((tmp_path / "out" / "leaderboard.json").read_text())
+    assert board["config"]["quotes"] == 2 and board["protocol"].startswith("text debate")
+    assert sorted(board["ratings"]["debaters"]) == sorted(specs)
+    for i in range(2):  # game i of every pairing: the same story, the liar on its other option
+        same = {(g["instance"], g["label"], g["lie"]) for g in board["games"] if g["game"] == i}
+        assert len(same) == 1 and next(iter(same))[1] != next(iter(same))[2]
+    store = Store(url)
+    transcripts = [store.get_transcript(g["transcript_id"]) for g in board["games"]]
+    for t, g in zip(transcripts, board["games"]):
+        assert t.task == "quote" and t.instance_id == g["instance"] and len(t.turns) == 2
+        assert all(turn.revealed["text"] == t.instance["sentences"][turn.revealed["sentence"]] for turn in t.turns)
+        assert (t.winner == 0) == (g["winner"] == "honest")
+    # the expert honest debater quotes a supporting fact first when it moves first
+    expert_first = [t for t, g in zip(transcripts, board["games"]) if g["honest"] == "expert" and g["first"] == "honest"]
+    assert expert_first and all(t.turns[0].revealed["sentence"] in t.instance["supporting"] for t in expert_first)
+    store.close()
+    assert_clear_error(invoke("tournament", "--task", "quote", *debater_args(*specs), "--pixels", "2", "--no-store"),
+                       "--pixels and --first-image are for sparse-pixel tournaments")
+    assert_clear_error(invoke("tournament", *debater_args("random", "expert"), "--no-store"), "expert")
 
 
 def test_tournament_writes_every_pairing_and_consistent_ratings(tournament):

@@ -68,6 +68,13 @@ def parse_debater_specs(specs, kinds=()) -> list[DebaterSpec]:
     return parsed
 
 
+def task_kind_names(task_name: str) -> tuple[str, ...]:
+    """The debater kinds a task registers (e.g. the text task's ``expert``), for parsing specs."""
+    from debate import tasks
+
+    return tuple(getattr(tasks.api(task_name), "DEBATER_KINDS", {}))
+
+
 def _load_learned(spec: DebaterSpec, task, judge_fn):
     try:
         from training.self_play import load_learned_debater
@@ -106,6 +113,103 @@ class TournamentConfig:
     reference: str | None = R.DEFAULT_REFERENCE
     k_factor: float = R.DEFAULT_K_FACTOR
     batch_size: int = 256
+    task: str = "sparse_pixel"  # or "quote": text debates with the Play page's text judge
+    quotes: int | None = None  # K of text debates; None: the K the text judge was trained for
+
+
+@dataclass
+class TournamentField:
+    """What one task brings to a tournament: the judge, the game, the instance of every game
+    (``games`` of them, the liar's claim ``lies[i]``), and how to play rows of them and record them.
+    Every pairing plays the same games; the round robin (``run_tournament``) never names a task."""
+
+    task: object
+    judge_fn: object
+    params: object
+    judge_name: str
+    judge_info: dict  # for the leaderboard: checkpoint, description and the task's own facts
+    k: int  # moves per debate (pixels, quotes)
+    instance_ids: list[str]
+    labels: np.ndarray
+    lies: np.ndarray
+    data_note: str
+    protocol: str  # in words, for leaderboard.md
+    play: object  # (runner, rows, first_player, key, progress, seating, chunks) -> Games
+    transcripts: object  # (games, rows, protocol, debater names, experiment id) -> [Transcript]
+
+
+def pixel_field(config: "TournamentConfig", log=print) -> TournamentField:
+    """Precommit sparse-pixel debates on held-out images, with the app's (or ``config.judge``'s) judge."""
+    from debate.tasks.sparse_pixel.records import games_to_transcripts
+    from training.app_judge import load_app_judge
+
+    if config.quotes is not None:
+        raise ValueError("--quotes is for text tournaments (--task quote); sparse-pixel ones take --pixels.")
+    judge = load_app_judge(config.judge)
+    k = int(config.pixels or judge.config.num_reveals)
+    task = judge.make_task(k)
+    dataset = judge.load_images()
+    start = judge.first_unseen_index if config.first_image is None else int(config.first_image)
+    index, lies, data_note = tournament_images(dataset, start, config.games, k, dataset.num_classes, config.seed)
+    if config.first_image is None and judge.first_unseen_index == 0:
+        data_note += "; the judge checkpoint does not say which images it was trained on"
+    images, labels = dataset.images[index], dataset.labels[index].astype(np.int32)
+    instance_ids = [f"{dataset.name}:{int(i)}" for i in index]
+
+    def play(runner, rows, first_player, key, progress, seating, chunks):
+        return play_images(runner, images[rows], labels[rows], lies[rows], first_player, key, progress=progress,
+                           image_index=rows, seating=seating, chunks=chunks)
+
+    def transcripts(games, rows, protocol, debater_names, experiment_id):
+        return games_to_transcripts(games, images, labels, instance_ids, protocol, debater_names, judge.name,
+                                    config.seed, experiment_id)
+
+    return TournamentField(task, judge.judge_fn, judge.params, judge.name,
+                           {"checkpoint": judge.name, "description": judge.description,
+                            "trained_pixels": int(judge.config.num_reveals)},
+                           k, instance_ids, labels, lies, data_note, f"precommit debate, K={k} pixels", play, transcripts)
+
+
+def text_field(config: "TournamentConfig", log=print) -> TournamentField:
+    """Text debates (``quote``) on the Play page's stories with its text judge (trained once, cached;
+    ``config.judge``: another quote judge's directory): game i is story i, cycling when there are
+    fewer stories than games. The liar argues the story's wrong option."""
+    from debate.tasks.quote import data
+    from debate.tasks.quote.records import quote_games_to_transcripts
+    from training.app_judge import load_play_judge, play_questions
+
+    if config.pixels is not None or config.first_image is not None:
+        raise ValueError("--pixels and --first-image are for sparse-pixel tournaments; text tournaments take --quotes.")
+    judge = load_play_judge(config.judge)
+    k = int(config.quotes or judge.config.num_quotes)
+    task = judge.make_task(k)
+    pool = play_questions()
+    questions = [pool[i % len(pool)] for i in range(config.games)]
+    shortest = min(len(q.sentences) for q in questions)
+    if k > shortest:
+        raise ValueError(f"--quotes {k} is more than the {shortest} sentences of some stories; pass a smaller --quotes.")
+    instance = data.instances_of(questions, judge.embed, task)
+    data_note = (f"{config.games} game(s) per pairing on the Play page's stories {questions[0].id}.."
+                 f"{questions[-1].id}" + (f" (the {len(pool)} stories reused in turn)" if config.games > len(pool) else ""))
+
+    def play(runner, rows, first_player, key, progress, seating, chunks):
+        rows_of = jax.tree.map(lambda x: None if x is None else np.asarray(x)[rows], instance)
+        return runner.play(rows_of, first_player, key, seating=seating, row_labels={"question_index": np.asarray(rows)},
+                           progress=progress, chunks=chunks)
+
+    def transcripts(games, rows, protocol, debater_names, experiment_id):
+        return quote_games_to_transcripts(games, [questions[r] for r in rows], task, protocol, tuple(debater_names),
+                                          judge.name, config.seed, experiment_id)
+
+    return TournamentField(task, judge.judge_fn, judge.params, judge.name,
+                           {"checkpoint": judge.name, "description": judge.description,
+                            "trained_quotes": int(judge.config.num_quotes)},
+                           k, [q.id for q in questions], np.asarray(instance.label), np.asarray(instance.liar_claim),
+                           data_note, f"text debate over hidden stories, K={k} quotes", play, transcripts)
+
+
+#: How each task sets up a tournament (``TournamentConfig.task``).
+FIELDS = {"sparse_pixel": pixel_field, "quote": text_field}
 
 
 def tournament_images(dataset, start: int, games: int, k: int, num_classes: int, seed: int):
@@ -136,43 +240,34 @@ def run_tournament(config: TournamentConfig, out_dir, store=None, log=print, pro
     and store the transcripts in ``store`` (when given). Returns the leaderboard dict."""
     from tqdm.auto import tqdm
 
-    from training.app_judge import load_app_judge
-    from debate.tasks.sparse_pixel.records import games_to_transcripts
-
     t_start = time.time()
-    specs = parse_debater_specs(config.debaters)
+    specs = parse_debater_specs(config.debaters, task_kind_names(config.task))
     if config.games < 1:
         raise ValueError(f"--games must be at least 1 (got {config.games}).")
     if config.reference not in (None, R.DEFAULT_REFERENCE) and config.reference not in [s.spec for s in specs]:
         raise ValueError(f"the reference debater {config.reference!r} is not in the tournament; pass one of "
                          f"{', '.join(s.spec for s in specs)}.")
-    judge = load_app_judge(config.judge)
-    k = int(config.pixels or judge.config.num_reveals)
-    task = judge.make_task(k)
-    dataset = judge.load_images()
-    start = judge.first_unseen_index if config.first_image is None else int(config.first_image)
-    index, lies, data_note = tournament_images(dataset, start, config.games, k, dataset.num_classes, config.seed)
-    if config.first_image is None and judge.first_unseen_index == 0:
-        data_note += "; the judge checkpoint does not say which images it was trained on"
-    log(data_note)
-    images, labels = dataset.images[index], dataset.labels[index].astype(np.int32)
-    instance_ids = [f"{dataset.name}:{int(i)}" for i in index]
+    if config.task not in FIELDS:
+        raise ValueError(f"tournaments are played on {' or '.join(FIELDS)}, not {config.task!r}; pass one of those.")
+    field = FIELDS[config.task](config, log)
+    k, task = field.k, field.task
+    log(field.data_note)
     first = np.where(np.arange(config.games) % 2 == 0, HONEST, LIAR)
-    debaters = [build_debater(s, task, judge.judge_fn) for s in specs]
+    debaters = [build_debater(s, task, field.judge_fn) for s in specs]
 
     config_dict = _jsonable(asdict(config))
-    config_dict["pixels"] = k
+    config_dict["quotes" if config.task == "quote" else "pixels"] = k
     # The experiment and its transcripts are stored together once every game is played: an
     # interrupted tournament leaves nothing half-made in the database.
     to_store = []
     pairs = [(a, b) for a in range(len(debaters)) for b in range(len(debaters)) if a != b]
     # One pool, one compiled game: each pairing is a seating of the same runner.
-    runner = Runner(task, judge.judge_fn, judge.params, debaters,
+    runner = Runner(task, field.judge_fn, field.params, debaters,
                     batch_size=max(1, min(config.batch_size, -(-config.games // 2))))
     base_key = jax.random.key(config.seed)
     # Each pairing's finished batches are kept in OUT/partial until the tournament is rated, so Ctrl-C
     # loses at most the batch in flight and the same command resumes (same games, same ratings).
-    partial = PartialRun(out_dir, {"config": config_dict, "judge": judge.name, "stored": store is not None}, log)
+    partial = PartialRun(out_dir, {"config": config_dict, "judge": field.judge_name, "stored": store is not None}, log)
     experiment_id = partial.experiment_id if store is not None else None
     records, stored = [], 0
     bar = tqdm(total=len(pairs) * config.games, desc="tournament", unit="game", disable=not progress)
@@ -185,9 +280,8 @@ def run_tournament(config: TournamentConfig, out_dir, store=None, log=print, pro
             if rows.size == 0:
                 continue
             try:
-                played = play_images(runner, images[rows], labels[rows], lies[rows], int(player),
-                                     jax.random.fold_in(pair_key, int(player)), progress=bar.update,
-                                     image_index=rows, seating=(a, b), chunks=partial.chunks(f"{a} {b} {player}"))
+                played = field.play(runner, rows, int(player), jax.random.fold_in(pair_key, int(player)), bar.update,
+                                    (a, b), partial.chunks(f"{a} {b} {player}"))
             except KeyboardInterrupt:
                 bar.close()
                 raise Interrupted(f"the finished batches of games are kept in {partial.dir}; run the same "
@@ -195,15 +289,14 @@ def run_tournament(config: TournamentConfig, out_dir, store=None, log=print, pro
             ids = [None] * rows.size
             if store is not None:
                 protocol = "debate_precommit_" + ("honest_first" if player == HONEST else "liar_first")
-                transcripts = games_to_transcripts(played, images, labels, instance_ids, protocol,
-                                                   (honest.name, liar.name), judge.name, config.seed, experiment_id)
+                transcripts = field.transcripts(played, rows, protocol, (honest.name, liar.name), experiment_id)
                 to_store += transcripts
                 ids = [t.id for t in transcripts]
             for j, row in enumerate(rows):
                 records.append({"honest": honest_name, "liar": liar_name,
                                 "winner": "honest" if played.honest_margin[j] > 0 else "liar",
-                                "game": int(row), "instance": instance_ids[row], "label": int(labels[row]),
-                                "lie": int(lies[row]), "first": "honest" if player == HONEST else "liar",
+                                "game": int(row), "instance": field.instance_ids[row], "label": int(field.labels[row]),
+                                "lie": int(field.lies[row]), "first": "honest" if player == HONEST else "liar",
                                 "honest_margin": round(float(played.honest_margin[j]), 4),
                                 "transcript_id": ids[j]})
         bar.set_postfix_str(f"{honest_name} vs {liar_name}")
@@ -220,11 +313,12 @@ def run_tournament(config: TournamentConfig, out_dir, store=None, log=print, pro
     leaderboard.update({
         "experiment_id": experiment_id,
         "debater_specs": [{**asdict(s), "engine_name": d.name} for s, d in zip(specs, debaters)],
-        "judge": {"checkpoint": judge.name, "description": judge.description,
-                  "trained_pixels": int(judge.config.num_reveals)},
-        "data": data_note,
+        "judge": field.judge_info,
+        "data": field.data_note,
+        "protocol": field.protocol,
         "seeds": {"seed": config.seed,
-                  "lies": f"numpy.random.default_rng({config.seed}).integers(1, classes, games) added to the true class",
+                  "lies": ("the story's other option" if config.task == "quote" else
+                           f"numpy.random.default_rng({config.seed}).integers(1, classes, games) added to the true class"),
                   "games": f"jax.random.key({config.seed}) folded with the honest and the liar debater's index and "
                            "the first player (0 honest, 1 liar)",
                   "bootstrap": f"numpy.random.default_rng({config.seed}) resamples the games",
