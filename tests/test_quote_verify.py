@@ -90,3 +90,18 @@ def test_a_transcript_records_the_task_own_marks_and_refuses_others():
     del orphan.turns[1].revealed["argument"]
     with pytest.raises(TranscriptError, match="marks argument quotes but has no argument"):
         check_transcript(orphan)
+
+
+def test_arguments_render_with_each_quote_marked_verified_or_not():
+    from debate.tasks.quote.rendering import RENDERER
+
+    transcript = _transcript()
+    argument = 'As I said, "Mary went to the kitchen" and "Mary stayed in the kitchen".'
+    transcript.turns[1].revealed.update(argument=argument,
+                                        argument_quotes=[c.to_dict() for c in check_argument(argument, PASSAGE)])
+    line = RENDERER.turn_text(transcript, transcript.turns[1])
+    assert line.endswith('As I said, "Mary went to the kitchen" [✓ verified] and '
+                         '"Mary stayed in the kitchen" [✗ not in the passage].')
+    assert "[✗ not in the passage]" in RENDERER.describe_transcript(transcript)
+    assert RENDERER.argument_text(transcript.turns[0]) is None  # no argument: the quote alone
+    assert "—" not in RENDERER.turn_text(transcript, transcript.turns[0])

@@ -47,8 +47,28 @@ class QuoteRenderer(TaskRenderer):
         except (KeyError, TypeError, ValueError):
             raise self.unreadable(transcript, f"turn {turn.index} is not a quote") from None
         line = f"{who} quotes sentence {index + 1}: “{text}”"
-        argument = turn.revealed.get("argument") if isinstance(turn.revealed, dict) else None
+        argument = self.argument_text(turn)
         return line + (f" — {argument}" if argument else "")
+
+    @staticmethod
+    def argument_text(turn: Turn) -> str | None:
+        """The turn's free-text argument with each quote inside it marked ``[✓ verified]`` or
+        ``[✗ not in the passage]`` (its ``argument_quotes``, which ``check_transcript`` keeps equal to
+        a fresh check), so a judge can tell evidence from invention; None without an argument."""
+        argument = turn.revealed.get("argument") if isinstance(turn.revealed, dict) else None
+        if not argument:
+            return None
+        unplaced = []
+        for mark in turn.revealed.get("argument_quotes") or []:
+            quoted, tag = str(mark.get("text", "")), "[✓ verified]" if mark.get("verified") else "[✗ not in the passage]"
+            at = argument.find(quoted) if quoted else -1
+            if at < 0:
+                unplaced.append(f"“{quoted}” {tag}")
+                continue
+            end = at + len(quoted)
+            end += 1 if argument[end:end + 1] in ('"', "”") else 0  # after the closing quotation mark
+            argument = f"{argument[:end]} {tag}{argument[end:]}"
+        return argument + (f" (quotes: {'; '.join(unplaced)})" if unplaced else "")
 
     def judge_question(self, transcript: Transcript) -> str:
         inst = self._instance(transcript)
